@@ -1,0 +1,43 @@
+# Quick start: `make demo` runs the end-to-end demo, `make test` runs the test suite.
+# Each creates .venv when missing, installs the pinned requirements, builds the compiled core.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-all build bench gpu-check clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Reinstall whenever the pinned requirements change.
+$(VENV)/.requirements: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+# Rebuild the extensions whenever a kernel or the build script changes.
+$(VENV)/.built: $(VENV)/.requirements setup.py pyproject.toml $(wildcard secured/_kernels/*.pyx)
+	$(PY) setup.py -q build_ext --inplace -j 2
+	$(PY) -m pip install -q --no-build-isolation --no-deps -e .
+	touch $@
+
+build: $(VENV)/.built
+
+demo: build
+	$(VENV)/bin/secured demo
+
+test: build
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-all: build
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: build
+	$(PY) benchmarks/bench_ring.py
+
+gpu-check:
+	bash benchmarks/gpu_check.sh
+
+clean:
+	rm -rf build $(VENV) secured/_kernels/*.c secured/_kernels/*.so *.egg-info

@@ -1,0 +1,103 @@
+"""``secured``: the command line of SECURED.
+
+    secured --version
+    secured demo
+    secured bench ring [--sizes 256,512,1024] [--repeat 3] [--backend cython]
+    secured backends
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .. import __version__
+from .._config import BACKEND_NAMES
+from ..exceptions import SecuredError
+
+app = typer.Typer(help="SECURED: use sensitive health data together without handing it over.",
+                  no_args_is_help=True, add_completion=False)
+bench_app = typer.Typer(help="Side-by-side benchmarks (ratios against baselines in the same run).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+console = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"secured {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+) -> None:
+    """SECURED command line."""
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter("--sizes takes comma-separated positive integers, e.g. 256,512,1024") from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise typer.BadParameter("--sizes takes comma-separated positive integers, e.g. 256,512,1024")
+    return sizes
+
+
+def _check_backend(name: Optional[str]) -> Optional[str]:
+    if name is not None and name not in BACKEND_NAMES:
+        raise typer.BadParameter(f"--backend must be one of {', '.join(BACKEND_NAMES)}")
+    return name
+
+
+@bench_app.command("ring")
+def bench_ring(
+    sizes: Annotated[str, typer.Option(help="Comma-separated matrix sizes n.")] = "256,512,1024",
+    repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions (best is reported).")] = 3,
+    backend: Annotated[Optional[str], typer.Option(help="numpy, cython or cupy (default: as configured).",
+                                                   callback=_check_backend)] = None,
+    prg_mib: Annotated[int, typer.Option(min=1, help="PRG stream size in MiB.")] = 256,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Exact Z_2^64 matmul vs numpy uint64 and float64 BLAS, and PRG throughput."""
+    from ..bench.ring import main
+
+    try:
+        code = main(_parse_sizes(sizes), repeat, backend, prg_mib, json_out)
+    except SecuredError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo() -> None:
+    """Run the end-to-end demo on what the system can do today; exits 1 if a check fails."""
+    from ..demo import run_demo
+
+    try:
+        ok = run_demo(console)
+    except SecuredError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def backends() -> None:
+    """List the ring backends and whether each can be used on this machine."""
+    from ..backend import available_backends
+
+    for name, status in available_backends().items():
+        shown = "[green]ok[/]" if status == "ok" else "[yellow]unavailable[/]: " + escape(status)
+        console.print(f"{name:7s} {shown}")
+
+
+if __name__ == "__main__":
+    app()

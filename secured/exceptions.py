@@ -1,0 +1,66 @@
+"""The one exception hierarchy of SECURED.
+
+Every error the package raises on purpose derives from :class:`SecuredError`, and each
+subclass also derives from the builtin a caller would naturally catch::
+
+    SecuredError
+    ├── ConfigurationError      (ValueError)   unknown option, bad backend name, bad setting
+    ├── BackendError            (RuntimeError) a backend that cannot be used here
+    │   └── BackendUnavailableError (ImportError) compiled core or cupy missing
+    ├── BackendMismatchError    (TypeError)    numpy and cupy arrays mixed in one call
+    ├── RingValueError          (ValueError)   wrong dtype/shape for ring arithmetic
+    ├── FixedPointOverflowError (OverflowError) a value does not fit the fixed-point range
+    └── PartyTimeoutError       (TimeoutError) a party or dealer did not answer in time
+
+Messages say what is wrong and what to do. They never contain cell values, identifiers or
+secrets: only counts, shapes, dtypes, column and option names.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SecuredError",
+    "ConfigurationError",
+    "BackendError",
+    "BackendUnavailableError",
+    "BackendMismatchError",
+    "RingValueError",
+    "FixedPointOverflowError",
+    "PartyTimeoutError",
+]
+
+
+class SecuredError(Exception):
+    """Root of every error raised on purpose by SECURED."""
+
+
+class ConfigurationError(SecuredError, ValueError):
+    """An option, setting or parameter value is not one SECURED accepts."""
+
+
+class BackendError(SecuredError, RuntimeError):
+    """A ring backend cannot perform the requested operation here."""
+
+
+class BackendUnavailableError(BackendError, ImportError):
+    """A backend's compiled core or its array library cannot be imported."""
+
+
+class BackendMismatchError(SecuredError, TypeError):
+    """Arrays from different array libraries (e.g. numpy and cupy) were mixed in one call."""
+
+
+class RingValueError(SecuredError, ValueError):
+    """An input to ring arithmetic has the wrong dtype, shape or kind."""
+
+
+class FixedPointOverflowError(SecuredError, OverflowError):
+    """A real value is NaN, infinite or outside the representable fixed-point range."""
+
+
+class PartyTimeoutError(SecuredError, TimeoutError):
+    """A party or the dealer did not answer within the configured timeout."""
+
+    def __init__(self, message: str, *, party: str | None = None) -> None:
+        super().__init__(message)
+        self.party = party

@@ -1,0 +1,40 @@
+"""Build script: the Cython ring core and the CUDA sources shipped inside the package.
+
+Metadata lives in pyproject.toml; this file only declares what setuptools cannot: the
+compiled extensions in secured/_kernels/ and the top-level cuda/ folder installed as the
+package data ``secured/cuda``. Set SECURED_NO_OPENMP=1 for a compiler without OpenMP.
+"""
+
+import os
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+openmp = [] if os.environ.get("SECURED_NO_OPENMP") else ["-fopenmp"]
+
+extensions = [
+    Extension(
+        f"secured._kernels.{name}",
+        [f"secured/_kernels/{name}.pyx"],
+        include_dirs=[numpy.get_include()],
+        extra_compile_args=["-O3", *openmp],
+        extra_link_args=openmp,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+    for name in ("_ring", "_bits")
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
+    package_dir={"secured.cuda": "cuda"},
+    packages=[
+        "secured",
+        "secured._kernels",
+        "secured.backend",
+        "secured.bench",
+        "secured.cli",
+        "secured.cuda",
+    ],
+    package_data={"secured.cuda": ["*.cu", "*.cuh"]},
+)

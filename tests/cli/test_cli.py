@@ -1,0 +1,52 @@
+"""The `secured` command: version, demo and the ring benchmark run for real."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+import secured
+from secured.cli.main import app
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert secured.__version__ in result.output
+
+
+def test_demo_passes():
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "demo passed" in result.output
+
+
+def test_bench_ring_reports_exact_ratios():
+    result = runner.invoke(app, ["bench", "ring", "--sizes", "32,64", "--repeat", "1",
+                                 "--prg-mib", "4", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [row["n"] for row in report["matmul"]] == [32, 64]
+    for row in report["matmul"]:
+        assert row["exact"] is True
+        assert row["vs_blas"] == row["ours_s"] / row["blas_float64_s"]
+    assert report["prg_gb_per_s"] > 0
+
+
+def test_bench_rejects_bad_options():
+    result = runner.invoke(app, ["bench", "ring", "--sizes", "a,b"])
+    assert result.exit_code == 2
+    assert "--sizes" in result.output
+    result = runner.invoke(app, ["bench", "ring", "--backend", "tpu"])
+    assert result.exit_code == 2
+    result = runner.invoke(app, ["bench", "nope"])
+    assert result.exit_code != 0
+
+
+def test_backends_listing():
+    result = runner.invoke(app, ["backends"])
+    assert result.exit_code == 0
+    assert "cython" in result.output and "numpy" in result.output
