@@ -34,6 +34,7 @@ setup(
         "secured.backend",
         "secured.bench",
         "secured.cli",
+        "secured.mpc",
         "secured.cuda",
     ],
     package_data={"secured.cuda": ["*.cu", "*.cuh"]},

@@ -1,0 +1,159 @@
+"""Communicators: how parties exchange shares, and how much they send.
+
+A communicator is one party's endpoint. ``exchange`` sends this party's arrays to every other
+party and returns what each of them sent, as one communication round; the counters record the
+bytes this party sent and the rounds it took part in. Protocol code only uses this interface,
+so the same code runs on the in-process communicator (threads and queues, for tests and
+one-node speed) and on the Ray communicator (actors, ``secured.cluster``).
+"""
+
+from __future__ import annotations
+
+import abc
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import PartyTimeoutError
+
+__all__ = ["CommStats", "Communicator", "ThreadCommunicator", "make_thread_communicators"]
+
+
+@dataclass
+class CommStats:
+    """Bytes sent and rounds taken part in, for one party."""
+
+    bytes_sent: int = 0
+    rounds: int = 0
+    messages: int = 0
+    by_op: dict[str, list[int]] = field(default_factory=dict)  # op -> [bytes, rounds]
+
+    def record(self, op: str, nbytes: int, rounds: int) -> None:
+        self.bytes_sent += nbytes
+        self.rounds += rounds
+        entry = self.by_op.setdefault(op, [0, 0])
+        entry[0] += nbytes
+        entry[1] += rounds
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"bytes_sent": self.bytes_sent, "rounds": self.rounds, "messages": self.messages,
+                "by_op": {k: tuple(v) for k, v in self.by_op.items()}}
+
+
+def payload_bytes(arrays: list[Any]) -> int:
+    return int(sum(np.asarray(a).nbytes if not hasattr(a, "nbytes") else a.nbytes for a in arrays))
+
+
+class Communicator(abc.ABC):
+    """One party's endpoint. Subclasses implement ``_send`` and ``_recv``."""
+
+    def __init__(self, rank: int, n_parties: int, timeout: float) -> None:
+        self.rank = rank
+        self.n_parties = n_parties
+        self.timeout = timeout
+        self.stats = CommStats()
+        self._tag = 0
+        self.op = "other"  # the protocol step being counted
+
+    def exchange(self, arrays: list[Any]) -> list[list[Any]]:
+        """Send ``arrays`` to every other party; return each party's arrays (ours at our rank).
+
+        One round. Every party must call it the same number of times in the same order (the
+        protocol code is the same on every party, so it does).
+        """
+        self._tag += 1
+        tag = self._tag
+        nbytes = payload_bytes(arrays)
+        for dst in range(self.n_parties):
+            if dst != self.rank:
+                self._send(dst, tag, arrays)
+                self.stats.messages += 1
+        self.stats.record(self.op, nbytes * (self.n_parties - 1), 1)
+        return [arrays if src == self.rank else self._recv(src, tag) for src in range(self.n_parties)]
+
+    def send_to(self, dst: int, arrays: list[Any]) -> None:
+        """Send to one party (counted as bytes, not as a round of its own)."""
+        self._tag += 1
+        self._send(dst, ("p2p", self._tag, self.rank), arrays)
+        self.stats.messages += 1
+        self.stats.record(self.op, payload_bytes(arrays), 0)
+
+    def recv_from(self, src: int) -> list[Any]:
+        self._tag += 1
+        return self._recv(src, ("p2p", self._tag, src))
+
+    @abc.abstractmethod
+    def _send(self, dst: int, tag: Any, arrays: list[Any]) -> None:
+        """Deliver ``arrays`` to party ``dst`` under ``tag``."""
+
+    @abc.abstractmethod
+    def _recv(self, src: int, tag: Any) -> list[Any]:
+        """Wait (up to the timeout) for what party ``src`` sent under ``tag``."""
+
+
+class _Mailbox:
+    """A party's inbox: messages keyed by (source, tag), waited on with a timeout."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, Any], list[Any]] = {}
+        self._cond = threading.Condition()
+        self.closed = False
+
+    def put(self, src: int, tag: Any, arrays: list[Any]) -> None:
+        with self._cond:
+            self._items[(src, tag)] = arrays
+            self._cond.notify_all()
+
+    def take(self, src: int, tag: Any, timeout: float) -> list[Any] | None:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: (src, tag) in self._items or self.closed, timeout)
+            if not ok or (src, tag) not in self._items:
+                return None
+            return self._items.pop((src, tag))
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class ThreadCommunicator(Communicator):
+    """In-process endpoint: parties are threads of one process, messages go through mailboxes.
+
+    Arrays are passed by reference (no copy); protocol code never mutates a received array.
+    An optional ``observer(src, dst, arrays)`` sees every message (used by the tests that
+    check what parties receive).
+    """
+
+    def __init__(self, rank: int, mailboxes: list[_Mailbox], timeout: float, observer=None) -> None:
+        super().__init__(rank, len(mailboxes), timeout)
+        self._mailboxes = mailboxes
+        self._observer = observer
+
+    def _send(self, dst: int, tag: Any, arrays: list[Any]) -> None:
+        if self._observer is not None:
+            self._observer(self.rank, dst, arrays)
+        self._mailboxes[dst].put(self.rank, tag, arrays)
+
+    def _recv(self, src: int, tag: Any) -> list[Any]:
+        got = self._mailboxes[self.rank].take(src, tag, self.timeout)
+        if got is None:
+            raise PartyTimeoutError(
+                f"party {src} sent nothing to party {self.rank} within {self.timeout:g} s; it "
+                "may have died or stalled. Recreate the session.", party=f"party {src}")
+        return got
+
+
+def make_thread_communicators(n_parties: int, timeout: float, observer=None) -> list[ThreadCommunicator]:
+    boxes = [_Mailbox() for _ in range(n_parties)]
+    return [ThreadCommunicator(r, boxes, timeout, observer) for r in range(n_parties)]
+
+
+def close_all(comms: list[ThreadCommunicator]) -> None:
+    for box in comms[0]._mailboxes:
+        box.close()
+
+
+__all__ += ["close_all", "payload_bytes"]

@@ -1,0 +1,81 @@
+"""The dealer: a non-colluding helper that hands out correlated randomness, seed-compressed.
+
+At set-up the dealer draws one 32-byte key per party and gives party i its key k_i. For the
+j-th request, party i expands every part of its correlation from ChaCha20(k_i, counter=j); the
+dealer expands the same streams for all parties, computes the correlated value, and sends a
+single correction to party 0, which replaces party 0's share of the derived part. Parties 1..n-1
+receive nothing. The dealer learns nothing about the data: it never sees a share of an input.
+
+Correlations (``kind``):
+    "mul" / "matmul" / ("conv", ...)   Beaver triples a, b, c = a*b (or a@b, conv(a, b))
+    "square"                           pairs a, c = a*a
+    "trunc"                            pairs r, arshift(r, f)
+    "and"                              binary triples a, b, c = a & b (XOR shares)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from ..backend import RingBackend, new_key
+
+__all__ = ["Dealer", "Request", "expand_parts"]
+
+Request = tuple[str, tuple[tuple[int, ...], ...], int]  # (kind, shapes of the random parts, f)
+
+
+def _split(words: Any, shapes: tuple[tuple[int, ...], ...]) -> list[Any]:
+    out, pos = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(words[pos:pos + size].reshape(shape))
+        pos += size
+    return out
+
+
+def expand_parts(be: RingBackend, key: bytes, counter: int, shapes: tuple[tuple[int, ...], ...]) -> list[Any]:
+    """The random parts of one request as party-with-``key`` sees them."""
+    total = sum(math.prod(s) for s in shapes)
+    return _split(be.prg(key, counter, total), shapes)
+
+
+class Dealer:
+    """Generates corrections for party 0; parties expand everything else from their keys.
+
+    ``derive(kind)`` maps the summed random parts to the correlated value that party 0's
+    correction completes (e.g. a, b -> a @ b).
+    """
+
+    def __init__(self, n_parties: int, backend: RingBackend, derivations: dict[str, Callable[..., Any]]) -> None:
+        self.n_parties = n_parties
+        self.be = backend
+        self.keys = [new_key() for _ in range(n_parties)]
+        self._derive = derivations
+        self.bytes_sent = 0
+        self.requests = 0
+
+    def key_for(self, rank: int) -> bytes:
+        return self.keys[rank]
+
+    def correction(self, counter: int, kind: str, shapes: tuple[tuple[int, ...], ...],
+                   derived_shape: tuple[int, ...], params: Any = None) -> Any:
+        """Party 0's share of the derived part of request ``counter``."""
+        be = self.be
+        per_party = [expand_parts(be, k, counter, shapes + (derived_shape,)) for k in self.keys]
+        xor = kind == "and"
+        combine = be.xor if xor else be.add
+        totals = []
+        for part in range(len(shapes)):
+            acc = per_party[0][part]
+            for i in range(1, self.n_parties):
+                acc = combine(acc, per_party[i][part])
+            totals.append(acc)
+        value = self._derive[kind](*totals, params=params)
+        for i in range(1, self.n_parties):
+            value = combine(value, per_party[i][-1]) if xor else be.sub(value, per_party[i][-1])
+        self.requests += 1
+        self.bytes_sent += int(np.asarray(be.to_numpy(value)).nbytes)
+        return value

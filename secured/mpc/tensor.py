@@ -1,0 +1,166 @@
+"""SharedTensor: a numpy-like handle on a value secret-shared among the parties of a session.
+
+The driver holds only the handle (id, shape); each party holds its additive share in Z_2^64
+(fixed point, ``fractional_bits`` fractional bits). ``reveal()`` is the only way out: ``repr``
+shows no value, and ``bool()`` / ``numpy.asarray`` on a secret raise.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..exceptions import SecuredError
+
+if TYPE_CHECKING:
+    from .session import Session
+
+__all__ = ["SharedTensor"]
+
+
+class SharedTensor:
+    __slots__ = ("_session", "_id", "shape", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators (x + shared -> __radd__)
+
+    def __init__(self, session: "Session", tensor_id: int, shape: tuple[int, ...]) -> None:
+        self._session = session
+        self._id = tensor_id
+        self.shape = tuple(shape)
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def n_parties(self) -> int:
+        return self._session.n_parties
+
+    @property
+    def fractional_bits(self) -> int:
+        return self._session.fractional_bits
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d SharedTensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return (f"SharedTensor(shape={self.shape}, parties={self.n_parties}, "
+                f"fractional_bits={self.fractional_bits})")
+
+    def __bool__(self) -> bool:
+        raise SecuredError(
+            "The truth value of a SharedTensor is secret. Compare securely and reveal the "
+            "result explicitly, e.g. (x > 0).reveal().")
+
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise SecuredError("A SharedTensor cannot be converted to a numpy array; call .reveal().")
+
+    def __iter__(self):
+        raise SecuredError("Iterating over a SharedTensor is not supported; index it or reveal it.")
+
+    # ------------------------------------------------------------------ the way out
+    def reveal(self) -> np.ndarray:
+        """The plaintext value as float64 (all parties send their shares to the driver)."""
+        s = self._session
+        return s.be.decode(s.reveal_ring(self), s.fractional_bits)
+
+    # ------------------------------------------------------------------ arithmetic
+    def _same_session(self, other: "SharedTensor") -> None:
+        if other._session is not self._session:
+            raise SecuredError("These SharedTensors belong to different sessions; share both in one Session.")
+
+    def _public(self, value: Any) -> tuple[str, Any]:
+        """A public operand: ('int', ring int array) for integers, ('fix', encoded) for reals."""
+        s = self._session
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return "int", s.be.asarray(int(value))
+        arr = np.asarray(value)
+        if arr.dtype.kind in "iu" and arr.dtype != np.uint64:
+            return "int", s.be.asarray(arr.astype(np.int64).view(np.uint64))
+        if arr.dtype.kind in "fiub":
+            return "fix", s.be.encode(arr.astype(np.float64), s.fractional_bits)
+        raise SecuredError(f"Unsupported public operand of type {type(value).__name__} (dtype {arr.dtype}).")
+
+    def _encoded_public(self, value: Any) -> Any:
+        s = self._session
+        return s.be.encode(np.asarray(value, dtype=np.float64), s.fractional_bits)
+
+    def __add__(self, other: Any) -> "SharedTensor":
+        if isinstance(other, SharedTensor):
+            self._same_session(other)
+            return self._session.run("add", self, other)
+        return self._session.run("add_public", self, self._encoded_public(other))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Any) -> "SharedTensor":
+        if isinstance(other, SharedTensor):
+            self._same_session(other)
+            return self._session.run("sub", self, other)
+        return self._session.run("add_public", self, self._session.be.neg(self._encoded_public(other)))
+
+    def __rsub__(self, other: Any) -> "SharedTensor":
+        return self._session.run("rsub_public", self, self._encoded_public(other))
+
+    def __neg__(self) -> "SharedTensor":
+        return self._session.run("neg", self)
+
+    def __mul__(self, other: Any) -> "SharedTensor":
+        if isinstance(other, SharedTensor):
+            self._same_session(other)
+            if other._id == self._id:
+                return self._session.run("square", self)
+            return self._session.run("mul", self, other)
+        kind, value = self._public(other)
+        return self._session.run("mul_public_int" if kind == "int" else "mul_public", self, value)
+
+    __rmul__ = __mul__
+
+    def square(self) -> "SharedTensor":
+        return self._session.run("square", self)
+
+    def __matmul__(self, other: Any) -> "SharedTensor":
+        if isinstance(other, SharedTensor):
+            self._same_session(other)
+            return self._session.run("matmul", self, other)
+        return self._session.run("matmul_public", self, self._encoded_public(other), False)
+
+    def __rmatmul__(self, other: Any) -> "SharedTensor":
+        return self._session.run("matmul_public", self, self._encoded_public(other), True)
+
+    def __truediv__(self, other: Any) -> "SharedTensor":
+        if isinstance(other, SharedTensor):
+            raise SecuredError("Division by a secret is x * y.reciprocal(); it is not available yet.")
+        divisor = np.asarray(other, dtype=np.float64)
+        if np.any(divisor == 0) or not np.all(np.isfinite(divisor)):
+            raise SecuredError("Division by zero or by a non-finite public value.")
+        return self * (1.0 / divisor)
+
+    def sum(self, axis: int | tuple[int, ...] | None = None) -> "SharedTensor":
+        return self._session.run("sum", self, axis)
+
+    def mean(self, axis: int | tuple[int, ...] | None = None) -> "SharedTensor":
+        count = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
+        return self.sum(axis) / count
+
+    def reshape(self, *shape: Any) -> "SharedTensor":
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return self._session.run("reshape", self, tuple(shape))
+
+    def transpose(self, *axes: int) -> "SharedTensor":
+        return self._session.run("transpose", self, axes or None)
+
+    @property
+    def T(self) -> "SharedTensor":
+        return self.transpose()
+
+    def __getitem__(self, index: Any) -> "SharedTensor":
+        return self._session.run("getitem", self, index)

@@ -1,0 +1,88 @@
+"""What parties see, and what happens when one of them stops answering."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from scipy.stats import chi2_contingency
+
+from secured.backend import get_backend
+from secured.exceptions import PartyTimeoutError, SecuredError
+from secured.mpc import Session
+
+
+def _sent_bytes(x_value: float, n_parties: int = 2, size: int = 4096) -> dict[int, np.ndarray]:
+    """Every byte each party sends while computing x * y and x @ w on constant inputs."""
+    sent: dict[int, list[np.ndarray]] = {r: [] for r in range(n_parties)}
+
+    def observer(src, dst, arrays):
+        # A party sends the same opening to each peer: count each payload once, or the
+        # duplicates would break the independence the chi-square test assumes.
+        if dst == (src + 1) % n_parties:
+            sent[src].extend(np.asarray(a).view(np.uint8).ravel() for a in arrays)
+
+    with Session(n_parties=n_parties, observer=observer) as s:
+        x = s.share(np.full(size, x_value))
+        y = s.share(np.full(size, x_value))
+        w = s.share(np.full((size // 64, 8), x_value))
+        x * y
+        x.reshape(64, size // 64) @ w
+    return {r: np.concatenate(v) for r, v in sent.items()}
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_messages_do_not_depend_on_inputs(n_parties):
+    zeros, ones = _sent_bytes(0.0, n_parties), _sent_bytes(1.0, n_parties)
+    for rank in range(n_parties):
+        a = np.bincount(zeros[rank], minlength=256)
+        b = np.bincount(ones[rank], minlength=256)
+        assert a.sum() == b.sum()  # same sizes whatever the input
+        _, p_value, _, _ = chi2_contingency(np.stack([a, b]))
+        assert p_value > 1e-6, f"party {rank}'s byte distribution depends on the input"
+        # And each is uniform: a constant input shows through as a skewed histogram.
+        expected = a.sum() / 256
+        chi2_uniform = ((a - expected) ** 2 / expected).sum()
+        assert chi2_uniform < 255 + 8 * np.sqrt(2 * 255)
+
+
+def test_no_party_receives_plaintext():
+    be = get_backend()
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(20, 30)), rng.normal(size=(30, 10))
+    secrets = [be.encode(v) for v in (x, y, x[:, :10] * 2)]
+    received = []
+    with Session(n_parties=3, observer=lambda s, d, arrays: received.extend(arrays)) as s:
+        X, Y = s.share(x), s.share(y)
+        product = be.encode(x @ y, 32)  # the untruncated product, before any masking
+        secrets.append(product)
+        X @ Y
+        X * X
+        X[:, :10] * 2.0
+    assert received, "the protocol sent nothing?"
+    for msg in received:
+        msg = np.asarray(msg)
+        for secret in secrets:
+            if msg.shape == secret.shape:
+                # Masked words equal the plaintext word with probability 2^-64 each.
+                assert not np.any(msg == secret)
+
+
+def test_stalled_party_raises_party_timeout_and_a_new_session_works():
+    timeout = 1.0
+    s = Session(n_parties=3, timeout=timeout)
+    x = s.share(np.ones(4))
+    s._queues[2].put(None)  # party 2's worker stops: it will never answer again
+    s._threads[2].join()
+    start = time.monotonic()
+    with pytest.raises(PartyTimeoutError) as info:
+        x * x
+    assert time.monotonic() - start < timeout + 5
+    assert info.value.party == "party 2" and isinstance(info.value, TimeoutError)
+    with pytest.raises(SecuredError, match="create a new one"):
+        x + x
+    s.close()
+    with Session(n_parties=3, timeout=timeout) as fresh:
+        y = fresh.share(np.array([2.0]))
+        assert abs((y * y).reveal()[0] - 4.0) <= 2 * 2.0**-16
