@@ -45,11 +45,12 @@ def expand_parts(be: RingBackend, key: bytes, counter: int, shapes: tuple[tuple[
 class Dealer:
     """Generates corrections for party 0; parties expand everything else from their keys.
 
-    ``derive(kind)`` maps the summed random parts to the correlated value that party 0's
-    correction completes (e.g. a, b -> a @ b).
+    ``derivations[kind] = (xor_parts, derived_xor, fn)``: whether the random parts are XOR
+    (binary) or additive shares, whether each derived part is, and ``fn(*totals, params)``
+    returning the derived values (e.g. a, b -> (a @ b,)).
     """
 
-    def __init__(self, n_parties: int, backend: RingBackend, derivations: dict[str, Callable[..., Any]]) -> None:
+    def __init__(self, n_parties: int, backend: RingBackend, derivations: dict[str, tuple]) -> None:
         self.n_parties = n_parties
         self.be = backend
         self.keys = [new_key() for _ in range(n_parties)]
@@ -61,21 +62,23 @@ class Dealer:
         return self.keys[rank]
 
     def correction(self, counter: int, kind: str, shapes: tuple[tuple[int, ...], ...],
-                   derived_shape: tuple[int, ...], params: Any = None) -> Any:
-        """Party 0's share of the derived part of request ``counter``."""
+                   derived_shapes: tuple[tuple[int, ...], ...], params: Any = None) -> list[Any]:
+        """Party 0's shares of the derived parts of request ``counter``."""
         be = self.be
-        per_party = [expand_parts(be, k, counter, shapes + (derived_shape,)) for k in self.keys]
-        xor = kind == "and"
-        combine = be.xor if xor else be.add
+        xor_parts, derived_xor, fn = self._derive[kind]
+        per_party = [expand_parts(be, k, counter, shapes + derived_shapes) for k in self.keys]
+        combine = be.xor if xor_parts else be.add
         totals = []
         for part in range(len(shapes)):
             acc = per_party[0][part]
             for i in range(1, self.n_parties):
                 acc = combine(acc, per_party[i][part])
             totals.append(acc)
-        value = self._derive[kind](*totals, params=params)
-        for i in range(1, self.n_parties):
-            value = combine(value, per_party[i][-1]) if xor else be.sub(value, per_party[i][-1])
+        values = list(fn(*totals, params=params))
+        for j, is_xor in enumerate(derived_xor):
+            for i in range(1, self.n_parties):
+                other = per_party[i][len(shapes) + j]
+                values[j] = be.xor(values[j], other) if is_xor else be.sub(values[j], other)
         self.requests += 1
-        self.bytes_sent += int(np.asarray(be.to_numpy(value)).nbytes)
-        return value
+        self.bytes_sent += sum(int(np.asarray(be.to_numpy(v)).nbytes) for v in values)
+        return values

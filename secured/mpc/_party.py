@@ -61,6 +61,19 @@ def _op_square(ctx, x):
     return P.truncate(ctx, P.square(ctx, x), ctx.fractional_bits)
 
 
+def _op_ltz(ctx, x):
+    """[x < 0] as fixed point 0.0 / 1.0."""
+    return ctx.be.lshift(P.ltz(ctx, x), ctx.fractional_bits)
+
+
+def _op_relu(ctx, x):
+    """max(x, 0) = x * (1 - [x < 0]); the factor is an integer, so no truncation."""
+    keep = ctx.be.neg(P.ltz(ctx, x))
+    if ctx.rank == 0:
+        keep = ctx.be.add(keep, 1)
+    return P.beaver(ctx, x, keep, "mul")
+
+
 def _op_sum(ctx, x, axis):
     return ctx.be.sum(x, axis=axis)
 
@@ -83,6 +96,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "mul_public_int": _op_mul_public_int, "mul_public": _op_mul_public,
     "matmul_public": _op_matmul_public,
     "mul": _op_mul, "matmul": _op_matmul, "square": _op_square,
+    "ltz": _op_ltz, "relu": _op_relu,
     "sum": _op_sum, "reshape": _op_reshape, "transpose": _op_transpose, "getitem": _op_getitem,
 }
 

@@ -16,8 +16,8 @@ from ..backend import RingBackend
 from ._comm import Communicator
 from ._dealer import expand_parts
 
-__all__ = ["PartyContext", "open_values", "beaver", "square", "truncate", "matmul_shape",
-           "derivations"]
+__all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "truncate",
+           "matmul_shape", "derivations", "and_bits", "msb_bits", "b2a_bits", "ltz"]
 
 
 @dataclass
@@ -32,13 +32,15 @@ class PartyContext:
     counter: int = 0
 
     def randomness(self, kind: str, shapes: tuple[tuple[int, ...], ...],
-                   derived_shape: tuple[int, ...], params: Any = None) -> list[Any]:
+                   derived_shape: tuple[int, ...], params: Any = None,
+                   more_derived: tuple[tuple[int, ...], ...] = ()) -> list[Any]:
         """This party's parts of the next correlation of ``kind`` (seed-compressed)."""
         self.counter += 1
-        parts = expand_parts(self.be, self.key, self.counter, shapes + (derived_shape,))
+        derived = (derived_shape, *more_derived)
+        parts = expand_parts(self.be, self.key, self.counter, shapes + derived)
         if self.rank == 0:
-            parts[-1] = self.be.asarray(
-                self.dealer_correction(self.counter, kind, shapes, derived_shape, params))
+            fixes = self.dealer_correction(self.counter, kind, shapes, derived, params)
+            parts[len(shapes):] = [self.be.asarray(v) for v in fixes]
         return parts
 
 
@@ -57,15 +59,113 @@ def _ring_ops(be: RingBackend) -> dict[str, Callable[[Any, Any], Any]]:
     return {"mul": be.mul, "matmul": be.matmul}
 
 
-def derivations(be: RingBackend) -> dict[str, Callable[..., Any]]:
-    """How the dealer turns summed random parts into the correlated value."""
+def derivations(be: RingBackend) -> dict[str, tuple]:
+    """How the dealer turns the random parts into correlated values:
+    kind -> (parts are XOR shares, derived parts are XOR shares, function)."""
+
+    def bits(r_words, params):
+        # params = n: the first n bits of the XOR-shared words, as additive shares of 0/1.
+        return (be.asarray(be.unpack_bits(r_words, params).astype(np.uint64)),)
+
     return {
-        "mul": lambda a, b, params=None: be.mul(a, b),
-        "matmul": lambda a, b, params=None: be.matmul(a, b),
-        "square": lambda a, params=None: be.mul(a, a),
-        "trunc": lambda r, params: be.arshift(r, params),
-        "and": lambda a, b, params=None: be.and_(a, b),
+        "mul": (False, (False,), lambda a, b, params=None: (be.mul(a, b),)),
+        "matmul": (False, (False,), lambda a, b, params=None: (be.matmul(a, b),)),
+        "square": (False, (False,), lambda a, params=None: (be.mul(a, a),)),
+        "trunc": (False, (False,), lambda r, params: (be.arshift(r, params),)),
+        "and": (True, (True,), lambda a, b, params=None: (be.and_(a, b),)),
+        "bit": (True, (False,), bits),
     }
+
+
+def open_bits(ctx: PartyContext, shares: list[Any]) -> list[Any]:
+    """Reveal XOR-shared words to every party: one round."""
+    gathered = ctx.comm.exchange(shares)
+    totals = []
+    for j in range(len(shares)):
+        acc = gathered[0][j]
+        for i in range(1, ctx.n_parties):
+            acc = ctx.be.xor(acc, gathered[i][j])
+        totals.append(acc)
+    return totals
+
+
+def and_bits(ctx: PartyContext, x: Any, y: Any) -> Any:
+    """[x & y] on XOR shares with a dealer AND triple: one round."""
+    be = ctx.be
+    a, b, c = ctx.randomness("and", (tuple(x.shape), tuple(y.shape)), tuple(x.shape))
+    e, d = open_bits(ctx, [be.xor(x, a), be.xor(y, b)])
+    z = be.xor(c, be.xor(be.and_(e, b), be.and_(d, a)))
+    return be.xor(z, be.and_(e, d)) if ctx.rank == 0 else z
+
+
+def _carries(ctx: PartyContext, g: Any, p: Any) -> Any:
+    """Kogge-Stone prefix over bit planes (64, W): after it g[i] is the carry out of bit i.
+
+    Each of the 6 levels is one round: its G and P products go in a single AND call.
+    """
+    be = ctx.be
+    d = 1
+    while d < 64:
+        last = d * 2 >= 64
+        hi_p, lo_g, lo_p = p[d:], g[:-d], p[:-d]
+        if last:  # the final level needs no new P
+            prod = and_bits(ctx, hi_p, lo_g)
+            g = be.xp.concatenate([g[:d], be.xor(g[d:], prod)])
+        else:
+            prod = and_bits(ctx, be.xp.concatenate([hi_p, hi_p]), be.xp.concatenate([lo_g, lo_p]))
+            n = hi_p.shape[0]
+            g = be.xp.concatenate([g[:d], be.xor(g[d:], prod[:n])])
+            p = be.xp.concatenate([p[:d], prod[n:]])
+        d *= 2
+    return g
+
+
+def _binary_add(ctx: PartyContext, a: Any, b: Any) -> Any:
+    """Binary-shared planes of a + b (mod 2^64) from binary-shared planes a and b."""
+    be = ctx.be
+    p = be.xor(a, b)
+    g = and_bits(ctx, a, b)
+    carries = _carries(ctx, g, p)
+    shifted = be.xp.concatenate([be.xp.zeros_like(carries[:1]), carries[:-1]])
+    return be.xor(p, shifted)
+
+
+def msb_bits(ctx: PartyContext, x: Any) -> Any:
+    """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
+
+    Arithmetic-to-binary: each party's share is a binary-shared input of its own; the shares
+    are added in a tree of bit-sliced adders (log-depth carries), the last adder keeping only
+    the carry into bit 63. Two parties: 1 + 6 rounds.
+    """
+    be = ctx.be
+    flat = be.xp.ascontiguousarray(x.reshape(-1))
+    mine = be.bit_decompose(flat)
+    zero = be.xp.zeros_like(mine)
+    operands = [mine if i == ctx.rank else zero for i in range(ctx.n_parties)]
+    while len(operands) > 2:
+        paired = [_binary_add(ctx, operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
+        operands = paired + ([operands[-1]] if len(operands) % 2 else [])
+    a, b = operands
+    p = be.xor(a, b)
+    g = and_bits(ctx, a[:63], b[:63])
+    carries = _carries(ctx, g, p[:63])
+    return be.xor(p[63], carries[62])
+
+
+def b2a_bits(ctx: PartyContext, words: Any, n: int) -> Any:
+    """Additive shares (integers 0/1) of the first n bits of XOR-shared words: one round."""
+    be = ctx.be
+    r_words, r_arith = ctx.randomness("bit", (tuple(words.shape),), (n,), params=n)
+    (e_words,) = open_bits(ctx, [be.xor(words, r_words)])
+    e = be.asarray(be.unpack_bits(e_words, n).astype(np.uint64))
+    # b = e xor r = e + r - 2 e r, with e public.
+    out = be.sub(r_arith, be.mul(be.lshift(e, 1), r_arith))
+    return be.add(out, e) if ctx.rank == 0 else out
+
+
+def ltz(ctx: PartyContext, x: Any) -> Any:
+    """Additive shares (integers 0/1) of [x < 0], shaped like x."""
+    return b2a_bits(ctx, msb_bits(ctx, x), int(np.prod(x.shape))).reshape(x.shape)
 
 
 def open_values(ctx: PartyContext, shares: list[Any]) -> list[Any]:

@@ -144,6 +144,28 @@ class SharedTensor:
             raise SecuredError("Division by zero or by a non-finite public value.")
         return self * (1.0 / divisor)
 
+    # ------------------------------------------------------------------ comparisons
+    def __lt__(self, other: Any) -> "SharedTensor":
+        """Secret [self < other] as 0.0 / 1.0 (sign of the difference by A2B conversion)."""
+        return self._session.run("ltz", self - other)
+
+    def __gt__(self, other: Any) -> "SharedTensor":
+        diff = (other - self) if isinstance(other, SharedTensor) else (-self + other)
+        return self._session.run("ltz", diff)
+
+    def __le__(self, other: Any) -> "SharedTensor":
+        return 1.0 - (self > other)
+
+    def __ge__(self, other: Any) -> "SharedTensor":
+        return 1.0 - (self < other)
+
+    def sign(self) -> "SharedTensor":
+        """-1.0 where negative, +1.0 elsewhere (zero counts as positive)."""
+        return 1.0 - 2 * (self < 0)
+
+    def relu(self) -> "SharedTensor":
+        return self._session.run("relu", self)
+
     def sum(self, axis: int | tuple[int, ...] | None = None) -> "SharedTensor":
         return self._session.run("sum", self, axis)
 
