@@ -190,10 +190,10 @@ def beaver(ctx: PartyContext, x: Any, y: Any, kind: str) -> Any:
         out_shape = matmul_shape(tuple(x.shape), tuple(y.shape))
     a, b, c = ctx.randomness(kind, (tuple(x.shape), tuple(y.shape)), out_shape)
     eps, delta = open_values(ctx, [be.sub(x, a), be.sub(y, b)])
-    z = be.add(c, be.add(op(eps, b), op(a, delta)))
-    if ctx.rank == 0:
-        z = be.add(z, op(eps, delta))
-    return z
+    # x y = eps delta + eps b + a delta + a b; party 0 folds eps delta into eps (b_0 + delta),
+    # so every party does two products.
+    b_term = be.add(b, delta) if ctx.rank == 0 else b
+    return be.add(c, be.add(op(eps, b_term), op(a, delta)))
 
 
 def square(ctx: PartyContext, x: Any) -> Any:
