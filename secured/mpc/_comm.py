@@ -14,11 +14,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..exceptions import PartyTimeoutError
 
-__all__ = ["CommStats", "Communicator", "ThreadCommunicator", "make_thread_communicators"]
+__all__ = ["CommStats", "Communicator", "ThreadCommunicator", "make_thread_communicators",
+           "close_all", "payload_bytes"]
 
 
 @dataclass
@@ -43,7 +42,7 @@ class CommStats:
 
 
 def payload_bytes(arrays: list[Any]) -> int:
-    return int(sum(np.asarray(a).nbytes if not hasattr(a, "nbytes") else a.nbytes for a in arrays))
+    return int(sum(a.nbytes for a in arrays))
 
 
 class Communicator(abc.ABC):
@@ -72,17 +71,6 @@ class Communicator(abc.ABC):
                 self.stats.messages += 1
         self.stats.record(self.op, nbytes * (self.n_parties - 1), 1)
         return [arrays if src == self.rank else self._recv(src, tag) for src in range(self.n_parties)]
-
-    def send_to(self, dst: int, arrays: list[Any]) -> None:
-        """Send to one party (counted as bytes, not as a round of its own)."""
-        self._tag += 1
-        self._send(dst, ("p2p", self._tag, self.rank), arrays)
-        self.stats.messages += 1
-        self.stats.record(self.op, payload_bytes(arrays), 0)
-
-    def recv_from(self, src: int) -> list[Any]:
-        self._tag += 1
-        return self._recv(src, ("p2p", self._tag, src))
 
     @abc.abstractmethod
     def _send(self, dst: int, tag: Any, arrays: list[Any]) -> None:
@@ -155,5 +143,3 @@ def close_all(comms: list[ThreadCommunicator]) -> None:
     for box in comms[0]._mailboxes:
         box.close()
 
-
-__all__ += ["close_all", "payload_bytes"]

@@ -79,14 +79,7 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
 
 def open_bits(ctx: PartyContext, shares: list[Any]) -> list[Any]:
     """Reveal XOR-shared words to every party: one round."""
-    gathered = ctx.comm.exchange(shares)
-    totals = []
-    for j in range(len(shares)):
-        acc = gathered[0][j]
-        for i in range(1, ctx.n_parties):
-            acc = ctx.be.xor(acc, gathered[i][j])
-        totals.append(acc)
-    return totals
+    return _open(ctx, shares, ctx.be.xor)
 
 
 def and_bits(ctx: PartyContext, x: Any, y: Any) -> Any:
@@ -168,16 +161,20 @@ def ltz(ctx: PartyContext, x: Any) -> Any:
     return b2a_bits(ctx, msb_bits(ctx, x), int(np.prod(x.shape))).reshape(x.shape)
 
 
-def open_values(ctx: PartyContext, shares: list[Any]) -> list[Any]:
-    """Reveal these shared values to every party: one round, |values| * 8 * (n-1) bytes sent."""
+def _open(ctx: PartyContext, shares: list[Any], combine: Callable[[Any, Any], Any]) -> list[Any]:
     gathered = ctx.comm.exchange(shares)
     totals = []
     for j in range(len(shares)):
         acc = gathered[0][j]
         for i in range(1, ctx.n_parties):
-            acc = ctx.be.add(acc, gathered[i][j])
+            acc = combine(acc, gathered[i][j])
         totals.append(acc)
     return totals
+
+
+def open_values(ctx: PartyContext, shares: list[Any]) -> list[Any]:
+    """Reveal these additively shared values to every party: one round, 8 (n-1) B/element."""
+    return _open(ctx, shares, ctx.be.add)
 
 
 def beaver(ctx: PartyContext, x: Any, y: Any, kind: str) -> Any:
