@@ -49,7 +49,9 @@ def test_linear_ops_are_exact_on_the_ring(session, x, y, c, k):
     np.testing.assert_array_equal(X[1:, ::2].reveal(), xe[1:, ::2])
 
 
-@given(x=reals((5,)), y=reals((5,)))
+# Products stay below 2^7 so the probabilistic truncation's rare wrap (probability about
+# |x y| 2^32 / 2^63 per element, see _protocols.truncate) cannot make the suite flaky.
+@given(x=reals((5,), 10.0), y=reals((5,), 10.0))
 def test_mul_and_square_within_two_ulps(session, x, y):
     X, Y = session.share(x), session.share(y)
     bound = (np.abs(x) + np.abs(y) + 1) * ULP / 2 + TRUNC
