@@ -16,7 +16,7 @@ Correlations (``kind``):
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,6 @@ shared operands, public values — and every party runs the same protocol code o
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable
 
 from ..backend import get_backend
@@ -110,7 +109,6 @@ class Party:
         self.store: dict[int, Any] = {}
         self.ctx = P.PartyContext(rank, n_parties, get_backend(name=backend), comm, key,
                                   dealer_correction, fractional_bits)
-        self._ids = itertools.count()
 
     def run(self, op: str, out: int | None, args: tuple) -> Any:
         self.ctx.comm.op = op
