@@ -16,13 +16,13 @@ Correlations (``kind``):
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..backend import RingBackend, new_key
 
-__all__ = ["Dealer", "Request", "expand_parts"]
+__all__ = ["Dealer", "Request", "expand_parts", "fold_shares"]
 
 Request = tuple[str, tuple[tuple[int, ...], ...], int]  # (kind, shapes of the random parts, f)
 
@@ -40,6 +40,17 @@ def expand_parts(be: RingBackend, key: bytes, counter: int, shapes: tuple[tuple[
     """The random parts of one request as party-with-``key`` sees them."""
     total = sum(math.prod(s) for s in shapes)
     return _split(be.prg(key, counter, total), shapes)
+
+
+def fold_shares(per_party: list[list[Any]], count: int, combine: Callable[[Any, Any], Any]) -> list[Any]:
+    """Combine (add or XOR) the first ``count`` parts of every party into the shared values."""
+    totals = []
+    for j in range(count):
+        acc = per_party[0][j]
+        for other in per_party[1:]:
+            acc = combine(acc, other[j])
+        totals.append(acc)
+    return totals
 
 
 class Dealer:
@@ -67,13 +78,7 @@ class Dealer:
         be = self.be
         xor_parts, derived_xor, fn = self._derive[kind]
         per_party = [expand_parts(be, k, counter, shapes + derived_shapes) for k in self.keys]
-        combine = be.xor if xor_parts else be.add
-        totals = []
-        for part in range(len(shapes)):
-            acc = per_party[0][part]
-            for i in range(1, self.n_parties):
-                acc = combine(acc, per_party[i][part])
-            totals.append(acc)
+        totals = fold_shares(per_party, len(shapes), be.xor if xor_parts else be.add)
         values = list(fn(*totals, params=params))
         for j, is_xor in enumerate(derived_xor):
             for i in range(1, self.n_parties):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backend import RingBackend
 from ._comm import Communicator
-from ._dealer import expand_parts
+from ._dealer import expand_parts, fold_shares
 
 __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "truncate",
            "matmul_shape", "derivations", "and_bits", "msb_bits", "b2a_bits", "ltz"]
@@ -162,14 +162,7 @@ def ltz(ctx: PartyContext, x: Any) -> Any:
 
 
 def _open(ctx: PartyContext, shares: list[Any], combine: Callable[[Any, Any], Any]) -> list[Any]:
-    gathered = ctx.comm.exchange(shares)
-    totals = []
-    for j in range(len(shares)):
-        acc = gathered[0][j]
-        for i in range(1, ctx.n_parties):
-            acc = combine(acc, gathered[i][j])
-        totals.append(acc)
-    return totals
+    return fold_shares(ctx.comm.exchange(shares), len(shares), combine)
 
 
 def open_values(ctx: PartyContext, shares: list[Any]) -> list[Any]:
