@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ..backend import get_backend
+from . import _nonlinear as N
 from . import _protocols as P
 
 __all__ = ["Party", "OPS"]
@@ -73,6 +74,33 @@ def _op_relu(ctx, x):
     return P.beaver(ctx, x, keep, "mul")
 
 
+def _op_conv2d(ctx, x, w, stride, padding):
+    return P.truncate(ctx, P.beaver(ctx, x, w, "conv", (stride, padding)), ctx.fractional_bits)
+
+
+def _op_conv2d_public(ctx, x, w, stride, padding):
+    return P.truncate(ctx, P.ring_conv2d(ctx.be, x, w, stride, padding), ctx.fractional_bits)
+
+
+def _op_eq(ctx, x):
+    """[x == 0] as fixed point: 1 - [x < 0] - [-x < 0]."""
+    below, above = N.ltz_many(ctx, [x, ctx.be.neg(x)])
+    out = ctx.be.neg(ctx.be.add(below, above))
+    return ctx.be.lshift(ctx.be.add(out, 1) if ctx.rank == 0 else out, ctx.fractional_bits)
+
+
+def _op_max(ctx, x, axis):
+    return N.max_argmax(ctx, x, axis)[0]
+
+
+def _op_argmax(ctx, x, axis):
+    return N.max_argmax(ctx, x, axis)[1]
+
+
+def _op_div(ctx, x, y):
+    return N.mul(ctx, x, N.reciprocal(ctx, y))
+
+
 def _op_sum(ctx, x, axis):
     return ctx.be.sum(x, axis=axis)
 
@@ -95,7 +123,11 @@ OPS: dict[str, Callable[..., Any]] = {
     "mul_public_int": _op_mul_public_int, "mul_public": _op_mul_public,
     "matmul_public": _op_matmul_public,
     "mul": _op_mul, "matmul": _op_matmul, "square": _op_square,
-    "ltz": _op_ltz, "relu": _op_relu,
+    "ltz": _op_ltz, "relu": _op_relu, "eq": _op_eq,
+    "conv2d": _op_conv2d, "conv2d_public": _op_conv2d_public,
+    "max": _op_max, "argmax": _op_argmax, "div": _op_div,
+    "exp": N.exp, "log": N.log, "reciprocal": N.reciprocal, "sqrt": N.sqrt, "rsqrt": N.rsqrt,
+    "sigmoid": N.sigmoid, "tanh": N.tanh, "softmax": N.softmax,
     "sum": _op_sum, "reshape": _op_reshape, "transpose": _op_transpose, "getitem": _op_getitem,
 }
 

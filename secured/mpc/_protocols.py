@@ -17,7 +17,8 @@ from ._comm import Communicator
 from ._dealer import expand_parts, fold_shares
 
 __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "truncate",
-           "matmul_shape", "derivations", "and_bits", "msb_bits", "b2a_bits", "ltz"]
+           "matmul_shape", "derivations", "and_bits", "msb_bits", "bit_planes", "b2a_bits",
+           "ltz", "ring_conv2d", "conv2d_shape"]
 
 
 @dataclass
@@ -55,8 +56,36 @@ def matmul_shape(xs: tuple[int, ...], ys: tuple[int, ...]) -> tuple[int, ...]:
     return out
 
 
-def _ring_ops(be: RingBackend) -> dict[str, Callable[[Any, Any], Any]]:
-    return {"mul": be.mul, "matmul": be.matmul}
+def conv2d_shape(xs: tuple[int, ...], ws: tuple[int, ...], stride: int, padding: int) -> tuple[int, ...]:
+    n, _, h, w = xs
+    o, _, kh, kw = ws
+    return (n, o, (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
+
+
+def ring_conv2d(be: RingBackend, x: Any, w: Any, stride: int, padding: int) -> Any:
+    """Exact 2-D convolution (cross-correlation, like torch) over Z_2^64: im2col + ring matmul.
+
+    x: (N, C, H, W), w: (O, C, kh, kw) -> (N, O, H', W').
+    """
+    xp = be.xp
+    n, c, _, _ = x.shape
+    o, _, kh, kw = w.shape
+    if padding:
+        x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    _, _, oh, ow = conv2d_shape((n, c, x.shape[2] - 2 * padding, x.shape[3] - 2 * padding), w.shape, stride, padding)
+    cols = xp.empty((n, oh, ow, c, kh, kw), dtype=xp.uint64)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, :, i, j] = x[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride].transpose(0, 2, 3, 1)
+    out = be.matmul(cols.reshape(n, oh * ow, c * kh * kw), w.reshape(o, c * kh * kw).T)
+    return xp.ascontiguousarray(out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2))
+
+
+def _ring_ops(be: RingBackend, params: Any = None) -> dict[str, Callable[[Any, Any], Any]]:
+    ops = {"mul": be.mul, "matmul": be.matmul}
+    if params is not None:
+        ops["conv"] = lambda a, b: ring_conv2d(be, a, b, *params)
+    return ops
 
 
 def derivations(be: RingBackend) -> dict[str, tuple]:
@@ -70,6 +99,7 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
     return {
         "mul": (False, (False,), lambda a, b, params=None: (be.mul(a, b),)),
         "matmul": (False, (False,), lambda a, b, params=None: (be.matmul(a, b),)),
+        "conv": (False, (False,), lambda a, b, params: (ring_conv2d(be, a, b, *params),)),
         "square": (False, (False,), lambda a, params=None: (be.mul(a, a),)),
         "trunc": (False, (False,), lambda r, params: (be.arshift(r, params),)),
         "and": (True, (True,), lambda a, b, params=None: (be.and_(a, b),)),
@@ -123,32 +153,55 @@ def _binary_add(ctx: PartyContext, a: Any, b: Any) -> Any:
     return be.xor(p, shifted)
 
 
-def msb_bits(ctx: PartyContext, x: Any) -> Any:
-    """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
+def _shared_operands(ctx: PartyContext, x: Any) -> tuple[Any, Any, int]:
+    """Binary-shared planes a, b with a + b = x (mod 2^64), from the parties' own shares.
 
-    Arithmetic-to-binary: each party's share is a binary-shared input of its own; the shares
-    are added in a tree of bit-sliced adders (log-depth carries), the last adder keeping only
-    the carry into bit 63. Two parties: 1 + 6 rounds.
+    Each party's share is a binary-shared input of its own (the party holds it, the others
+    hold zeros); more than two are summed in a tree of bit-sliced adders, one level per
+    batched adder call.
     """
     be = ctx.be
     flat = be.xp.ascontiguousarray(x.reshape(-1))
     mine = be.bit_decompose(flat)
+    words = mine.shape[1]
     zero = be.xp.zeros_like(mine)
     operands = [mine if i == ctx.rank else zero for i in range(ctx.n_parties)]
     while len(operands) > 2:
-        paired = [_binary_add(ctx, operands[i], operands[i + 1]) for i in range(0, len(operands) - 1, 2)]
+        pairs = len(operands) // 2
+        left = be.xp.concatenate(operands[0:2 * pairs:2], axis=1)
+        right = be.xp.concatenate(operands[1:2 * pairs:2], axis=1)
+        summed = _binary_add(ctx, left, right)
+        paired = [summed[:, i * words:(i + 1) * words] for i in range(pairs)]
         operands = paired + ([operands[-1]] if len(operands) % 2 else [])
-    a, b = operands
+    return operands[0], operands[1], flat.size
+
+
+def msb_bits(ctx: PartyContext, x: Any) -> Any:
+    """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
+
+    Arithmetic-to-binary with the last adder keeping only the carry into bit 63. Two
+    parties: 1 + 6 rounds; n parties add ceil(log2 n) - 1 full adders (7 rounds each) first.
+    """
+    be = ctx.be
+    a, b, _ = _shared_operands(ctx, x)
     p = be.xor(a, b)
     g = and_bits(ctx, a[:63], b[:63])
     carries = _carries(ctx, g, p[:63])
     return be.xor(p[63], carries[62])
 
 
+def bit_planes(ctx: PartyContext, x: Any) -> tuple[Any, int]:
+    """XOR shares of all 64 bits of [x], as bit planes (64, W); and the element count."""
+    a, b, n = _shared_operands(ctx, x)
+    return _binary_add(ctx, a, b), n
+
+
 def b2a_bits(ctx: PartyContext, words: Any, n: int) -> Any:
-    """Additive shares (integers 0/1) of the first n bits of XOR-shared words: one round."""
+    """Additive shares (integers 0/1) of the first n bits (last axis) of XOR-shared words:
+    one round. ``words`` may have leading axes, e.g. bit planes (64, W) -> (64, n)."""
     be = ctx.be
-    r_words, r_arith = ctx.randomness("bit", (tuple(words.shape),), (n,), params=n)
+    out_shape = tuple(words.shape[:-1]) + (n,)
+    r_words, r_arith = ctx.randomness("bit", (tuple(words.shape),), out_shape, params=n)
     (e_words,) = open_bits(ctx, [be.xor(words, r_words)])
     e = be.asarray(be.unpack_bits(e_words, n).astype(np.uint64))
     # b = e xor r = e + r - 2 e r, with e public.
@@ -170,15 +223,18 @@ def open_values(ctx: PartyContext, shares: list[Any]) -> list[Any]:
     return _open(ctx, shares, ctx.be.add)
 
 
-def beaver(ctx: PartyContext, x: Any, y: Any, kind: str) -> Any:
-    """[x * y] or [x @ y] with a dealer triple: one round opening x - a and y - b together."""
+def beaver(ctx: PartyContext, x: Any, y: Any, kind: str, params: Any = None) -> Any:
+    """[x * y], [x @ y] or [conv2d(x, y)] with a dealer triple: one round opening x - a and
+    y - b together. ``params`` = (stride, padding) for "conv"."""
     be = ctx.be
-    op = _ring_ops(be)[kind]
+    op = _ring_ops(be, params)[kind]
     if kind == "mul":
         out_shape = tuple(np.broadcast_shapes(x.shape, y.shape))
-    else:
+    elif kind == "matmul":
         out_shape = matmul_shape(tuple(x.shape), tuple(y.shape))
-    a, b, c = ctx.randomness(kind, (tuple(x.shape), tuple(y.shape)), out_shape)
+    else:
+        out_shape = conv2d_shape(tuple(x.shape), tuple(y.shape), *params)
+    a, b, c = ctx.randomness(kind, (tuple(x.shape), tuple(y.shape)), out_shape, params=params)
     eps, delta = open_values(ctx, [be.sub(x, a), be.sub(y, b)])
     # x y = eps delta + eps b + a delta + a b; party 0 folds eps delta into eps (b_0 + delta),
     # so every party does two products.

@@ -138,7 +138,8 @@ class SharedTensor:
 
     def __truediv__(self, other: Any) -> "SharedTensor":
         if isinstance(other, SharedTensor):
-            raise SecuredError("Division by a secret is x * y.reciprocal(); it is not available yet.")
+            self._same_session(other)
+            return self._session.run("div", self, other)
         divisor = np.asarray(other, dtype=np.float64)
         if np.any(divisor == 0) or not np.all(np.isfinite(divisor)):
             raise SecuredError("Division by zero or by a non-finite public value.")
@@ -165,6 +166,55 @@ class SharedTensor:
 
     def relu(self) -> "SharedTensor":
         return self._session.run("relu", self)
+
+    def __eq__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
+        """Secret [self == other] as 0.0 / 1.0."""
+        return self._session.run("eq", self - other)
+
+    def __ne__(self, other: Any) -> "SharedTensor":  # type: ignore[override]
+        return 1.0 - (self == other)
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------ nonlinear
+    def exp(self) -> "SharedTensor":
+        return self._session.run("exp", self)
+
+    def log(self) -> "SharedTensor":
+        return self._session.run("log", self)
+
+    def reciprocal(self) -> "SharedTensor":
+        return self._session.run("reciprocal", self)
+
+    def sqrt(self) -> "SharedTensor":
+        return self._session.run("sqrt", self)
+
+    def rsqrt(self) -> "SharedTensor":
+        return self._session.run("rsqrt", self)
+
+    def sigmoid(self) -> "SharedTensor":
+        return self._session.run("sigmoid", self)
+
+    def tanh(self) -> "SharedTensor":
+        return self._session.run("tanh", self)
+
+    def softmax(self, axis: int = -1) -> "SharedTensor":
+        return self._session.run("softmax", self, axis)
+
+    def max(self, axis: int = -1) -> "SharedTensor":
+        return self._session.run("max", self, axis)
+
+    def argmax(self, axis: int = -1) -> "SharedTensor":
+        """The index of the first maximum along ``axis``, as a secret (fixed-point) value."""
+        return self._session.run("argmax", self, axis)
+
+    def conv2d(self, weight: Any, stride: int = 1, padding: int = 0) -> "SharedTensor":
+        """2-D cross-correlation like torch.nn.functional.conv2d: self (N, C, H, W), weight
+        (O, C, kh, kw), shared or public."""
+        if isinstance(weight, SharedTensor):
+            self._same_session(weight)
+            return self._session.run("conv2d", self, weight, int(stride), int(padding))
+        return self._session.run("conv2d_public", self, self._encoded_public(weight), int(stride), int(padding))
 
     def sum(self, axis: int | tuple[int, ...] | None = None) -> "SharedTensor":
         return self._session.run("sum", self, axis)

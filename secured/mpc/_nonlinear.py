@@ -1,0 +1,279 @@
+"""Fixed-point and nonlinear functions on secret shares, for every party (SPMD).
+
+Everything here is built from the protocols in ``_protocols``: Beaver products, truncation,
+comparisons (A2B) and bit conversions (B2A). Values are fixed point with f fractional bits.
+Input ranges and the errors measured against float64 (f = 16) are in the README's table and
+checked by ``tests/mpc/test_nonlinear.py``.
+
+Techniques:
+- exp: clamp below at -32 (e^-32 is below the fixed-point resolution), then
+  exp(x) = P5(x / 16)^16 with P5 the degree-5 Taylor polynomial, evaluated at 2f bits and
+  truncated once.
+- reciprocal, inverse square root, square root, log: normalise x = m * 2^e with one-hot
+  leading-bit detection on the bit planes of x (A2B, a prefix OR, B2A), so that m lies in
+  [1, 2) (or [1, 4) for square roots) and the power of two is a public-weighted sum of the
+  one-hot bits; then Newton iterations (reciprocal, inverse square root) or a least-squares
+  polynomial (log) on the small interval. Supported range: 2^-f <= x < 2^f.
+- sigmoid: 1 / (1 + exp(-|x|)) with the denominator in (1, 2] (Newton from a minimax linear
+  start), mirrored for negative x; tanh(x) = 2 sigmoid(2x) - 1.
+- max / argmax: a tree of pairwise comparisons over adjacent elements (first index wins
+  ties); softmax: exp(x - max) / sum.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from . import _protocols as P
+
+__all__ = [
+    "mul", "mul_int", "mul_public", "add_public", "exp", "reciprocal", "rsqrt", "sqrt", "log",
+    "sigmoid", "tanh", "softmax", "max_argmax", "ltz_many", "clamp_below",
+]
+
+EXP_CLAMP = -32.0
+
+
+# ---------------------------------------------------------------------- fixed-point helpers
+def _enc(ctx: P.PartyContext, value: Any, bits: int | None = None) -> Any:
+    return ctx.be.encode(np.asarray(value, dtype=np.float64), ctx.fractional_bits if bits is None else bits)
+
+
+def add_public(ctx: P.PartyContext, x: Any, c: Any) -> Any:
+    return ctx.be.add(x, _enc(ctx, c)) if ctx.rank == 0 else x
+
+
+def mul_public(ctx: P.PartyContext, x: Any, c: Any) -> Any:
+    return P.truncate(ctx, ctx.be.mul(x, _enc(ctx, c)), ctx.fractional_bits)
+
+
+def mul(ctx: P.PartyContext, x: Any, y: Any) -> Any:
+    return P.truncate(ctx, P.beaver(ctx, x, y, "mul"), ctx.fractional_bits)
+
+
+def mul_int(ctx: P.PartyContext, x: Any, k: Any) -> Any:
+    """x times a secret integer (e.g. a 0/1 bit): exact, no truncation."""
+    return P.beaver(ctx, x, k, "mul")
+
+
+def _one_minus_int(ctx: P.PartyContext, k: Any) -> Any:
+    out = ctx.be.neg(k)
+    return ctx.be.add(out, 1) if ctx.rank == 0 else out
+
+
+def _int_to_fixed(ctx: P.PartyContext, k: Any) -> Any:
+    return ctx.be.lshift(k, ctx.fractional_bits)
+
+
+def ltz_many(ctx: P.PartyContext, xs: list[Any]) -> list[Any]:
+    """[x < 0] as integer 0/1 shares for several arrays in one batched comparison."""
+    flat = ctx.be.xp.concatenate([x.reshape(-1) for x in xs])
+    bits = P.ltz(ctx, flat)
+    out, pos = [], 0
+    for x in xs:
+        out.append(bits[pos:pos + x.size].reshape(x.shape))
+        pos += x.size
+    return out
+
+
+def clamp_below(ctx: P.PartyContext, x: Any, low: float) -> Any:
+    """max(x, low) = low + relu(x - low)."""
+    shifted = add_public(ctx, x, -low)
+    (below,) = ltz_many(ctx, [shifted])
+    return add_public(ctx, mul_int(ctx, shifted, _one_minus_int(ctx, below)), low)
+
+
+def _polynomial(ctx: P.PartyContext, t: Any, coeffs: list[float]) -> Any:
+    """sum_k c_k t^k: powers by repeated squaring levels (log depth), the public
+    coefficients applied at 2f bits and truncated once."""
+    be, f = ctx.be, ctx.fractional_bits
+    degree = len(coeffs) - 1
+    powers = {1: t}
+    while max(powers) < degree:
+        top = max(powers)
+        need = [k for k in range(top + 1, min(2 * top, degree) + 1)]
+        lefts = be.xp.stack([powers[top] for _ in need])
+        rights = be.xp.stack([powers[k - top] for k in need])
+        products = mul(ctx, lefts, rights)
+        for i, k in enumerate(need):
+            powers[k] = products[i]
+    acc = be.zeros(t.shape)
+    for k in range(1, degree + 1):
+        acc = be.add(acc, be.mul(powers[k], _enc(ctx, coeffs[k])))
+    acc = P.truncate(ctx, acc, f)
+    return add_public(ctx, acc, coeffs[0])
+
+
+# ---------------------------------------------------------------------- exp
+_EXP_TAYLOR = [1.0 / math.factorial(k) for k in range(6)]
+
+
+def exp(ctx: P.PartyContext, x: Any) -> Any:
+    x = clamp_below(ctx, x, EXP_CLAMP)
+    y = _polynomial(ctx, P.truncate(ctx, x, 4), _EXP_TAYLOR)  # x / 16
+    for _ in range(4):
+        y = P.truncate(ctx, P.square(ctx, y), ctx.fractional_bits)
+    return y
+
+
+# ---------------------------------------------------------------------- normalisation
+def _leading_one(ctx: P.PartyContext, x: Any) -> Any:
+    """Integer 0/1 shares h (64, N): h[i] = 1 where bit i is the leading one of x > 0."""
+    be = ctx.be
+    planes, n = P.bit_planes(ctx, x)
+    o = planes
+    d = 1
+    while d < 64:  # suffix OR: o[i] = OR of bits i..63
+        hi, lo = o[d:], o[:-d]
+        both = P.and_bits(ctx, lo, hi)
+        o = be.xp.concatenate([be.xor(be.xor(lo, hi), both), o[-d:]])
+        d *= 2
+    lead = be.xor(o, be.xp.concatenate([o[1:], be.xp.zeros_like(o[:1])]))
+    return P.b2a_bits(ctx, lead, n)
+
+
+def _weighted(ctx: P.PartyContext, h: Any, weights: np.ndarray, shape: tuple[int, ...]) -> Any:
+    """sum_i h[i] * enc(weights[i]): local, exact up to the encoding of the weights."""
+    be = ctx.be
+    w = _enc(ctx, weights).reshape(-1, 1)
+    return be.sum(be.mul(h, w), axis=0).reshape(shape)
+
+
+def _normalise(ctx: P.PartyContext, x: Any, even: bool) -> tuple[Any, Any, Any]:
+    """(m, h, e) with x = m * 2^e: m in [1, 2) (or [1, 4) when ``even``), h the one-hot
+    leading-bit shares and e = i - f (made even when ``even``) per leading bit i."""
+    f = ctx.fractional_bits
+    h = _leading_one(ctx, x)
+    e = np.arange(64) - f
+    if even:
+        e = e - (e % 2)
+    # Beyond 2^f the scale 2^-e underflows the fixed point: documented range.
+    scale = np.where(np.abs(e) <= f, 2.0 ** -e.astype(np.float64), 0.0)
+    m = mul(ctx, x, _weighted(ctx, h, scale, x.shape))
+    return m, h, e
+
+
+def _newton_reciprocal_unit(ctx: P.PartyContext, m: Any, iterations: int = 3) -> Any:
+    """1/m for m in [1, 2]: minimax linear start (error <= 1/17), quadratic convergence."""
+    y = add_public(ctx, mul_public(ctx, m, -8.0 / 17.0), 24.0 / 17.0)
+    for _ in range(iterations):
+        e = add_public(ctx, ctx.be.neg(mul(ctx, m, y)), 2.0)  # 2 - m y
+        y = mul(ctx, y, e)
+    return y
+
+
+def reciprocal(ctx: P.PartyContext, x: Any) -> Any:
+    """1/x for 2^-f <= |x| < 2^f (either sign)."""
+    (neg,) = ltz_many(ctx, [x])
+    sign = _sign_int(ctx, neg)
+    m, h, e = _normalise(ctx, mul_int(ctx, x, sign), even=False)
+    scale = np.where(np.abs(e) <= ctx.fractional_bits, 2.0 ** -e.astype(np.float64), 0.0)
+    out = mul(ctx, _newton_reciprocal_unit(ctx, m), _weighted(ctx, h, scale, x.shape))
+    return mul_int(ctx, out, sign)
+
+
+def _sign_int(ctx: P.PartyContext, neg: Any) -> Any:
+    """1 - 2 neg as a ring integer (+1 or -1)."""
+    out = ctx.be.neg(ctx.be.lshift(neg, 1))
+    return ctx.be.add(out, 1) if ctx.rank == 0 else out
+
+
+def _rsqrt_unit(ctx: P.PartyContext, m: Any, iterations: int = 4) -> Any:
+    """1/sqrt(m) for m in [1, 4): linear start through the end points, Newton steps."""
+    y = add_public(ctx, mul_public(ctx, m, -1.0 / 6.0), 7.0 / 6.0)
+    for _ in range(iterations):
+        t = mul(ctx, m, P.truncate(ctx, P.square(ctx, y), ctx.fractional_bits))
+        y = mul(ctx, y, mul_public(ctx, add_public(ctx, ctx.be.neg(t), 3.0), 0.5))
+    return y
+
+
+def _half_power_scale(ctx: P.PartyContext, h: Any, e: np.ndarray, sign: float, shape) -> Any:
+    """sum_i h[i] 2^(sign * e_i / 2) for even e_i (exact powers of two)."""
+    scale = np.where(np.abs(e) <= ctx.fractional_bits, 2.0 ** (sign * e.astype(np.float64) / 2), 0.0)
+    return _weighted(ctx, h, scale, shape)
+
+
+def rsqrt(ctx: P.PartyContext, x: Any) -> Any:
+    """1/sqrt(x) for 2^-f <= x < 2^f."""
+    m, h, e = _normalise(ctx, x, even=True)  # m in [1, 4)
+    return mul(ctx, _rsqrt_unit(ctx, m), _half_power_scale(ctx, h, e, -1.0, x.shape))
+
+
+def sqrt(ctx: P.PartyContext, x: Any) -> Any:
+    """sqrt(x) for 2^-f <= x < 2^f: sqrt(m) = m / sqrt(m) on [1, 4), times 2^(e/2)."""
+    m, h, e = _normalise(ctx, x, even=True)
+    root_m = mul(ctx, m, _rsqrt_unit(ctx, m))
+    return mul(ctx, root_m, _half_power_scale(ctx, h, e, 1.0, x.shape))
+
+
+def _log_coefficients(degree: int = 8) -> list[float]:
+    t = (1 - np.cos(np.linspace(0, np.pi, 400))) / 2  # Chebyshev-like nodes on [0, 1]
+    return [float(c) for c in np.polynomial.polynomial.polyfit(t, np.log1p(t), degree)]
+
+
+_LOG_COEFFS = _log_coefficients()
+
+
+def log(ctx: P.PartyContext, x: Any) -> Any:
+    """ln x for 2^-f <= x < 2^f: e ln 2 + ln(m), ln(m) by a degree-8 fit on [1, 2)."""
+    m, h, e = _normalise(ctx, x, even=False)
+    tail = _polynomial(ctx, add_public(ctx, m, -1.0), _LOG_COEFFS)
+    return ctx.be.add(tail, _weighted(ctx, h, e * math.log(2.0), x.shape))
+
+
+# ---------------------------------------------------------------------- sigmoid, tanh
+SIGMOID_CLAMP = 32.0
+
+
+def sigmoid(ctx: P.PartyContext, x: Any) -> Any:
+    neg, high, low = ltz_many(ctx, [x, add_public(ctx, x, -SIGMOID_CLAMP), add_public(ctx, x, SIGMOID_CLAMP)])
+    inside = ctx.be.sub(high, low)  # 1 where -32 <= x < 32
+    # |x| clamped to 32: x * inside * (1 - 2 neg), plus 32 outside.
+    ax = mul_int(ctx, mul_int(ctx, x, inside), _sign_int(ctx, neg))
+    ax = ctx.be.add(ax, ctx.be.mul(_enc(ctx, SIGMOID_CLAMP), _one_minus_int(ctx, inside)))
+    d = add_public(ctx, exp(ctx, ctx.be.neg(ax)), 1.0)  # in (1, 2]
+    r = _newton_reciprocal_unit(ctx, d)  # sigmoid(|x|)
+    # sigmoid(x) = r if x >= 0 else 1 - r  =  r + neg (1 - 2 r)
+    one_minus_2r = add_public(ctx, ctx.be.neg(ctx.be.lshift(r, 1)), 1.0)
+    return ctx.be.add(r, mul_int(ctx, one_minus_2r, neg))
+
+
+def tanh(ctx: P.PartyContext, x: Any) -> Any:
+    s = sigmoid(ctx, ctx.be.lshift(x, 1))
+    return add_public(ctx, ctx.be.lshift(s, 1), -1.0)
+
+
+# ---------------------------------------------------------------------- max, argmax, softmax
+def max_argmax(ctx: P.PartyContext, x: Any, axis: int) -> tuple[Any, Any]:
+    """Max and argmax (as a fixed-point index) along ``axis``; ties go to the first index."""
+    be, xp = ctx.be, ctx.be.xp
+    x = xp.moveaxis(x, axis, -1)
+    n = x.shape[-1]
+    idx = be.zeros(x.shape)
+    if ctx.rank == 0:
+        idx = be.add(idx, _enc(ctx, np.arange(n, dtype=np.float64)))
+    while x.shape[-1] > 1:
+        k = x.shape[-1] // 2
+        a, b = x[..., 0:2 * k:2], x[..., 1:2 * k:2]
+        ia, ib = idx[..., 0:2 * k:2], idx[..., 1:2 * k:2]
+        (less,) = ltz_many(ctx, [be.sub(a, b)])  # a < b: take b
+        both = mul_int(ctx, xp.stack([be.sub(b, a), be.sub(ib, ia)]), xp.stack([less, less]))
+        best, best_i = be.add(a, both[0]), be.add(ia, both[1])
+        if x.shape[-1] % 2:
+            best = xp.concatenate([best, x[..., -1:]], axis=-1)
+            best_i = xp.concatenate([best_i, idx[..., -1:]], axis=-1)
+        x, idx = best, best_i
+    return x[..., 0], idx[..., 0]
+
+
+def softmax(ctx: P.PartyContext, x: Any, axis: int) -> Any:
+    be, xp = ctx.be, ctx.be.xp
+    m, _ = max_argmax(ctx, x, axis)
+    shifted = be.sub(x, xp.expand_dims(m, axis))
+    e = exp(ctx, shifted)  # inputs <= 0
+    total = be.sum(e, axis=axis)  # in [1, n]
+    inv = reciprocal(ctx, total)
+    return mul(ctx, e, xp.expand_dims(inv, axis))
