@@ -35,6 +35,7 @@ setup(
         "secured.bench",
         "secured.cli",
         "secured.mpc",
+        "secured.cluster",
         "secured.cuda",
     ],
     package_data={"secured.cuda": ["*.cu", "*.cuh"]},

@@ -13,10 +13,10 @@ shares and masked openings; the values it learns are the ones revealed on purpos
 [[1.0, 2.0]]
 """
 
-from .session import Session
+from .session import BaseSession, Session
 from .tensor import SharedTensor
 
-__all__ = ["Session", "SharedTensor", "share"]
+__all__ = ["BaseSession", "Session", "SharedTensor", "share"]
 
 _default_sessions: dict[int, Session] = {}
 

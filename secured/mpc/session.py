@@ -1,8 +1,9 @@
-"""In-process SMPC session: n parties as threads of this process, plus the dealer.
+"""SMPC sessions: n parties plus the dealer, and the driver that dispatches ops to them.
 
-Every party runs in its own thread with its own communicator endpoint, exactly as it would
-in its own Ray actor; the driver only dispatches commands and receives revealed outputs. It
-is the fast path on one node and what the tests run on.
+``BaseSession`` holds what every transport shares: sharing inputs, dispatching an op to all
+parties in the same order, revealing, statistics, timeouts. ``Session`` runs every party in a
+thread of this process with its own communicator endpoint, exactly as it would run in its own
+Ray actor (``secured.cluster.RaySession``); it is the fast path on one node.
 
 >>> import numpy as np
 >>> from secured.mpc import Session
@@ -15,6 +16,7 @@ is the fast path on one node and what the tests run on.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import queue
 import threading
@@ -24,90 +26,89 @@ from typing import Any
 import numpy as np
 
 from .._config import get_config
-from ..backend import get_backend, new_key
+from ..backend import RingBackend, get_backend, new_key
 from ..exceptions import ConfigurationError, PartyTimeoutError, SecuredError
-from ._comm import close_all, make_thread_communicators
+from ._comm import CommStats, close_all, make_thread_communicators
 from ._dealer import Dealer
 from ._party import Party
 from ._protocols import derivations
 from .tensor import SharedTensor
 
-__all__ = ["Session"]
+__all__ = ["BaseSession", "Session", "DRIVER_GRACE"]
+
+#: Seconds the driver waits beyond the parties' own timeout, so that a party's error (which
+#: names the peer it waited for) arrives before the driver gives up on the party itself.
+DRIVER_GRACE = 3.0
 
 
-class Session:
-    """n parties and a dealer in this process. Use as a context manager or call ``close``."""
+class BaseSession(abc.ABC):
+    """Driver side of an SMPC computation. Subclasses provide the transport."""
 
-    def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
-                 fractional_bits: int | None = None, observer=None) -> None:
+    n_parties: int
+    timeout: float
+    fractional_bits: int
+    be: RingBackend
+
+    def _setup(self, n_parties: int, timeout: float, backend: str | None,
+               fractional_bits: int | None) -> None:
+        name = type(self).__name__
         if isinstance(n_parties, bool) or not isinstance(n_parties, int) or n_parties < 2:
             raise ConfigurationError(
-                f"The 'n_parties' parameter of Session must be an int in the range [2, inf). Got {n_parties!r} instead.")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ConfigurationError(f"The 'timeout' parameter of Session must be a positive number of seconds. Got {timeout!r} instead.")
+                f"The 'n_parties' parameter of {name} must be an int in the range [2, inf). Got {n_parties!r} instead.")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ConfigurationError(
+                f"The 'timeout' parameter of {name} must be a positive number of seconds. Got {timeout!r} instead.")
         self.n_parties = n_parties
         self.timeout = float(timeout)
         self.fractional_bits = int(get_config()["fractional_bits"] if fractional_bits is None else fractional_bits)
         self.be = get_backend(name=backend)
-        self.dealer = Dealer(n_parties, self.be, derivations(self.be))
-        comms = make_thread_communicators(n_parties, self.timeout, observer)
-        self._comms = comms
-        self.parties = [
-            Party(r, n_parties, comms[r], self.dealer.key_for(r),
-                  self.dealer.correction if r == 0 else None, self.be.name, self.fractional_bits)
-            for r in range(n_parties)
-        ]
-        self._queues: list[queue.Queue] = [queue.Queue() for _ in range(n_parties)]
-        self._threads = [threading.Thread(target=self._serve, args=(r,), daemon=True,
-                                          name=f"secured-party-{r}") for r in range(n_parties)]
-        for t in self._threads:
-            t.start()
         self._ids = itertools.count()
         self._closed = False
         self._broken = False
         self._lock = threading.Lock()
 
-    # ------------------------------------------------------------------ plumbing
-    def _serve(self, rank: int) -> None:
-        q = self._queues[rank]
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            op, out, args, fut = item
-            try:
-                fut.set_result(self.parties[rank].run(op, out, args))
-            except BaseException as exc:  # handed to the driver, which raises it
-                fut.set_exception(exc)
+    # ------------------------------------------------------------------ transport
+    @abc.abstractmethod
+    def _execute(self, op: str, args_per_party: list[tuple], out: int | None) -> list[tuple[str, Any]]:
+        """Run the op on every party; per party ('ok', result) or ('error', exception).
+        A party that did not finish in time is reported as ('error', PartyTimeoutError)."""
 
+    @abc.abstractmethod
+    def _party_stats(self) -> list[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    def _dealer_stats(self) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def _reset_stats(self) -> None: ...
+
+    @abc.abstractmethod
+    def _shutdown(self) -> None: ...
+
+    # ------------------------------------------------------------------ dispatch
     def _dispatch(self, op: str, args_per_party: list[tuple], out: int | None) -> list[Any]:
         if self._closed or self._broken:
-            raise SecuredError("This Session is closed or lost a party; create a new one.")
+            raise SecuredError("This session is closed or lost a party; create a new one.")
         with self._lock:  # one op at a time: parties must see ops in the same order
-            futures = []
-            for rank in range(self.n_parties):
-                fut: Future = Future()
-                self._queues[rank].put((op, out, args_per_party[rank], fut))
-                futures.append(fut)
-            # A party's own PartyTimeoutError is a TimeoutError too, so wait first and then
-            # look at each future, rather than catching timeouts from result().
-            wait(futures, timeout=self.timeout + 1.0)
-            results, errors = [], []
-            for rank, fut in enumerate(futures):
-                if not fut.done():
-                    errors.append(PartyTimeoutError(
-                        f"party {rank} did not finish {op!r} within {self.timeout:g} s.", party=f"party {rank}"))
-                elif fut.exception() is not None:
-                    errors.append(fut.exception())
-                else:
-                    results.append(fut.result())
-            if errors:
-                if any(isinstance(e, PartyTimeoutError) for e in errors):
-                    # Parties are out of step now: nothing further can run on this session.
-                    self._broken = True
-                root = next((e for e in errors if not isinstance(e, PartyTimeoutError)), errors[0])
-                raise root
-            return results
+            outcomes = self._execute(op, args_per_party, out)
+        errors = [value for status, value in outcomes if status == "error"]
+        if errors:
+            if any(isinstance(e, PartyTimeoutError) for e in errors):
+                self._broken = True  # parties are out of step: nothing further can run
+            # The root cause first: a real error, then a party naming the peer it waited for,
+            # then the driver's own "did not finish".
+            def rank(e: BaseException) -> int:
+                if not isinstance(e, PartyTimeoutError):
+                    return 0
+                return 2 if getattr(e, "from_driver", False) else 1
+            raise min(errors, key=rank)
+        return [value for _, value in outcomes]
+
+    def _timeout_error(self, rank: int, op: str) -> PartyTimeoutError:
+        err = PartyTimeoutError(f"party {rank} did not finish {op!r} within {self.timeout:g} s.",
+                                party=f"party {rank}")
+        err.from_driver = True
+        return err
 
     def run(self, op: str, *args: Any) -> SharedTensor:
         """Run a registered op on every party with the same arguments; returns the new tensor."""
@@ -131,7 +132,7 @@ class Session:
     def share_ring(self, x_ring: Any) -> SharedTensor:
         x_ring = self.be.asarray(x_ring)
         key = new_key()
-        shares = [None] * self.n_parties
+        shares: list[Any] = [None] * self.n_parties
         rest = x_ring
         for r in range(1, self.n_parties):
             shares[r] = self.be.prg(key, r, x_ring.shape)
@@ -153,33 +154,96 @@ class Session:
             self._dispatch("free", [(t._id,)] * self.n_parties, None)
 
     def stats(self) -> dict[str, Any]:
-        """Per-party bytes sent and rounds, and what the dealer sent."""
-        return {"parties": [p.stats() for p in self.parties],
-                "dealer": {"bytes_sent": self.dealer.bytes_sent, "requests": self.dealer.requests}}
+        """Per-party bytes sent and rounds (per op too), and what the dealer sent."""
+        return {"parties": self._party_stats(), "dealer": self._dealer_stats()}
 
     def reset_stats(self) -> None:
-        from ._comm import CommStats
-
-        for p in self.parties:
-            p.ctx.comm.stats = CommStats()
-        self.dealer.bytes_sent = 0
-        self.dealer.requests = 0
+        self._reset_stats()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        for q in self._queues:
-            q.put(None)
-        close_all(self._comms)
-        for t in self._threads:
-            t.join(timeout=5)
+        if not self._closed:
+            self._closed = True
+            self._shutdown()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> "BaseSession":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Session(n_parties={self.n_parties}, backend={self.be.name!r}, fractional_bits={self.fractional_bits})"
+        return (f"{type(self).__name__}(n_parties={self.n_parties}, backend={self.be.name!r}, "
+                f"fractional_bits={self.fractional_bits})")
+
+
+class Session(BaseSession):
+    """n parties (threads) and a dealer in this process. Use as a context manager or ``close``.
+
+    ``observer(src, dst, arrays)``, when given, sees every message between parties (tests use
+    it to check what parties receive).
+    """
+
+    def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
+                 fractional_bits: int | None = None, observer=None) -> None:
+        self._setup(n_parties, timeout, backend, fractional_bits)
+        self.dealer = Dealer(n_parties, self.be, derivations(self.be))
+        self._comms = make_thread_communicators(n_parties, self.timeout, observer)
+        self.parties = [
+            Party(r, n_parties, self._comms[r], self.dealer.key_for(r),
+                  self.dealer.correction if r == 0 else None, self.be.name, self.fractional_bits)
+            for r in range(n_parties)
+        ]
+        self._queues: list[queue.Queue] = [queue.Queue() for _ in range(n_parties)]
+        self._threads = [threading.Thread(target=self._serve, args=(r,), daemon=True,
+                                          name=f"secured-party-{r}") for r in range(n_parties)]
+        for t in self._threads:
+            t.start()
+
+    def _serve(self, rank: int) -> None:
+        q = self._queues[rank]
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            op, out, args, fut = item
+            try:
+                fut.set_result(self.parties[rank].run(op, out, args))
+            except BaseException as exc:  # handed to the driver, which raises it
+                fut.set_exception(exc)
+
+    def _execute(self, op, args_per_party, out):
+        futures = []
+        for rank in range(self.n_parties):
+            fut: Future = Future()
+            self._queues[rank].put((op, out, args_per_party[rank], fut))
+            futures.append(fut)
+        # A party's own PartyTimeoutError is a TimeoutError too: wait, then inspect.
+        wait(futures, timeout=self.timeout + DRIVER_GRACE)
+        outcomes = []
+        for rank, fut in enumerate(futures):
+            if not fut.done():
+                outcomes.append(("error", self._timeout_error(rank, op)))
+            elif fut.exception() is not None:
+                outcomes.append(("error", fut.exception()))
+            else:
+                outcomes.append(("ok", fut.result()))
+        return outcomes
+
+    def _party_stats(self):
+        return [p.stats() for p in self.parties]
+
+    def _dealer_stats(self):
+        return {"bytes_sent": self.dealer.bytes_sent, "requests": self.dealer.requests}
+
+    def _reset_stats(self) -> None:
+        for p in self.parties:
+            p.ctx.comm.stats = CommStats()
+        self.dealer.bytes_sent = 0
+        self.dealer.requests = 0
+
+    def _shutdown(self) -> None:
+        for q in self._queues:
+            q.put(None)
+        close_all(self._comms)
+        for t in self._threads:
+            t.join(timeout=5)

@@ -15,7 +15,7 @@ import numpy as np
 from ..exceptions import SecuredError
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session import BaseSession
 
 __all__ = ["SharedTensor"]
 
@@ -24,7 +24,7 @@ class SharedTensor:
     __slots__ = ("_session", "_id", "shape", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators (x + shared -> __radd__)
 
-    def __init__(self, session: "Session", tensor_id: int, shape: tuple[int, ...]) -> None:
+    def __init__(self, session: "BaseSession", tensor_id: int, shape: tuple[int, ...]) -> None:
         self._session = session
         self._id = tensor_id
         self.shape = tuple(shape)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -17,10 +17,8 @@ F = 16
 ULP = 2.0**-F
 
 
-@pytest.fixture(scope="module", params=[2, 3, 5])
-def session(request):
-    with Session(n_parties=request.param, timeout=30) as s:
-        yield s
+fewer = settings(max_examples=25, deadline=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def reals(shape, bound=100.0):
@@ -32,6 +30,7 @@ def reals(shape, bound=100.0):
 TRUNC = 2 * ULP
 
 
+@fewer
 @given(x=reals((3, 4)), y=reals((3, 4)), c=st.floats(-50, 50), k=st.integers(-1000, 1000))
 def test_linear_ops_are_exact_on_the_ring(session, x, y, c, k):
     X, Y = session.share(x), session.share(y)
@@ -51,6 +50,7 @@ def test_linear_ops_are_exact_on_the_ring(session, x, y, c, k):
 
 # Products stay below 2^7 so the probabilistic truncation's rare wrap (probability about
 # |x y| 2^32 / 2^63 per element, see _protocols.truncate) cannot make the suite flaky.
+@fewer
 @given(x=reals((5,), 10.0), y=reals((5,), 10.0))
 def test_mul_and_square_within_two_ulps(session, x, y):
     X, Y = session.share(x), session.share(y)
@@ -62,6 +62,7 @@ def test_mul_and_square_within_two_ulps(session, x, y):
     assert np.all(np.abs((X * 0.5).reveal() - x * 0.5) <= ULP / 4 + TRUNC)
 
 
+@fewer
 @given(data=st.data())
 def test_matmul_within_error(session, data):
     m, k, n = (data.draw(st.integers(1, 6)) for _ in range(3))

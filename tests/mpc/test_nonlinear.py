@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -21,12 +21,6 @@ def encoded(x):
     return np.round(np.asarray(x) * 2**F) / 2**F
 
 
-@pytest.fixture(scope="module", params=[2, 3, 5])
-def session(request):
-    with Session(n_parties=request.param, timeout=60) as s:
-        yield s
-
-
 def floats(lo, hi, size=(1, 40)):
     return hnp.arrays(np.float64, st.integers(*size), elements=st.floats(lo, hi, allow_nan=False))
 
@@ -36,7 +30,8 @@ def positive(lo_exp, hi_exp, size=(1, 40)):
                       elements=st.floats(lo_exp, hi_exp).map(lambda e: float(2.0**e)))
 
 
-few = settings(max_examples=8, deadline=None)
+few = settings(max_examples=8, deadline=None,
+               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def assert_close(got, ref, rel, ulps):

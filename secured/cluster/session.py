@@ -1,0 +1,246 @@
+"""RaySession: each SMPC party and the dealer is a Ray actor.
+
+Set-up: the dealer actor draws one PRG key per party and hands each key to its party actor
+directly (the driver never sees a key). Each party actor holds its shares, runs the same
+``secured.mpc`` protocol code as in-process parties, and sends its messages straight to the
+other party actors (``deliver`` calls; Ray moves large arrays through the object store).
+Party 0 asks the dealer actor for its corrections. The driver sends op names and tensor ids,
+and receives only what ``reveal`` opens to it.
+
+Timeouts: a party waits ``timeout`` seconds for a peer's message, party 0 as long for the
+dealer; then it raises PartyTimeoutError naming the peer. The driver waits ``timeout + 3`` s
+for every party; a dead actor is reported as a PartyTimeoutError naming it.
+
+>>> import numpy as np
+>>> from secured.cluster import RaySession
+>>> with RaySession(n_parties=2) as s:                    # doctest: +SKIP
+...     (s.share(np.array([3.0])) * 2).reveal()
+array([6.])
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Any
+
+from ..exceptions import BackendUnavailableError, PartyTimeoutError
+from ..mpc._comm import CommStats, Communicator, _Mailbox
+from ..mpc.session import DRIVER_GRACE, BaseSession
+
+__all__ = ["RaySession", "ensure_ray"]
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError as exc:  # pragma: no cover - ray is a runtime dependency
+        raise BackendUnavailableError(
+            "The Ray layer needs ray[serve]; install the project requirements (`make build`)."
+        ) from exc
+    return ray
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Connect to Ray: ``address`` (or RAY_ADDRESS) joins a running cluster; otherwise a local
+    instance starts. Token authentication stays on: a random token is set for a local
+    instance unless one is configured, so nothing is written to the home folder."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address and "ray" not in sys.modules:
+        # Ray reads these when it is imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    ray.init(address=address, num_cpus=None if address else num_cpus,
+             include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+
+
+class RayCommunicator(Communicator):
+    """A party actor's endpoint: sends are fire-and-forget calls on the peers' ``deliver``."""
+
+    def __init__(self, rank: int, n_parties: int, timeout: float, mailbox: _Mailbox) -> None:
+        super().__init__(rank, n_parties, timeout)
+        self.mailbox = mailbox
+        self.peers: list[Any] = []
+
+    def _send(self, dst: int, tag: Any, arrays: list[Any]) -> None:
+        self.peers[dst].deliver.remote(self.rank, tag, arrays)
+
+    def _recv(self, src: int, tag: Any) -> list[Any]:
+        got = self.mailbox.take(src, tag, self.timeout)
+        if got is None:
+            raise PartyTimeoutError(
+                f"party {src} sent nothing to party {self.rank} within {self.timeout:g} s; it "
+                "may have died or stalled. Recreate the session.", party=f"party {src}")
+        return got
+
+
+class _PartyActor:
+    """One party: its shares, its endpoint, its key (received from the dealer actor)."""
+
+    def __init__(self, rank: int, n_parties: int, timeout: float, backend: str | None,
+                 fractional_bits: int, record: bool) -> None:
+        self.rank, self.n_parties, self.timeout = rank, n_parties, timeout
+        self.backend, self.fractional_bits = backend, fractional_bits
+        self.mailbox = _Mailbox()
+        self.comm = RayCommunicator(rank, n_parties, timeout, self.mailbox)
+        self.key: bytes | None = None
+        self.party = None
+        self.record = record
+        self.received: list[Any] = []
+
+    def set_key(self, key: bytes) -> None:
+        self.key = key
+
+    def start(self, peers: list[Any], dealer: Any) -> bool:
+        from ..mpc._party import Party
+
+        self.comm.peers = peers
+        correction = None
+        if self.rank == 0:
+            def correction(*args: Any) -> Any:
+                import ray
+
+                try:
+                    return ray.get(dealer.correction.remote(*args), timeout=self.timeout)
+                except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+                    raise PartyTimeoutError(
+                        f"the dealer did not answer party 0 within {self.timeout:g} s.",
+                        party="dealer") from None
+        if self.key is None:
+            raise RuntimeError("the dealer has not delivered this party's key")
+        self.party = Party(self.rank, self.n_parties, self.comm, self.key, correction,
+                           self.backend, self.fractional_bits)
+        return True
+
+    def deliver(self, src: int, tag: Any, arrays: list[Any]) -> None:
+        if self.record:
+            self.received.extend(arrays)
+        self.mailbox.put(src, tag, arrays)
+
+    def run(self, op: str, out: int | None, args: tuple) -> Any:
+        return self.party.run(op, out, args)
+
+    def stats(self) -> dict[str, Any]:
+        return self.comm.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self.comm.stats = CommStats()
+
+    def received_messages(self) -> list[Any]:
+        return list(self.received)
+
+
+class _DealerActor:
+    def __init__(self, n_parties: int, backend: str | None) -> None:
+        from ..backend import get_backend
+        from ..mpc._dealer import Dealer
+        from ..mpc._protocols import derivations
+
+        be = get_backend(name=backend)
+        self.dealer = Dealer(n_parties, be, derivations(be))
+
+    def give_keys(self, parties: list[Any]) -> bool:
+        import ray
+
+        ray.get([p.set_key.remote(self.dealer.key_for(i)) for i, p in enumerate(parties)])
+        return True
+
+    def correction(self, *args: Any) -> Any:
+        return self.dealer.correction(*args)
+
+    def stats(self) -> dict[str, Any]:
+        return {"bytes_sent": self.dealer.bytes_sent, "requests": self.dealer.requests}
+
+    def reset_stats(self) -> None:
+        self.dealer.bytes_sent = 0
+        self.dealer.requests = 0
+
+
+class RaySession(BaseSession):
+    """n party actors and a dealer actor on Ray.
+
+    ``party_resources[i]`` / ``dealer_resources`` pin actors to nodes that advertise those
+    custom resources (e.g. ``{"party_0": 1}``); ``address`` joins a running cluster.
+    ``record_messages`` keeps every message a party receives (for tests).
+    """
+
+    def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
+                 fractional_bits: int | None = None, address: str | None = None,
+                 party_resources: list[dict[str, float]] | None = None,
+                 dealer_resources: dict[str, float] | None = None,
+                 record_messages: bool = False) -> None:
+        self._setup(n_parties, timeout, backend, fractional_bits)
+        ensure_ray(address)
+        ray = _ray()
+        party_cls = ray.remote(num_cpus=0, max_concurrency=16)(_PartyActor)
+        dealer_cls = ray.remote(num_cpus=0)(_DealerActor)
+        self._dealer = dealer_cls.options(resources=dealer_resources or {}).remote(n_parties, self.be.name)
+        self._parties = [
+            party_cls.options(resources=(party_resources or [{}] * n_parties)[r] or {}).remote(
+                r, n_parties, self.timeout, self.be.name, self.fractional_bits, record_messages)
+            for r in range(n_parties)
+        ]
+        try:
+            ray.get(self._dealer.give_keys.remote(self._parties), timeout=self.timeout + 60)
+            ray.get([p.start.remote(self._parties, self._dealer) for p in self._parties],
+                    timeout=self.timeout + 60)
+        except Exception:
+            self._shutdown()
+            raise
+
+    @property
+    def party_actors(self) -> list[Any]:
+        return list(self._parties)
+
+    @property
+    def dealer_actor(self) -> Any:
+        return self._dealer
+
+    def _execute(self, op, args_per_party, out):
+        ray = _ray()
+        refs = [p.run.remote(op, out, args) for p, args in zip(self._parties, args_per_party)]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.timeout + DRIVER_GRACE)
+        ready_set = set(ready)
+        outcomes = []
+        for rank, ref in enumerate(refs):
+            if ref not in ready_set:
+                outcomes.append(("error", self._timeout_error(rank, op)))
+                continue
+            try:
+                outcomes.append(("ok", ray.get(ref)))
+            except ray.exceptions.RayActorError:
+                outcomes.append(("error", PartyTimeoutError(
+                    f"party {rank} died during {op!r}.", party=f"party {rank}")))
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
+                outcomes.append(("error", cause))
+        return outcomes
+
+    def _party_stats(self):
+        ray = _ray()
+        return ray.get([p.stats.remote() for p in self._parties], timeout=self.timeout)
+
+    def _dealer_stats(self):
+        return _ray().get(self._dealer.stats.remote(), timeout=self.timeout)
+
+    def _reset_stats(self) -> None:
+        ray = _ray()
+        ray.get([p.reset_stats.remote() for p in self._parties] + [self._dealer.reset_stats.remote()],
+                timeout=self.timeout)
+
+    def received_messages(self, rank: int) -> list[Any]:
+        """What party ``rank`` received (only with ``record_messages=True``)."""
+        return _ray().get(self._parties[rank].received_messages.remote(), timeout=self.timeout)
+
+    def _shutdown(self) -> None:
+        ray = _ray()
+        for actor in [*getattr(self, "_parties", []), getattr(self, "_dealer", None)]:
+            if actor is not None:
+                try:
+                    ray.kill(actor)
+                except Exception:  # an actor that is already gone needs no killing
+                    pass
