@@ -57,8 +57,8 @@ class Dealer:
     """Generates corrections for party 0; parties expand everything else from their keys.
 
     ``derivations[kind] = (xor_parts, derived_xor, fn)``: whether the random parts are XOR
-    (binary) or additive shares, whether each derived part is, and ``fn(*totals, params)``
-    returning the derived values (e.g. a, b -> (a @ b,)).
+    (binary) or additive shares (one flag for all, or one per part), whether each derived
+    part is, and ``fn(*totals, params)`` returning the derived values (a, b -> (a @ b,)).
     """
 
     def __init__(self, n_parties: int, backend: RingBackend, derivations: dict[str, tuple]) -> None:
@@ -78,7 +78,9 @@ class Dealer:
         be = self.be
         xor_parts, derived_xor, fn = self._derive[kind]
         per_party = [expand_parts(be, k, counter, shapes + derived_shapes) for k in self.keys]
-        totals = fold_shares(per_party, len(shapes), be.xor if xor_parts else be.add)
+        flags = xor_parts if isinstance(xor_parts, tuple) else (xor_parts,) * len(shapes)
+        totals = [fold_shares([parts[j:j + 1] for parts in per_party], 1, be.xor if flag else be.add)[0]
+                  for j, flag in enumerate(flags)]
         values = list(fn(*totals, params=params))
         for j, is_xor in enumerate(derived_xor):
             for i in range(1, self.n_parties):

@@ -18,7 +18,7 @@ from ._dealer import expand_parts, fold_shares
 
 __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "truncate",
            "matmul_shape", "derivations", "and_bits", "msb_bits", "bit_planes", "b2a_bits",
-           "ltz", "ring_conv2d", "conv2d_shape"]
+           "ltz", "mul_bit", "ring_conv2d", "conv2d_shape"]
 
 
 @dataclass
@@ -104,6 +104,10 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
         "trunc": (False, (False,), lambda r, params: (be.arshift(r, params),)),
         "and": (True, (True,), lambda a, b, params=None: (be.and_(a, b),)),
         "bit": (True, (False,), bits),
+        # random bit r (XOR shares of words, params = n) with a Beaver mask a: derived parts
+        # r as additive 0/1 shares and c = a * r
+        "bitmul": ((True, False), (False, False), lambda rw, a, params: (
+            bits(rw, params)[0], be.mul(a, bits(rw, params)[0].reshape(a.shape)))),
     }
 
 
@@ -176,18 +180,59 @@ def _shared_operands(ctx: PartyContext, x: Any) -> tuple[Any, Any, int]:
     return operands[0], operands[1], flat.size
 
 
+def _group_tree(ctx: PartyContext, g: Any, p: Any) -> Any:
+    """Carry out of the whole range from per-group (G, P) planes, lowest group first: pairs
+    of adjacent groups merge level by level (one round each, G and P products batched)."""
+    be, xp = ctx.be, ctx.be.xp
+    while g.shape[0] > 1:
+        k = g.shape[0] // 2
+        lo_g, hi_g, lo_p, hi_p = g[0:2 * k:2], g[1:2 * k:2], p[0:2 * k:2], p[1:2 * k:2]
+        if g.shape[0] == 2:  # the last merge needs no P
+            return be.xor(hi_g, and_bits(ctx, hi_p, lo_g))[0]
+        prod = and_bits(ctx, xp.concatenate([hi_p, hi_p]), xp.concatenate([lo_g, lo_p]))
+        new_g, new_p = be.xor(hi_g, prod[:k]), prod[k:]
+        if g.shape[0] % 2:
+            new_g, new_p = xp.concatenate([new_g, g[-1:]]), xp.concatenate([new_p, p[-1:]])
+        g, p = new_g, new_p
+    return g[0]
+
+
+def _owned_pairs(ctx: PartyContext, a: Any, b: Any) -> tuple[Any, Any]:
+    """Two parties, a held whole by party 0 and b by party 1: (G, P) of the 2-bit groups of
+    bits 0..62 in ONE round. Every term is a product of something party 0 knows and something
+    party 1 knows:  G = a1 b1 + (a1 a0) b0 + a0 (b1 b0),  P = a1 a0 + a1 b0 + a0 b1 + b1 b0
+    (XOR sums), and the lone bit 62 gives G = a62 b62, P = a62 + b62."""
+    be, xp = ctx.be, ctx.be.xp
+    a0, a1, b0, b1 = a[0:62:2], a[1:62:2], b[0:62:2], b[1:62:2]
+    aa, bb = be.and_(a1, a0), be.and_(b1, b0)  # local: each party's own products (0 on the other)
+    left = xp.concatenate([a1, aa, a0, a1, a0, a[62:63]])
+    right = xp.concatenate([b1, b0, bb, b0, b1, b[62:63]])
+    prod = and_bits(ctx, left, right)
+    k = a0.shape[0]
+    t = [prod[i * k:(i + 1) * k] for i in range(5)]
+    g = be.xor(be.xor(t[0], t[1]), t[2])
+    p = be.xor(be.xor(be.xor(aa, bb), t[3]), t[4])
+    g = xp.concatenate([g, prod[5 * k:]])
+    p = xp.concatenate([p, be.xor(a[62:63], b[62:63])])
+    return g, p
+
+
 def msb_bits(ctx: PartyContext, x: Any) -> Any:
     """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
 
-    Arithmetic-to-binary with the last adder keeping only the carry into bit 63. Two
-    parties: 1 + 6 rounds; n parties add ceil(log2 n) - 1 full adders (7 rounds each) first.
+    Arithmetic-to-binary keeping only the carry into bit 63, by a tree over groups of bits.
+    Two parties: 1 round for the 2-bit groups + 5 levels = 6 rounds. n parties: the shares
+    are first added in ceil(log2 n) - 1 levels of full adders (7 rounds each), then 1 round
+    for the bit generates + 6 levels.
     """
     be = ctx.be
     a, b, _ = _shared_operands(ctx, x)
-    p = be.xor(a, b)
-    g = and_bits(ctx, a[:63], b[:63])
-    carries = _carries(ctx, g, p[:63])
-    return be.xor(p[63], carries[62])
+    top = be.xor(a[63], b[63])
+    if ctx.n_parties == 2:
+        g, p = _owned_pairs(ctx, a, b)
+    else:
+        g, p = and_bits(ctx, a[:63], b[:63]), be.xor(a[:63], b[:63])
+    return be.xor(top, _group_tree(ctx, g, p))
 
 
 def bit_planes(ctx: PartyContext, x: Any) -> tuple[Any, int]:
@@ -207,6 +252,31 @@ def b2a_bits(ctx: PartyContext, words: Any, n: int) -> Any:
     # b = e xor r = e + r - 2 e r, with e public.
     out = be.sub(r_arith, be.mul(be.lshift(e, 1), r_arith))
     return be.add(out, e) if ctx.rank == 0 else out
+
+
+def mul_bit(ctx: PartyContext, x: Any, words: Any, complement: bool = False) -> Any:
+    """[x * s] (or [x * (1 - s)]) for XOR-shared bits s (words, one bit per element of x):
+    bit injection in ONE round. With the dealer's random bit r (XOR and additive shares) and
+    c = a r: open e = s xor r and eps = x - a together; then s = e + r - 2 e r and
+    x s = e x + (1 - 2 e)(eps r + c)."""
+    be = ctx.be
+    n = int(np.prod(x.shape))
+    rw, a, r, c = ctx.randomness("bitmul", (tuple(words.shape), tuple(x.shape)), (n,), params=n,
+                                 more_derived=(tuple(x.shape),))
+    e_words, eps = _open_mixed(ctx, [be.xor(words, rw)], [be.sub(x, a)])
+    e = be.asarray(be.unpack_bits(e_words, n).astype(np.uint64)).reshape(x.shape)
+    r = r.reshape(x.shape)
+    xr = be.add(be.mul(eps, r), c)  # x r = eps r + a r, eps public
+    xs = be.add(be.mul(e, x), be.mul(be.sub(1, be.lshift(e, 1)), xr))
+    return be.sub(x, xs) if complement else xs
+
+
+def _open_mixed(ctx: PartyContext, xor_shares: list[Any], add_shares: list[Any]) -> list[Any]:
+    """Open XOR-shared and additively shared values in one round."""
+    gathered = ctx.comm.exchange(xor_shares + add_shares)
+    k = len(xor_shares)
+    opened = fold_shares([g[:k] for g in gathered], k, ctx.be.xor)
+    return opened + fold_shares([g[k:] for g in gathered], len(add_shares), ctx.be.add)
 
 
 def ltz(ctx: PartyContext, x: Any) -> Any:
