@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all build bench gpu-check clean
+.PHONY: demo test test-all build bench peers gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,17 @@ test-all: build
 
 bench: build
 	$(PY) benchmarks/bench_ring.py
+	$(PY) benchmarks/bench_mpc.py
+
+# Peer tools used only as side-by-side baselines, in their own environment: CrypTen pins an
+# older stack and installs top-level packages (test, benchmarks, configs).
+peers:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install -q torch==2.13.0 numpy omegaconf onnx pyyaml scikit-learn
+	SKLEARN_ALLOW_DEPRECATED_SKLEARN_PACKAGE_INSTALL=True .venv-peers/bin/pip install -q --no-deps crypten==0.4.1
 
 gpu-check:
 	bash benchmarks/gpu_check.sh
 
 clean:
-	rm -rf build $(VENV) secured/_kernels/*.c secured/_kernels/*.so *.egg-info
+	rm -rf build $(VENV) .venv-peers secured/_kernels/*.c secured/_kernels/*.so *.egg-info

@@ -3,6 +3,7 @@
     secured --version
     secured demo
     secured bench ring [--sizes 256,512,1024] [--repeat 3] [--backend cython]
+    secured bench mpc [--n 1024] [--relu-log2 20] [--no-ray] [--no-crypten]
     secured backends
 """
 
@@ -70,6 +71,26 @@ def bench_ring(
 
     try:
         code = main(_parse_sizes(sizes), repeat, backend, prg_mib, json_out)
+    except SecuredError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
+@bench_app.command("mpc")
+def bench_mpc(
+    n: Annotated[int, typer.Option(min=1, help="Matrix size for the private matmul.")] = 1024,
+    relu_log2: Annotated[int, typer.Option(min=1, max=26, help="ReLU on 2^k elements.")] = 20,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions (best is reported).")] = 3,
+    ray: Annotated[bool, typer.Option("--ray/--no-ray", help="Also run on Ray actors.")] = True,
+    crypten: Annotated[bool, typer.Option("--crypten/--no-crypten", help="Run CrypTen if installed (make peers).")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Private matmul and ReLU (2 parties + dealer) vs plaintext and CrypTen, same run."""
+    from ..bench.mpc import main
+
+    try:
+        code = main(n, relu_log2, repeat, ray, crypten, json_out)
     except SecuredError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None

@@ -50,3 +50,13 @@ def test_backends_listing():
     result = runner.invoke(app, ["backends"])
     assert result.exit_code == 0
     assert "cython" in result.output and "numpy" in result.output
+
+
+def test_bench_mpc_small_run():
+    result = runner.invoke(app, ["bench", "mpc", "--n", "16", "--relu-log2", "8", "--repeat", "1",
+                                 "--no-ray", "--no-crypten", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {(r["op"], r["system"]): r for r in json.loads(result.output)}
+    ours = rows[("matmul 16x16", "secured in-process")]
+    assert ours["bytes_per_party"] == (16 * 16 * 2) * 8 and ours["rounds"] == 1
+    assert rows[("relu 2^8", "secured in-process")]["rounds"] == 7
