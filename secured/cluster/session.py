@@ -213,8 +213,9 @@ class RaySession(BaseSession):
             try:
                 outcomes.append(("ok", ray.get(ref)))
             except ray.exceptions.RayActorError:
-                outcomes.append(("error", PartyTimeoutError(
-                    f"party {rank} died during {op!r}.", party=f"party {rank}")))
+                died = PartyTimeoutError(f"party {rank} died during {op!r}.", party=f"party {rank}")
+                died.from_driver = True
+                outcomes.append(("error", died))
             except ray.exceptions.RayTaskError as exc:
                 cause = exc.cause if isinstance(getattr(exc, "cause", None), BaseException) else exc
                 outcomes.append(("error", cause))

@@ -54,6 +54,8 @@ class Communicator(abc.ABC):
         self.timeout = timeout
         self.stats = CommStats()
         self._tag = 0
+        self._p2p_sent: dict[int, int] = {}
+        self._p2p_recv: dict[int, int] = {}
         self.op = "other"  # the protocol step being counted
 
     def exchange(self, arrays: list[Any]) -> list[list[Any]]:
@@ -71,6 +73,19 @@ class Communicator(abc.ABC):
                 self.stats.messages += 1
         self.stats.record(self.op, nbytes * (self.n_parties - 1), 1)
         return [arrays if src == self.rank else self._recv(src, tag) for src in range(self.n_parties)]
+
+    def send_one(self, dst: int, arrays: list[Any]) -> None:
+        """Send to one party only (counted as bytes; the caller counts the round)."""
+        seq = self._p2p_sent.get(dst, 0) + 1
+        self._p2p_sent[dst] = seq
+        self._send(dst, ("p2p", seq), arrays)
+        self.stats.messages += 1
+        self.stats.record(self.op, payload_bytes(arrays), 0)
+
+    def recv_one(self, src: int) -> list[Any]:
+        seq = self._p2p_recv.get(src, 0) + 1
+        self._p2p_recv[src] = seq
+        return self._recv(src, ("p2p", seq))
 
     @abc.abstractmethod
     def _send(self, dst: int, tag: Any, arrays: list[Any]) -> None:

@@ -7,9 +7,12 @@ shared operands, public values — and every party runs the same protocol code o
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
-from ..backend import get_backend
+import numpy as np
+
+from ..backend import get_backend, new_key
 from . import _nonlinear as N
 from . import _protocols as P
 
@@ -98,6 +101,76 @@ def _op_div(ctx, x, y):
     return N.mul(ctx, x, N.reciprocal(ctx, y))
 
 
+def _op_ge0(ctx, x):
+    """[x >= 0] as fixed point 0.0 / 1.0."""
+    keep = ctx.be.neg(P.ltz(ctx, x))
+    return ctx.be.lshift(ctx.be.add(keep, 1) if ctx.rank == 0 else keep, ctx.fractional_bits)
+
+
+def _windows(ctx, x, kh, kw, stride, padding):
+    """Sliding windows of an (N, C, H, W) share: (N, C, OH, OW, kh * kw). Local."""
+    xp = ctx.be.xp
+    if padding:
+        x = xp.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, c, h, w = x.shape
+    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    out = xp.empty((n, c, oh, ow, kh * kw), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[..., i * kw + j] = x[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride]
+    return out
+
+
+def _op_im2col(ctx, x, kh, kw, stride, padding):
+    """(N, C, H, W) -> (N, OH*OW, C*kh*kw), the layout of conv2d as a matmul. Local."""
+    win = _windows(ctx, x, kh, kw, stride, padding)  # (N, C, OH, OW, K)
+    n, c, oh, ow, k = win.shape
+    return ctx.be.xp.ascontiguousarray(win.transpose(0, 2, 3, 1, 4).reshape(n, oh * ow, c * k))
+
+
+def _op_col2im(ctx, cols, shape, kh, kw, stride, padding):
+    """Adjoint of im2col: scatter-add (N, OH*OW, C*kh*kw) back to (N, C, H, W). Local."""
+    xp = ctx.be.xp
+    n, c, h, w = shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    oh, ow = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    win = cols.reshape(n, oh, ow, c, kh * kw).transpose(0, 3, 1, 2, 4)
+    out = xp.zeros((n, c, hp, wp), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i:i + stride * oh:stride, j:j + stride * ow:stride] += win[..., i * kw + j]
+    return xp.ascontiguousarray(out[:, :, padding:padding + h, padding:padding + w])
+
+
+def _op_windows(ctx, x, kh, kw, stride, padding):
+    return _windows(ctx, x, kh, kw, stride, padding)
+
+
+def _op_concat(ctx, axis, *parts):
+    return ctx.be.xp.concatenate(parts, axis=axis)
+
+
+def _op_input_from(ctx, owner, name):
+    """Secret-share the owner's private array ``name`` (fixed point): the owner draws a
+    uniform share for every other party from a fresh key, sends it, and keeps the rest.
+    One round; only the owner sends."""
+    be = ctx.be
+    if ctx.rank == owner:
+        value = be.encode(ctx.private[name], ctx.fractional_bits)
+        key = new_key()
+        rest = value
+        for dst in range(ctx.n_parties):
+            if dst != owner:
+                share = be.prg(key, dst, value.shape)
+                rest = be.sub(rest, share)
+                ctx.comm.send_one(dst, [share])
+        ctx.comm.stats.record(ctx.comm.op, 0, 1)
+        return rest
+    (share,) = ctx.comm.recv_one(owner)
+    ctx.comm.stats.record(ctx.comm.op, 0, 1)
+    return be.asarray(share)
+
+
 def _op_sum(ctx, x, axis):
     return ctx.be.sum(x, axis=axis)
 
@@ -124,9 +197,26 @@ OPS: dict[str, Callable[..., Any]] = {
     "conv2d": _op_conv2d, "conv2d_public": _op_conv2d_public,
     "max": _op_max, "argmax": _op_argmax, "div": _op_div,
     "exp": N.exp, "log": N.log, "reciprocal": N.reciprocal, "sqrt": N.sqrt, "rsqrt": N.rsqrt,
-    "sigmoid": N.sigmoid, "tanh": N.tanh, "softmax": N.softmax,
+    "sigmoid": N.sigmoid, "tanh": N.tanh, "softmax": N.softmax, "ge0": _op_ge0,
+    "im2col": _op_im2col, "col2im": _op_col2im, "windows": _op_windows, "concat": _op_concat,
+    "input_from": _op_input_from,
     "sum": _op_sum, "reshape": _op_reshape, "transpose": _op_transpose, "getitem": _op_getitem,
 }
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    """A party's private data file as a float array: .npy, .csv (header row), .parquet."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".csv":
+        return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pandas().to_numpy(dtype=np.float64)
+    raise ValueError(f"Unsupported data file type {suffix!r}; use .npy, .csv or .parquet.")
 
 
 class Party:
@@ -145,6 +235,13 @@ class Party:
                     for a in args]
         if op == "input":
             value = self.ctx.be.asarray(resolved[0])
+        elif op == "load":
+            name, source = resolved
+            if source is None:  # another party's data: nothing to do here
+                return None
+            data = np.asarray(source() if callable(source) else load_array(source), dtype=np.float64)
+            self.ctx.private[name] = data
+            return tuple(data.shape)
         elif op == "reveal":
             return self.ctx.be.to_numpy(resolved[0])
         elif op == "free":

@@ -7,7 +7,7 @@ communicator; the table in the README lists them per op.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -31,6 +31,7 @@ class PartyContext:
     dealer_correction: Callable[..., Any] | None  # party 0 only
     fractional_bits: int
     counter: int = 0
+    private: dict = field(default_factory=dict)  # this party's own plaintext data
 
     def randomness(self, kind: str, shapes: tuple[tuple[int, ...], ...],
                    derived_shape: tuple[int, ...], params: Any = None,

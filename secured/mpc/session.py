@@ -95,14 +95,24 @@ class BaseSession(abc.ABC):
         if errors:
             if any(isinstance(e, PartyTimeoutError) for e in errors):
                 self._broken = True  # parties are out of step: nothing further can run
-            # The root cause first: a real error, then a party naming the peer it waited for,
-            # then the driver's own "did not finish".
-            def rank(e: BaseException) -> int:
-                if not isinstance(e, PartyTimeoutError):
-                    return 0
-                return 2 if getattr(e, "from_driver", False) else 1
-            raise min(errors, key=rank)
+            raise self._root_cause(outcomes)
         return [value for _, value in outcomes]
+
+    @staticmethod
+    def _root_cause(outcomes: list[tuple[str, Any]]) -> BaseException:
+        """The error to raise: a real error first; among timeouts, one naming a party (or the
+        dealer) that did not itself report waiting on someone, since a party stuck behind a
+        dead peer makes its own neighbours time out on it too."""
+        errors = [(rank, value) for rank, (status, value) in enumerate(outcomes) if status == "error"]
+        for _, e in errors:
+            if not isinstance(e, PartyTimeoutError):
+                return e
+        waiting = {f"party {rank}" for rank, e in errors if not getattr(e, "from_driver", False)}
+        reported = [e for _, e in errors if not getattr(e, "from_driver", False)]
+        for e in reported:
+            if e.party not in waiting:
+                return e
+        return reported[0] if reported else errors[0][1]
 
     def _timeout_error(self, rank: int, op: str) -> PartyTimeoutError:
         err = PartyTimeoutError(f"party {rank} did not finish {op!r} within {self.timeout:g} s.",
@@ -141,6 +151,30 @@ class BaseSession(abc.ABC):
         out = next(self._ids)
         shapes = self._dispatch("input", [(s,) for s in shares], out)
         return SharedTensor(self, out, shapes[0])
+
+    def load(self, owner: int, name: str, source: Any) -> tuple[int, ...]:
+        """Have party ``owner`` load its private data ``name`` from ``source`` (a .npy, .csv
+        or .parquet path on the party's machine, or a callable run inside the party). Only the
+        shape comes back to the driver."""
+        self._check_owner(owner)
+        args = [(name, source if r == owner else None) for r in range(self.n_parties)]
+        return self._dispatch("load", args, None)[owner]
+
+    def input_from(self, owner: int, name: str) -> SharedTensor:
+        """Secret-share party ``owner``'s private data ``name`` among all parties; the driver
+        and the other parties see only shares."""
+        self._check_owner(owner)
+        out = next(self._ids)
+        shapes = self._dispatch("input_from", [(owner, name)] * self.n_parties, out)
+        return SharedTensor(self, out, shapes[0])
+
+    def concat(self, parts: list[SharedTensor], axis: int = 0) -> SharedTensor:
+        """Concatenate shared tensors (e.g. the row blocks of a horizontal partition)."""
+        return self.run("concat", axis, *parts)
+
+    def _check_owner(self, owner: int) -> None:
+        if isinstance(owner, bool) or not isinstance(owner, int) or not 0 <= owner < self.n_parties:
+            raise ConfigurationError(f"'owner' must be a party index in [0, {self.n_parties}); got {owner!r}.")
 
     def reveal_ring(self, t: SharedTensor) -> np.ndarray:
         shares = self._dispatch("reveal", [(("#id", t._id),)] * self.n_parties, None)

@@ -132,3 +132,25 @@ def test_share_function_and_validation():
         Session(n_parties=1)
     with pytest.raises(ConfigurationError, match="timeout"):
         Session(n_parties=2, timeout=0)
+
+
+def test_party_owned_inputs(tmp_path, session):
+    """Each party loads its own rows (file or callable) and shares them; only the owner sends."""
+    rng = np.random.default_rng(4)
+    blocks = [rng.normal(size=(3 + r, 4)) for r in range(session.n_parties)]
+    np.save(tmp_path / "block0.npy", blocks[0])
+    for r in range(session.n_parties):
+        source = str(tmp_path / "block0.npy") if r == 0 else (lambda b=blocks[r]: b)
+        assert session.load(r, f"rows{r}", source) == blocks[r].shape
+    session.reset_stats()
+    parts = [session.input_from(r, f"rows{r}") for r in range(session.n_parties)]
+    stats = session.stats()["parties"]
+    assert stats[0]["by_op"]["input_from"][0] == blocks[0].size * 8 * (session.n_parties - 1)
+    joined = session.concat(parts, axis=0)
+    np.testing.assert_array_equal(joined.reveal(), encoded_rows(np.concatenate(blocks)))
+    with pytest.raises(ConfigurationError, match="owner"):
+        session.input_from(session.n_parties, "rows0")
+
+
+def encoded_rows(x):
+    return np.round(x * 2**F) / 2**F

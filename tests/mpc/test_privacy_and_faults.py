@@ -86,3 +86,21 @@ def test_stalled_party_raises_party_timeout_and_a_new_session_works():
     with Session(n_parties=3, timeout=timeout) as fresh:
         y = fresh.share(np.array([2.0]))
         assert abs((y * y).reveal()[0] - 4.0) <= 2 * 2.0**-16
+
+
+def test_root_cause_follows_the_chain_of_waiting_parties():
+    """Party 2 died after sending to party 0 only: party 1 waits on 2, party 0 then waits on
+    party 1. The error raised names party 2, not the neighbour party 0 timed out on."""
+    from secured.mpc.session import BaseSession
+
+    def waited(on):
+        return PartyTimeoutError(f"{on} sent nothing", party=on)
+
+    died = PartyTimeoutError("party 2 died", party="party 2")
+    died.from_driver = True
+    outcomes = [("error", waited("party 1")), ("error", waited("party 2")), ("error", died)]
+    assert BaseSession._root_cause(outcomes).party == "party 2"
+    dealer = [("error", waited("dealer")), ("error", waited("party 0"))]
+    assert BaseSession._root_cause(dealer).party == "dealer"
+    boom = ValueError("bad input")
+    assert BaseSession._root_cause([("ok", 1), ("error", boom), ("error", died)]) is boom
