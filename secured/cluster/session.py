@@ -121,8 +121,8 @@ class _PartyActor:
             self.received.extend(arrays)
         self.mailbox.put(src, tag, arrays)
 
-    def run(self, op: str, out: int | None, args: tuple) -> Any:
-        return self.party.run(op, out, args)
+    def run(self, op: str, out: int | None, args: tuple, frees: tuple = ()) -> Any:
+        return self.party.run(op, out, args, frees)
 
     def stats(self) -> dict[str, Any]:
         return self.comm.stats.snapshot()
@@ -200,9 +200,9 @@ class RaySession(BaseSession):
     def dealer_actor(self) -> Any:
         return self._dealer
 
-    def _execute(self, op, args_per_party, out):
+    def _execute(self, op, args_per_party, out, frees):
         ray = _ray()
-        refs = [p.run.remote(op, out, args) for p, args in zip(self._parties, args_per_party)]
+        refs = [p.run.remote(op, out, args, frees) for p, args in zip(self._parties, args_per_party)]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.timeout + DRIVER_GRACE)
         ready_set = set(ready)
         outcomes = []

@@ -229,7 +229,9 @@ class Party:
         self.ctx = P.PartyContext(rank, n_parties, get_backend(name=backend), comm, key,
                                   dealer_correction, fractional_bits)
 
-    def run(self, op: str, out: int | None, args: tuple) -> Any:
+    def run(self, op: str, out: int | None, args: tuple, frees: tuple = ()) -> Any:
+        for tensor_id in frees:  # tensors the driver no longer references
+            self.store.pop(tensor_id, None)
         self.ctx.comm.op = op
         resolved = [self.store[a[1]] if isinstance(a, tuple) and a and a[0] == "#id" else a
                     for a in args]
@@ -244,9 +246,6 @@ class Party:
             return tuple(data.shape)
         elif op == "reveal":
             return self.ctx.be.to_numpy(resolved[0])
-        elif op == "free":
-            self.store.pop(args[0], None)
-            return None
         else:
             value = OPS[op](self.ctx, *resolved)
         self.store[out] = value

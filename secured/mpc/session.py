@@ -66,12 +66,15 @@ class BaseSession(abc.ABC):
         self._closed = False
         self._broken = False
         self._lock = threading.Lock()
+        self._garbage: list[int] = []  # ids of collected SharedTensors, freed with the next op
 
     # ------------------------------------------------------------------ transport
     @abc.abstractmethod
-    def _execute(self, op: str, args_per_party: list[tuple], out: int | None) -> list[tuple[str, Any]]:
-        """Run the op on every party; per party ('ok', result) or ('error', exception).
-        A party that did not finish in time is reported as ('error', PartyTimeoutError)."""
+    def _execute(self, op: str, args_per_party: list[tuple], out: int | None,
+                 frees: tuple) -> list[tuple[str, Any]]:
+        """Run the op on every party (after dropping the tensors in ``frees``); per party
+        ('ok', result) or ('error', exception). A party that did not finish in time is
+        reported as ('error', PartyTimeoutError)."""
 
     @abc.abstractmethod
     def _party_stats(self) -> list[dict[str, Any]]: ...
@@ -90,7 +93,8 @@ class BaseSession(abc.ABC):
         if self._closed or self._broken:
             raise SecuredError("This session is closed or lost a party; create a new one.")
         with self._lock:  # one op at a time: parties must see ops in the same order
-            outcomes = self._execute(op, args_per_party, out)
+            frees, self._garbage[:] = tuple(self._garbage), []
+            outcomes = self._execute(op, args_per_party, out, frees)
         errors = [value for status, value in outcomes if status == "error"]
         if errors:
             if any(isinstance(e, PartyTimeoutError) for e in errors):
@@ -183,9 +187,9 @@ class BaseSession(abc.ABC):
             total = total + s
         return total
 
-    def free(self, t: SharedTensor) -> None:
-        if not (self._closed or self._broken):
-            self._dispatch("free", [(t._id,)] * self.n_parties, None)
+    def release(self, tensor_id: int) -> None:
+        """Called when a SharedTensor is collected: the parties drop it with the next op."""
+        self._garbage.append(tensor_id)
 
     def stats(self) -> dict[str, Any]:
         """Per-party bytes sent and rounds (per op too), and what the dealer sent."""
@@ -239,17 +243,17 @@ class Session(BaseSession):
             item = q.get()
             if item is None:
                 return
-            op, out, args, fut = item
+            op, out, args, frees, fut = item
             try:
-                fut.set_result(self.parties[rank].run(op, out, args))
+                fut.set_result(self.parties[rank].run(op, out, args, frees))
             except BaseException as exc:  # handed to the driver, which raises it
                 fut.set_exception(exc)
 
-    def _execute(self, op, args_per_party, out):
+    def _execute(self, op, args_per_party, out, frees):
         futures = []
         for rank in range(self.n_parties):
             fut: Future = Future()
-            self._queues[rank].put((op, out, args_per_party[rank], fut))
+            self._queues[rank].put((op, out, args_per_party[rank], frees, fut))
             futures.append(fut)
         # A party's own PartyTimeoutError is a TimeoutError too: wait, then inspect.
         wait(futures, timeout=self.timeout + DRIVER_GRACE)

@@ -29,6 +29,11 @@ class SharedTensor:
         self._id = tensor_id
         self.shape = tuple(shape)
 
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if session is not None:
+            session.release(self._id)
+
     # ------------------------------------------------------------------ introspection
     @property
     def ndim(self) -> int:
