@@ -36,7 +36,11 @@ setup(
         "secured.cli",
         "secured.mpc",
         "secured.cluster",
+        "secured.data",
         "secured.cuda",
     ],
-    package_data={"secured.cuda": ["*.cu", "*.cuh"]},
+    package_data={
+        "secured.cuda": ["*.cu", "*.cuh"],
+        "secured.data": ["*.parquet", "*.csv", "*.json", "*.md", "arx/*.csv"],
+    },
 )

@@ -5,6 +5,7 @@ changes. Shares travel party to party through Ray actor calls (the object store 
 arrays), never through the driver.
 """
 
+from .cluster import Cluster
 from .session import RaySession, ensure_ray
 
-__all__ = ["RaySession", "ensure_ray"]
+__all__ = ["Cluster", "RaySession", "ensure_ray"]

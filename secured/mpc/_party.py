@@ -15,6 +15,7 @@ import numpy as np
 from ..backend import get_backend, new_key
 from . import _nonlinear as N
 from . import _protocols as P
+from . import _tables as T
 
 __all__ = ["Party", "OPS"]
 
@@ -171,6 +172,12 @@ def _op_input_from(ctx, owner, name):
     return be.asarray(share)
 
 
+def _op_load_share(ctx, paths, index):
+    """This party's share number ``index`` from its own file ``paths[rank]`` (save_shares)."""
+    with np.load(paths[ctx.rank], allow_pickle=False) as saved:
+        return ctx.be.asarray(saved[f"arr_{index}"])
+
+
 def _op_sum(ctx, x, axis):
     return ctx.be.sum(x, axis=axis)
 
@@ -199,7 +206,7 @@ OPS: dict[str, Callable[..., Any]] = {
     "exp": N.exp, "log": N.log, "reciprocal": N.reciprocal, "sqrt": N.sqrt, "rsqrt": N.rsqrt,
     "sigmoid": N.sigmoid, "tanh": N.tanh, "softmax": N.softmax, "ge0": _op_ge0,
     "im2col": _op_im2col, "col2im": _op_col2im, "windows": _op_windows, "concat": _op_concat,
-    "input_from": _op_input_from,
+    "input_from": _op_input_from, "load_share": _op_load_share,
     "sum": _op_sum, "reshape": _op_reshape, "transpose": _op_transpose, "getitem": _op_getitem,
 }
 
@@ -217,6 +224,12 @@ def load_array(path: str | Path) -> np.ndarray:
 
         return pq.read_table(path).to_pandas().to_numpy(dtype=np.float64)
     raise ValueError(f"Unsupported data file type {suffix!r}; use .npy, .csv or .parquet.")
+
+
+#: Ops on a party's own plaintext table; they return metadata, never shares.
+TABLE_OPS: dict[str, Callable[..., Any]] = {
+    "load_table": T.op_load_table, "align": T.op_align, "columns": T.op_columns,
+}
 
 
 class Party:
@@ -244,6 +257,13 @@ class Party:
             data = np.asarray(source() if callable(source) else load_array(source), dtype=np.float64)
             self.ctx.private[name] = data
             return tuple(data.shape)
+        elif op == "save_shares":
+            path, ids = resolved
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, *[self.ctx.be.to_numpy(self.store[i]) for i in ids])
+            return None
+        elif op in TABLE_OPS:
+            return TABLE_OPS[op](self.ctx, *resolved)
         elif op == "reveal":
             return self.ctx.be.to_numpy(resolved[0])
         else:

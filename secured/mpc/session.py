@@ -176,6 +176,10 @@ class BaseSession(abc.ABC):
         """Concatenate shared tensors (e.g. the row blocks of a horizontal partition)."""
         return self.run("concat", axis, *parts)
 
+    def party_call(self, op: str, args_per_party: list[tuple]) -> list[Any]:
+        """Run a table op (load_table, align, columns) on every party; metadata comes back."""
+        return self._dispatch(op, args_per_party, None)
+
     def _check_owner(self, owner: int) -> None:
         if isinstance(owner, bool) or not isinstance(owner, int) or not 0 <= owner < self.n_parties:
             raise ConfigurationError(f"'owner' must be a party index in [0, {self.n_parties}); got {owner!r}.")
