@@ -37,6 +37,7 @@ setup(
         "secured.mpc",
         "secured.cluster",
         "secured.data",
+        "secured.jobs",
         "secured.cuda",
     ],
     package_data={

@@ -24,6 +24,8 @@ app = typer.Typer(help="SECURED: use sensitive health data together without hand
 bench_app = typer.Typer(help="Side-by-side benchmarks (ratios against baselines in the same run).",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+mpc_app = typer.Typer(help="Secure multiparty computation: jobs on a cluster of parties.", no_args_is_help=True)
+app.add_typer(mpc_app, name="mpc")
 console = Console()
 
 
@@ -95,6 +97,14 @@ def bench_mpc(
         console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+@mpc_app.command("train")
+def mpc_train(config: Annotated[str, typer.Argument(help="YAML or JSON job config (see secured.jobs.train).")]) -> None:
+    """Train a model privately across the parties of a config file; writes metrics and model."""
+    from ..jobs.train import main
+
+    raise typer.Exit(main([config]))
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Ray job entry points for HPC users: ``python -m secured.jobs.train CONFIG``."""
