@@ -3,7 +3,12 @@
 Step 1 (ring core): two parties hold additive shares of a private fixed-point matrix X; a
 public weight matrix W is applied by each party to its own share with the exact Z_2^64
 matmul; the revealed sum, decoded, must equal the plaintext X @ W within the fixed-point
-error. Each step prints what it checked; the demo exits non-zero if any check fails.
+error.
+Step 2 (private training on bundled real data): three hospitals each hold a third of
+6,000 diabetes130 encounters (different patients); they train a 30-day-readmission logistic
+regression jointly under SMPC and score held-out patients; the AUROC must match the same
+model trained in plaintext within 1 point.
+Each step prints what it checked; the demo exits non-zero if any check fails.
 """
 
 from __future__ import annotations
@@ -57,6 +62,53 @@ def run_demo(console: Console | None = None, rows: int = 4096, features: int = 6
     console.print(f"each party multiplied its share by a public {features}x{outputs} matrix; "
                   f"revealed X@W max |error| {err:.2e} (bound {bound:.2e}) -> "
                   f"{'ok' if ok_value else 'FAILED'}  [{elapsed * 1000:.0f} ms]")
-    ok = ok_shares and ok_value
+    ok = ok_shares and ok_value and _training_step(console)
     console.print("[bold green]demo passed[/]" if ok else "[bold red]demo FAILED[/]")
+    return ok
+
+
+def _training_step(console: Console) -> bool:
+    import copy
+
+    import pandas as pd
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from .cluster import Cluster
+    from .data import diabetes_readmission
+
+    console.rule("[bold]SECURED demo: private training across 3 hospitals")
+    X, y, pid, _ = diabetes_readmission(rows=6000, seed=3)
+    patients = np.unique(pid)
+    train = np.isin(pid, patients[: int(0.8 * len(patients))])  # split by patient
+    mu, sd = X[train].mean(0), X[train].std(0) + 1e-9
+    Xs = (X - mu) / sd
+    cols = [f"c{i}" for i in range(X.shape[1])]
+    table = pd.DataFrame(Xs[train], columns=cols).assign(readmitted=y[train])
+    torch.manual_seed(0)
+    template = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 1)).double()
+    plain = copy.deepcopy(template)
+    opt = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9)
+    tx, ty = torch.tensor(table[cols].to_numpy()), torch.tensor(table[["readmitted"]].to_numpy())
+    order = np.arange(len(table))
+    rng = np.random.default_rng(0)  # public batch order, as in Cluster.fit
+    for _ in range(2):
+        rng.shuffle(order)
+        for i in range(0, len(order), 128):
+            idx = order[i:i + 128]
+            opt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(plain(tx[idx]), ty[idx]).backward()
+            opt.step()
+    auc_plain = roc_auc_score(y[~train], plain(torch.tensor(Xs[~train])).detach().numpy()[:, 0])
+    parts = np.array_split(np.arange(len(table)), 3)
+    start = time.perf_counter()
+    with Cluster([lambda p=p: table.iloc[p] for p in parts], label="readmitted", transport="threads") as cluster:
+        run = cluster.fit(template, epochs=2, batch_size=128, lr=0.05, momentum=0.9, progress=False)
+        scores = cluster.predict(run["model"], 0, lambda: pd.DataFrame(Xs[~train], columns=cols))
+        sent = sum(p["bytes_sent"] for p in cluster.session.stats()["parties"])
+    auc = roc_auc_score(y[~train], scores[:, 0])
+    ok = abs(auc - auc_plain) <= 0.01
+    console.print(f"{len(table)} encounters in 3 hospitals, {X.shape[1]} features; trained privately in "
+                  f"{time.perf_counter() - start:.1f} s ({sent / 1e6:.0f} MB exchanged); held-out AUROC "
+                  f"{auc:.3f} vs plaintext {auc_plain:.3f} -> {'ok' if ok else 'FAILED'}")
     return ok

@@ -81,7 +81,7 @@ def run(n: int = 1024, relu_log2: int = 20, repeat: int = 3, ray: bool = True,
     python = crypten_python() if crypten else None
     if python:
         worker = Path(__file__).with_name("_crypten_worker.py")
-        out = subprocess.run([python, str(worker), str(n), str(relu_log2)], capture_output=True,
+        out = subprocess.run([python, str(worker), "ops", str(n), str(relu_log2)], capture_output=True,
                              text=True, timeout=3600)
         lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
         if out.returncode == 0 and lines:

@@ -99,6 +99,20 @@ def bench_mpc(
     raise typer.Exit(code)
 
 
+@bench_app.command("train")
+def bench_train(
+    rows: Annotated[int, typer.Option(min=10, help="Training rows (CrypTen's setting: 3750).")] = 3750,
+    features: Annotated[int, typer.Option(min=1, help="Features (CrypTen's setting: 20).")] = 20,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed epochs (the median is reported).")] = 3,
+    crypten: Annotated[bool, typer.Option("--crypten/--no-crypten", help="Run CrypTen if installed (make peers).")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Seconds per private training epoch vs plaintext torch and CrypTen, same run."""
+    from ..bench.train import main
+
+    raise typer.Exit(main(rows, features, repeat, crypten, json_out))
+
+
 @mpc_app.command("train")
 def mpc_train(config: Annotated[str, typer.Argument(help="YAML or JSON job config (see secured.jobs.train).")]) -> None:
     """Train a model privately across the parties of a config file; writes metrics and model."""

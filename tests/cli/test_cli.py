@@ -60,3 +60,12 @@ def test_bench_mpc_small_run():
     ours = rows[("matmul 16x16", "secured in-process")]
     assert ours["bytes_per_party"] == (16 * 16 * 2) * 8 and ours["rounds"] == 1
     assert rows[("relu 2^8", "secured in-process")]["rounds"] == 7
+
+
+def test_bench_train_small_run():
+    result = runner.invoke(app, ["bench", "train", "--rows", "200", "--repeat", "1", "--no-crypten", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["model"]: r for r in json.loads(result.output)}
+    assert set(rows) == {"logistic regression", "feed-forward 20-10-5-1"}
+    for r in rows.values():
+        assert r["ours_s"] > 0 and r["crypten_s"] is None and r["rounds_per_epoch"] > 0
