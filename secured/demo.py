@@ -75,6 +75,7 @@ def _training_step(console: Console) -> bool:
     from sklearn.metrics import roc_auc_score
 
     from .cluster import Cluster
+    from .cluster.cluster import batch_order
     from .data import diabetes_readmission
 
     console.rule("[bold]SECURED demo: private training across 3 hospitals")
@@ -90,10 +91,8 @@ def _training_step(console: Console) -> bool:
     plain = copy.deepcopy(template)
     opt = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9)
     tx, ty = torch.tensor(table[cols].to_numpy()), torch.tensor(table[["readmitted"]].to_numpy())
-    order = np.arange(len(table))
-    rng = np.random.default_rng(0)  # public batch order, as in Cluster.fit
-    for _ in range(2):
-        rng.shuffle(order)
+    for epoch in range(2):
+        order = batch_order(len(table), 0, epoch)  # the public order Cluster.fit uses
         for i in range(0, len(order), 128):
             idx = order[i:i + 128]
             opt.zero_grad()

@@ -13,6 +13,7 @@ the shapes, the timing and what is revealed on purpose.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -24,10 +25,20 @@ from ..exceptions import ConfigurationError
 from ..mpc import nn
 from ..mpc.session import BaseSession, Session
 
-__all__ = ["Cluster", "LOSSES"]
+__all__ = ["Cluster", "LOSSES", "batch_order"]
 
 LOSSES = {"bce": nn.BCEWithLogitsLoss, "mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
 _TABLE = "__table"
+
+
+def batch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
+    """The public row order of ``epoch``: a permutation drawn from the ChaCha20 PRG keyed by
+    ``seed``, so that a plaintext run can replay exactly the same batches."""
+    from ..backend import get_backend
+
+    key = hashlib.sha256(f"secured-batch-order:{seed}".encode()).digest()
+    words = get_backend(name="numpy").prg(key, epoch, n_rows)
+    return np.argsort(words, kind="stable")
 
 
 class Cluster:
@@ -106,7 +117,8 @@ class Cluster:
             progress: bool | Callable[[dict], None] = True) -> dict[str, Any]:
         """Train ``model`` (a torch module, converted, or a secured.mpc.nn model) on the shared
         data; returns the trained secured model in ``history['model']`` and per-epoch times.
-        The batch order is public (a seeded permutation of row indices)."""
+        The batch order is public: ``batch_order(rows, shuffle_seed, epoch)`` (None keeps
+        the row order)."""
         for name, value in (("epochs", epochs), ("batch_size", batch_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigurationError(f"The '{name}' parameter of fit must be an int >= 1. Got {value!r} instead.")
@@ -115,13 +127,10 @@ class Cluster:
         smodel = self._model(model).train()
         opt = nn.SGD(smodel.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
         criterion = LOSSES[loss]()
-        order = np.arange(self.n_rows)
-        rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None  # public order
         history: dict[str, Any] = {"epochs": [], "rows": self.n_rows, "features": self.n_features}
         reporter = _progress(progress, epochs, -(-self.n_rows // batch_size))
         for epoch in range(epochs):
-            if rng is not None:
-                rng.shuffle(order)
+            order = np.arange(self.n_rows) if shuffle_seed is None else batch_order(self.n_rows, shuffle_seed, epoch)
             start = time.perf_counter()
             for i in range(0, self.n_rows, batch_size):
                 idx = order[i:i + batch_size]

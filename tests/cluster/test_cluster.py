@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from secured.cluster import Cluster
+from secured.cluster.cluster import batch_order
 from secured.exceptions import ConfigurationError
 
 torch.set_default_dtype(torch.float64)
@@ -44,10 +45,8 @@ def _plaintext_accuracy(template, train, Xte, yte, epochs, bs, lr, momentum):
     model = copy.deepcopy(template)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     X, y = torch.tensor(train[COLS].to_numpy()), torch.tensor(train[["label"]].to_numpy())
-    order = np.arange(len(train))
-    rng = np.random.default_rng(0)
-    for _ in range(epochs):
-        rng.shuffle(order)
+    for epoch in range(epochs):
+        order = batch_order(len(train), 0, epoch)  # the public order Cluster.fit uses
         for i in range(0, len(order), bs):
             idx = order[i:i + bs]
             opt.zero_grad()
@@ -131,9 +130,11 @@ def test_bad_cluster_input(breast_cancer):
         Cluster([good, good], label="label", transport="mpi")
 
 
-def test_diabetes_readmission_auroc_matches_plaintext():
-    """Acceptance 1 (diabetes130): 30-day readmission, logistic regression, 3 parties holding
-    different patients; AUROC within 1 point of plaintext torch (same init and setting)."""
+@pytest.mark.parametrize("partition", ["horizontal", "vertical"])
+def test_diabetes_readmission_auroc_matches_plaintext(partition):
+    """Acceptance 1-2 (diabetes130): 30-day readmission, logistic regression, 3 parties holding
+    different patients (horizontal) or different columns of the same encounters (vertical);
+    AUROC within 1 point of plaintext torch (same init and setting)."""
     from sklearn.metrics import roc_auc_score
 
     from secured.data import diabetes_readmission
@@ -151,20 +152,26 @@ def test_diabetes_readmission_auroc_matches_plaintext():
     plain = copy.deepcopy(template)
     opt = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9)
     Xt, yt = torch.tensor(train[cols].to_numpy()), torch.tensor(train[["label"]].to_numpy())
-    order = np.arange(len(train))
-    rng = np.random.default_rng(0)
-    for _ in range(2):
-        rng.shuffle(order)
+    for epoch in range(2):
+        order = batch_order(len(train), 0, epoch)  # the public order Cluster.fit uses
         for i in range(0, len(order), 256):
             idx = order[i:i + 256]
             opt.zero_grad()
             torch.nn.functional.binary_cross_entropy_with_logits(plain(Xt[idx]), yt[idx]).backward()
             opt.step()
     auc_plain = roc_auc_score(y[~is_train], plain(torch.tensor(Xs[~is_train])).detach().numpy()[:, 0])
-    rows = np.array_split(np.arange(len(train)), 3)
-    with Cluster([lambda r=r: train.iloc[r] for r in rows], label="label", transport="threads") as cluster:
+    if partition == "horizontal":
+        rows = np.array_split(np.arange(len(train)), 3)
+        cluster = Cluster([lambda r=r: train.iloc[r] for r in rows], label="label", transport="threads")
+    else:
+        keyed = train.assign(encounter=np.arange(len(train)))
+        blocks = np.array_split(np.array(cols), 3)
+        cluster = Cluster([lambda b=b, i=i: keyed[["encounter", *b] + (["label"] if i == 0 else [])]
+                           for i, b in enumerate(blocks)],
+                          label="label", partition="vertical", id_column="encounter", transport="threads")
+    with cluster:
         model = cluster.fit(template, epochs=2, batch_size=256, lr=0.05, momentum=0.9, progress=False)["model"]
-        scores = cluster.predict(model, 0, lambda: pd.DataFrame(Xs[~is_train], columns=cols))
+        scores = model(cluster.session.share(Xs[~is_train])).reveal()
     auc = roc_auc_score(y[~is_train], scores[:, 0])
     assert abs(auc - auc_plain) <= 0.01, (auc, auc_plain)
     assert auc > 0.6

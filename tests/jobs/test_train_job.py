@@ -115,11 +115,11 @@ def test_ray_job_submit_and_address_on_a_started_head(tmp_path):
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
            "RAY_TMPDIR": ray_tmp}
     env.pop("RAY_ADDRESS", None)
-    gcs, dash, agent, client, grpc, runtime_env, metrics = (_free_port() for _ in range(7))
+    gcs, dash, agent, client, agent_grpc, runtime_env, metrics = (_free_port() for _ in range(7))
     started = subprocess.run([str(ray_bin), "start", "--head", f"--port={gcs}", "--num-cpus=2",
                               "--include-dashboard=true", f"--dashboard-port={dash}",
                               f"--dashboard-agent-listen-port={agent}", f"--ray-client-server-port={client}",
-                              f"--dashboard-grpc-port={grpc}", f"--runtime-env-agent-port={runtime_env}",
+                              f"--dashboard-agent-grpc-port={agent_grpc}", f"--runtime-env-agent-port={runtime_env}",
                               f"--metrics-export-port={metrics}", "--disable-usage-stats"],
                              env=env, capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, started.stderr[-2000:]
