@@ -78,8 +78,7 @@ def run(rows: int = 3750, features: int = 20, repeat: int = 3, crypten: bool = T
     with Session(n_parties=2) as s:
         X, Y = s.share(x), s.share(y)
         for name, template in _templates(features).items():
-            plain = [t.detach().clone() for t in template.parameters()]
-            tmodel = _templates(features)[name]
+            tmodel = _templates(features)[name]  # same initialisation as ``template``
             opt = torch.optim.SGD(tmodel.parameters(), lr=0.5)
             tx, ty = torch.tensor(x), torch.tensor(y)
             ptimes = []
@@ -102,7 +101,6 @@ def run(rows: int = 3750, features: int = 20, repeat: int = 3, crypten: bool = T
                 sgd.zero_grad()
                 times.append(time.perf_counter() - start)
             party = s.stats()["parties"][0]
-            del plain
             out.append(TrainRow(name, _median(times[1:]), _median(ptimes[1:]), crypten_times.get(name),
                                 PUBLISHED[name], party["rounds"], party["bytes_sent"]))
     return out
