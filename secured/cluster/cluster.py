@@ -3,7 +3,7 @@
 Each party loads its own partition inside its own process (a path on its machine or a
 callable run there). Horizontal partitions hold different patients with the same columns
 (label included); vertical partitions hold different columns of the same patients, aligned
-on an id column by keyed hashes, with the label at one party. Features and labels are
+on an id column by keyed hashes (then ordered by id), with the label at one party. Features and labels are
 secret-shared by their owners; training runs on shares (``secured.mpc.nn``); the driver sees
 the shapes, the timing and what is revealed on purpose.
 

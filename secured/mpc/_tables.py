@@ -4,7 +4,8 @@ parties on a shared id (vertical partitions), and turning columns into private a
 Nothing here leaves the party except, for alignment, keyed hashes of its ids: every party
 sends HMAC-SHA256(alignment key, id) (first 8 bytes) to the others; party 0 draws the key
 and sends it to the other parties, so the driver never sees it. Each party learns which of its ids the others also hold
-(the usual price of id alignment), and rows are ordered by hash so all parties agree.
+(the usual price of id alignment). The common rows are then ordered by id (ids must have the
+same type at every party), so all parties agree and a run is reproducible.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _hash_ids(key: bytes, ids: Any) -> np.ndarray:
 
 
 def op_align(ctx, name: str, id_column: str) -> int:
-    """Keep the rows whose id every party holds, ordered by keyed hash. Two rounds."""
+    """Keep the rows whose id every party holds, ordered by id. Two rounds."""
     from ..backend import new_key
 
     if ctx.rank == 0:
@@ -74,10 +75,9 @@ def op_align(ctx, name: str, id_column: str) -> int:
     common = gathered[0][0]
     for other in gathered[1:]:
         common = np.intersect1d(common, other[0])
-    order = {h: i for i, h in enumerate(hashes.tolist())}
-    rows = [order[h] for h in np.sort(common).tolist()]
-    ctx.private[name] = table.iloc[rows].reset_index(drop=True)
-    return len(rows)
+    kept = table[np.isin(hashes, common)]
+    ctx.private[name] = kept.sort_values(id_column, kind="stable").reset_index(drop=True)
+    return len(kept)
 
 
 def op_columns(ctx, name: str, out: str, columns: list[str] | None, exclude: list[str]) -> tuple[int, int]:
