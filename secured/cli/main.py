@@ -53,6 +53,16 @@ def _parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def _exit_with(fn, *args: object) -> None:
+    """Run a command body; a SecuredError becomes a one-line message and exit code 2."""
+    try:
+        code = fn(*args)
+    except SecuredError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
 def _check_backend(name: Optional[str]) -> Optional[str]:
     if name is not None and name not in BACKEND_NAMES:
         raise typer.BadParameter(f"--backend must be one of {', '.join(BACKEND_NAMES)}")
@@ -71,12 +81,7 @@ def bench_ring(
     """Exact Z_2^64 matmul vs numpy uint64 and float64 BLAS, and PRG throughput."""
     from ..bench.ring import main
 
-    try:
-        code = main(_parse_sizes(sizes), repeat, backend, prg_mib, json_out)
-    except SecuredError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    raise typer.Exit(code)
+    _exit_with(main, _parse_sizes(sizes), repeat, backend, prg_mib, json_out)
 
 
 @bench_app.command("mpc")
@@ -91,12 +96,7 @@ def bench_mpc(
     """Private matmul and ReLU (2 parties + dealer) vs plaintext and CrypTen, same run."""
     from ..bench.mpc import main
 
-    try:
-        code = main(n, relu_log2, repeat, ray, crypten, json_out)
-    except SecuredError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    raise typer.Exit(code)
+    _exit_with(main, n, relu_log2, repeat, ray, crypten, json_out)
 
 
 @bench_app.command("train")
@@ -110,7 +110,7 @@ def bench_train(
     """Seconds per private training epoch vs plaintext torch and CrypTen, same run."""
     from ..bench.train import main
 
-    raise typer.Exit(main(rows, features, repeat, crypten, json_out))
+    _exit_with(main, rows, features, repeat, crypten, json_out)
 
 
 @mpc_app.command("train")
@@ -126,12 +126,7 @@ def demo() -> None:
     """Run the end-to-end demo on what the system can do today; exits 1 if a check fails."""
     from ..demo import run_demo
 
-    try:
-        ok = run_demo(console)
-    except SecuredError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    raise typer.Exit(0 if ok else 1)
+    _exit_with(lambda: 0 if run_demo(console) else 1)
 
 
 @app.command()
