@@ -22,7 +22,7 @@ extensions = [
         extra_link_args=openmp,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("_ring", "_bits")
+    for name in ("_ring", "_bits", "_privacy")
 ]
 
 setup(

@@ -1,4 +1,5 @@
-"""Private compiled core (Cython). Only ``secured.backend`` imports from here.
+"""Private compiled core (Cython). Only ``secured.backend`` (ring arithmetic) and
+``secured.privacy`` (MDAV rounds, nearest-neighbour scans) import from here.
 
 If the extension modules are missing (a source checkout that was never built, or a build for
 another Python), importing this package raises a BackendUnavailableError that says what was
@@ -18,10 +19,11 @@ from ..exceptions import BackendUnavailableError
 # instead of spinning (read by libgomp when the extension loads; an explicit setting wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["ring", "bits"]
+__all__ = ["ring", "bits", "privacy"]
 
 try:
     from . import _bits as bits
+    from . import _privacy as privacy
     from . import _ring as ring
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     here = Path(__file__).parent

@@ -5,6 +5,8 @@
     secured bench ring [--sizes 256,512,1024] [--repeat 3] [--backend cython]
     secured bench mpc [--n 1024] [--relu-log2 20] [--no-ray] [--no-crypten]
     secured backends
+    secured anonymize INPUT --quasi-identifiers a,b --k 5 --out OUT [--method optimal|mondrian|mdav]
+    secured dp histogram INPUT --columns a,b --rho 0.5 --ledger LEDGER --out OUT
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ bench_app = typer.Typer(help="Side-by-side benchmarks (ratios against baselines 
 app.add_typer(bench_app, name="bench")
 mpc_app = typer.Typer(help="Secure multiparty computation: jobs on a cluster of parties.", no_args_is_help=True)
 app.add_typer(mpc_app, name="mpc")
+dp_app = typer.Typer(help="Differentially private releases (OpenDP) with a budget ledger.", no_args_is_help=True)
+app.add_typer(dp_app, name="dp")
 console = Console()
 
 
@@ -121,45 +125,164 @@ def mpc_train(config: Annotated[str, typer.Argument(help="YAML or JSON job confi
     raise typer.Exit(main([config]))
 
 
+def _columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _progress_callback(progress):
+    """A rich progress bar fed by ``callback(stage, done, total)`` calls."""
+    tasks: dict[str, int] = {}
+
+    def callback(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return callback
+
+
 @app.command()
 def anonymize(
     input: Annotated[str, typer.Argument(help="Input table (.csv or .parquet).")],
     quasi_identifiers: Annotated[str, typer.Option("--quasi-identifiers", help="Comma-separated columns.")],
     out: Annotated[str, typer.Option("--out", help="Release file (.csv or .parquet), written atomically.")],
     k: Annotated[int, typer.Option("--k", min=2, help="k of k-anonymity.")] = 5,
-    method: Annotated[str, typer.Option(help="optimal (global recoding) or mondrian (local recoding).")] = "optimal",
-    hierarchy: Annotated[Optional[list[str]], typer.Option(help="COLUMN=PATH of an ARX-format hierarchy; repeat.")] = None,
+    method: Annotated[str, typer.Option(help="optimal (global recoding), mondrian (local recoding) or mdav "
+                                             "(microaggregation of numeric columns).")] = "optimal",
+    hierarchy: Annotated[Optional[list[str]], typer.Option(
+        help="COLUMN=SPEC, repeatable; SPEC is a path to an ARX-format CSV or a builder: icd9, dates, flat, "
+             "prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5.")] = None,
     numeric: Annotated[str, typer.Option(help="Comma-separated numeric quasi-identifiers (mondrian).")] = "",
     max_suppression: Annotated[float, typer.Option(min=0.0, max=0.99, help="Largest share of rows to suppress.")] = 0.0,
     id_column: Annotated[Optional[str], typer.Option(help="Person id: k counts people, not rows.")] = None,
     sensitive: Annotated[Optional[str], typer.Option(help="Sensitive column for l and t.")] = None,
     l: Annotated[Optional[float], typer.Option("--l", help="Required l-diversity.")] = None,
     l_variant: Annotated[str, typer.Option(help="distinct, entropy or recursive.")] = "distinct",
-    t: Annotated[Optional[float], typer.Option("--t", help="Required t-closeness (equal distance).")] = None,
+    c: Annotated[Optional[float], typer.Option("--c", help="c of recursive (c, l)-diversity.")] = None,
+    t: Annotated[Optional[float], typer.Option("--t", help="Required t-closeness.")] = None,
+    t_distance: Annotated[str, typer.Option(help="equal, ordered (numbers) or hierarchical (needs the "
+                                                 "sensitive column's --hierarchy).")] = "equal",
+    drop: Annotated[str, typer.Option(help="Comma-separated direct identifiers to remove.")] = "",
+    pseudonymize: Annotated[str, typer.Option(help="Comma-separated direct identifiers to replace by "
+                                                   "HMAC-SHA256 pseudonyms.")] = "",
+    pseudonym_key_file: Annotated[Optional[str], typer.Option(
+        help="File holding the pseudonym key (>= 16 bytes, or hex); default: a random key, not stored.")] = None,
+    classification_target: Annotated[Optional[str], typer.Option(
+        help="Also report classification utility for this column (80/20 split, logistic regression).")] = None,
     report: Annotated[Optional[str], typer.Option(help="JSON report path.")] = None,
 ) -> None:
-    """Anonymize a table: k-anonymity (and l, t) by optimal global or Mondrian local recoding."""
+    """Anonymize a table: k-anonymity (and l, t) by optimal global recoding, Mondrian or MDAV."""
+    from rich.progress import Progress
+
     from ..privacy.anonymizer import Anonymizer, read_table, write_json_atomic, write_table_atomic
     from ..privacy.hierarchy import Hierarchy
+    from ..privacy.utility import classification_utility
 
     def body() -> int:
+        table = read_table(input)
         hierarchies = {}
         for item in hierarchy or []:
             if "=" not in item:
-                raise ConfigurationError(f"--hierarchy takes COLUMN=PATH; got {item!r}.")
-            column, path = item.split("=", 1)
-            hierarchies[column] = Hierarchy.from_arx_csv(column, path)
-        anonymizer = Anonymizer(
-            k=k, quasi_identifiers=[c.strip() for c in quasi_identifiers.split(",") if c.strip()], method=method,
-            hierarchies=hierarchies, numeric=[c for c in numeric.split(",") if c], max_suppression=max_suppression,
-            id_column=id_column, sensitive=sensitive, l=l, l_variant=l_variant, t=t)
-        release = anonymizer.fit_transform(read_table(input))
+                raise ConfigurationError(f"--hierarchy takes COLUMN=PATH or COLUMN=SPEC; got {item!r}.")
+            column, spec = item.split("=", 1)
+            if column not in table.columns:
+                raise ConfigurationError(f"--hierarchy names column {column!r}, which is not in the table.")
+            hierarchies[column] = Hierarchy.from_spec(column, spec, table[column])
+        key = None
+        if pseudonym_key_file:
+            key = _read_key(pseudonym_key_file)
+        params = dict(
+            k=k, quasi_identifiers=_columns(quasi_identifiers), method=method, hierarchies=hierarchies,
+            numeric=_columns(numeric), max_suppression=max_suppression, id_column=id_column, sensitive=sensitive,
+            l=l, l_variant=l_variant, c=c, t=t, t_distance=t_distance, drop=_columns(drop),
+            pseudonymize=_columns(pseudonymize), pseudonym_key=key)
+        with Progress(console=console, transient=True) as progress:
+            anonymizer = Anonymizer(**params, progress=_progress_callback(progress))
+            release = anonymizer.fit_transform(table)
+            result = anonymizer.report_
+            if classification_target:
+                result["classification_utility"] = classification_utility(
+                    table, classification_target, Anonymizer(**params, utility=False))
         write_table_atomic(release, out)
         if report:
-            write_json_atomic(anonymizer.report_, report)
-        r = anonymizer.report_
-        console.print(f"k = {r['k']} (requested {k}); {r['suppressed']} rows suppressed; "
-                      f"discernibility {r['discernibility']:.0f}" + (f"; l = {r['l']:g}, t = {r['t']:.3f}" if sensitive else ""))
+            write_json_atomic(result, report)
+        r = result
+        line = (f"k = {r['k']} (requested {k}); {r['suppressed']} rows suppressed; "
+                f"discernibility {r['discernibility']:.0f}")
+        if "utility" in r:
+            line += f"; loss {r['utility']['loss']:.3f}"
+        if sensitive:
+            line += f"; l = {r['l']:g}, t = {r['t']:.3f}"
+        console.print(line)
+        return 0
+
+    _exit_with(body)
+
+
+def _read_key(path: str) -> bytes:
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigurationError(f"No key file at {path}.")
+    raw = p.read_bytes().strip()
+    try:
+        key = bytes.fromhex(raw.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        key = raw
+    if len(key) < 16:
+        raise ConfigurationError("The pseudonym key file must hold at least 16 bytes (or 32 hex digits).")
+    return key
+
+
+@dp_app.command("histogram")
+def dp_histogram_cmd(
+    input: Annotated[str, typer.Argument(help="Input table (.csv or .parquet).")],
+    out: Annotated[str, typer.Option("--out", help="Noisy histogram (.csv or .parquet), written atomically.")],
+    ledger: Annotated[str, typer.Option(help="Budget ledger (JSON); created with --budget-rho/--budget-epsilon.")],
+    columns: Annotated[str, typer.Option(help="Comma-separated columns (empty: one noisy count).")] = "",
+    rho: Annotated[Optional[float], typer.Option("--rho", help="zCDP budget of this release.")] = None,
+    epsilon: Annotated[Optional[float], typer.Option("--epsilon", help="Pure-DP budget of this release.")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Patient id: bounds each patient's contribution.")] = None,
+    contributions: Annotated[int, typer.Option(min=1, help="Rows kept per patient.")] = 1,
+    domain: Annotated[Optional[list[str]], typer.Option(
+        help="COLUMN=v1,v2,... or COLUMN=@file (one value per line): the public categories; repeatable.")] = None,
+    budget_rho: Annotated[Optional[float], typer.Option(help="Total rho of a new ledger.")] = None,
+    budget_epsilon: Annotated[Optional[float], typer.Option(help="Total epsilon of a new ledger.")] = None,
+    label: Annotated[Optional[str], typer.Option(help="Name of this release in the ledger.")] = None,
+    report: Annotated[Optional[str], typer.Option(help="JSON report path.")] = None,
+) -> None:
+    """Release a differentially private histogram (a marginal of several columns) via OpenDP."""
+    from pathlib import Path
+
+    from ..privacy.anonymizer import read_table, write_json_atomic, write_table_atomic
+    from ..privacy.dp import BudgetLedger, dp_histogram
+
+    def body() -> int:
+        domains = {}
+        for item in domain or []:
+            if "=" not in item:
+                raise ConfigurationError(f"--domain takes COLUMN=v1,v2 or COLUMN=@file; got {item!r}.")
+            column, spec = item.split("=", 1)
+            if spec.startswith("@"):
+                if not Path(spec[1:]).is_file():
+                    raise ConfigurationError(f"No domain file at {spec[1:]}.")
+                values = [v for v in Path(spec[1:]).read_text().splitlines() if v]
+            else:
+                values = [v for v in spec.split(",") if v]
+            domains[column] = values
+        book = BudgetLedger(ledger, rho=budget_rho, epsilon=budget_epsilon)
+        release = dp_histogram(read_table(input), _columns(columns), rho=rho, epsilon=epsilon, id_column=id_column,
+                               contributions=contributions, domains=domains or None, ledger=book, label=label)
+        write_table_atomic(release.table, out)
+        if report:
+            write_json_atomic(release.to_dict(), report)
+        spent = release.rho if release.rho is not None else release.epsilon
+        console.print(f"{len(release.table)} noisy cells; spent {spent:g} "
+                      f"({'rho' if release.rho is not None else 'epsilon'}); ledger: {book.spent:g} of "
+                      f"{book.total:g} {book.kind} used")
+        if release.domain_from_data:
+            console.print("[yellow]note:[/] categories were taken from the data (pass --domain to keep them public)")
         return 0
 
     _exit_with(body)

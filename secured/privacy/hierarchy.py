@@ -1,15 +1,21 @@
 """Generalization hierarchies: level 0 is the original value, the last level is '*'.
 
 Read from ARX's CSV format (one row per original value, one column per level, ';'
-separated) or built for ordered categories, code prefixes and numeric intervals. Every value
-of a column must be covered; an uncovered value is an error naming the column (never the
-value).
+separated) or built from the values: numeric intervals of equal width or at quantiles,
+ordered categories merged in runs, code prefixes (ZIP codes), ICD-9-CM codes (code ->
+three-character category -> chapter), and dates (day -> month -> year -> decade). Every
+value of a column must be covered; an uncovered value is an error naming the column (never
+the value). ``Hierarchy.from_spec`` reads the short specs the CLI takes
+(``icd9``, ``prefix:3,1``, ``intervals:5,10,20``, ``quantiles:8,4,2``, ``ordered:2,5``,
+``dates`` or a path to an ARX CSV).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import re
 
 import numpy as np
 import pandas as pd
@@ -52,13 +58,111 @@ class Hierarchy:
     @classmethod
     def from_intervals(cls, column: str, values: Any, widths: list[float]) -> "Hierarchy":
         """Numeric values grouped into intervals [lo, lo + w) of increasing widths."""
-        vals = pd.Series(pd.unique(pd.Series(values).astype(float)))
+        vals = pd.Series(np.unique(_numeric(column, values)))
+        if not widths or any(w <= 0 for w in widths) or any(
+                abs(b / a - round(b / a)) > 1e-9 for a, b in zip(widths, widths[1:])):
+            raise ConfigurationError(f"Interval widths for {column!r} must be positive and each a multiple of the "
+                                     "previous one (e.g. 5,10,20) so the levels nest.")
         cols = [vals.map(_fmt)]
         for w in widths:
             lo = np.floor(vals / w) * w
             cols.append(pd.Series([f"[{_fmt(a)}, {_fmt(a + w)})" for a in lo]))
         cols.append(pd.Series(["*"] * len(vals)))
         return cls(column, pd.concat(cols, axis=1).set_axis(vals.map(_fmt).to_numpy(), axis=0))
+
+    @classmethod
+    def from_quantiles(cls, column: str, values: Any, bins: list[int]) -> "Hierarchy":
+        """Numeric values grouped into ``bins[0]`` quantile intervals, then ``bins[1]``... (each
+        count must divide the previous one so the levels nest)."""
+        v = _numeric(column, values)
+        if not bins or any(b < 2 for b in bins) or any(a % b for a, b in zip(bins, bins[1:])):
+            raise ConfigurationError(f"Quantile bins for {column!r} must be >= 2 and each divide the previous "
+                                     "(e.g. 8,4,2).")
+        vals = np.unique(v)
+        cols = [pd.Series(vals).map(_fmt)]
+        finest = np.quantile(v, np.linspace(0, 1, bins[0] + 1))
+        for b in bins:
+            edges = np.unique(finest[:: bins[0] // b])
+            idx = np.clip(np.searchsorted(edges, vals, side="right") - 1, 0, len(edges) - 2)
+            lo, hi = edges[idx], edges[idx + 1]
+            closing = np.where(idx == len(edges) - 2, "]", ")")
+            cols.append(pd.Series([f"[{_fmt(a)}, {_fmt(z)}{c}" for a, z, c in zip(lo, hi, closing)]))
+        cols.append(pd.Series(["*"] * len(vals)))
+        return cls(column, pd.concat(cols, axis=1).set_axis(cols[0].to_numpy(), axis=0))
+
+    @classmethod
+    def from_ordered(cls, column: str, values: Any, group_sizes: list[int], order: list[str] | None = None
+                     ) -> "Hierarchy":
+        """Ordered categories merged in runs of ``group_sizes[0]`` neighbours, then runs of
+        ``group_sizes[1]`` of those, ... The order is ``order`` or the natural order (numbers
+        inside the labels compared as numbers). Runs of interval labels such as '[10-20)',
+        '[20-30)' are named '[10-30)'."""
+        present = pd.unique(pd.Series(values).astype(str))
+        if order is None:
+            order = sorted(present, key=_natural_key)
+        else:
+            order = [str(o) for o in order]
+            if set(present) - set(order):
+                raise ConfigurationError(f"The order given for {column!r} misses some of its values.")
+        if not group_sizes or any(g < 2 for g in group_sizes):
+            raise ConfigurationError(f"Group sizes for {column!r} must be integers >= 2 (e.g. 2,5).")
+        cols = [pd.Series(order)]
+        groups = [[o] for o in order]
+        for g in group_sizes:
+            groups = [sum(groups[i:i + g], []) for i in range(0, len(groups), g)]
+            label = {leaf: _run_label(run) for run in groups for leaf in run}
+            cols.append(pd.Series([label[o] for o in order]))
+        cols.append(pd.Series(["*"] * len(order)))
+        return cls(column, pd.concat(cols, axis=1).set_axis(order, axis=0))
+
+    @classmethod
+    def icd9(cls, column: str, values: Any) -> "Hierarchy":
+        """ICD-9-CM codes: code ('250.83') -> category ('250') -> chapter ('240-279') -> '*'.
+        V and E codes form their own chapters; anything else (e.g. a '?' for missing) stays as
+        it is up to the chapter level."""
+        vals = pd.Series(pd.unique(pd.Series(values).astype(str)))
+        category = vals.str.split(".").str[0]
+        chapter = category.map(_icd9_chapter)
+        cols = [vals, category, chapter, pd.Series(["*"] * len(vals))]
+        return cls(column, pd.concat(cols, axis=1).set_axis(vals.to_numpy(), axis=0))
+
+    @classmethod
+    def from_dates(cls, column: str, values: Any) -> "Hierarchy":
+        """Dates: day -> month ('2019-03') -> year -> decade ('2010s') -> '*'."""
+        vals = pd.Series(pd.unique(pd.Series(values).astype(str)))
+        parsed = pd.to_datetime(vals, errors="coerce", format="mixed")
+        if parsed.isna().any():
+            raise ConfigurationError(f"Column {column!r} has {int(parsed.isna().sum())} value(s) that are not dates.")
+        cols = [vals, parsed.dt.strftime("%Y-%m"), parsed.dt.strftime("%Y"),
+                (parsed.dt.year // 10 * 10).astype(str) + "s", pd.Series(["*"] * len(vals))]
+        return cls(column, pd.concat(cols, axis=1).set_axis(vals.to_numpy(), axis=0))
+
+    @classmethod
+    def from_spec(cls, column: str, spec: str, values: Any) -> "Hierarchy":
+        """A hierarchy from a CLI spec: a path to an ARX CSV, or one of ``icd9``, ``dates``, ``flat``
+        (value -> '*'),
+        ``prefix:L1,L2``, ``intervals:W1,W2``, ``quantiles:B1,B2``, ``ordered:G1,G2``."""
+        name, _, arg = spec.partition(":")
+        builders = {"prefix": cls.from_prefix, "intervals": cls.from_intervals,
+                    "quantiles": cls.from_quantiles, "ordered": cls.from_ordered}
+        if name in ("icd9", "dates", "flat") and not arg:
+            if name == "flat":
+                return cls.from_prefix(column, values, [])
+            return cls.icd9(column, values) if name == "icd9" else cls.from_dates(column, values)
+        if name in builders:
+            try:
+                numbers = [float(a) if name == "intervals" else int(a) for a in arg.split(",") if a.strip()]
+            except ValueError:
+                numbers = []
+            if not numbers:
+                raise ConfigurationError(f"Hierarchy spec {name!r} for {column!r} needs comma-separated numbers, "
+                                         f"e.g. {name}:{'5,10,20' if name == 'intervals' else '3,1' if name == 'prefix' else '4,2'}.")
+            return builders[name](column, values, numbers)
+        if Path(spec).is_file():
+            return cls.from_arx_csv(column, spec)
+        raise ConfigurationError(
+            f"Hierarchy for {column!r}: no file at {spec!r} and not a builder spec; use a path to an ARX CSV or "
+            "icd9, dates, flat, prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5.")
 
     def codes(self, values: pd.Series) -> list[np.ndarray]:
         """Per level, integer codes of the generalized values of ``values`` (for fast grouping)."""
@@ -81,3 +185,46 @@ class Hierarchy:
 
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def _numeric(column: str, values: Any) -> np.ndarray:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    if np.isnan(v).any():
+        raise ConfigurationError(f"Column {column!r} has {int(np.isnan(v).sum())} missing or non-numeric value(s); "
+                                 "a numeric hierarchy needs numbers.")
+    return v
+
+
+def _natural_key(text: str) -> list:
+    return [(0, float(part), "") if re.fullmatch(r"\d+(\.\d+)?", part) else (1, 0.0, part)
+            for part in re.findall(r"\d+(?:\.\d+)?|\D+", text)]
+
+
+_INTERVAL = re.compile(r"^([\[(])\s*(-?[\d.]+)\s*[-,]\s*(-?[\d.]+)\s*([\])])$")
+
+
+def _run_label(run: list[str]) -> str:
+    if len(run) == 1:
+        return run[0]
+    first, last = _INTERVAL.match(run[0]), _INTERVAL.match(run[-1])
+    if first and last:
+        sep = "-" if "-" in run[0][1:] and "," not in run[0] else ", "
+        return f"{first.group(1)}{first.group(2)}{sep}{last.group(3)}{last.group(4)}"
+    return f"{run[0]}..{run[-1]}"
+
+
+# ICD-9-CM chapters (first and last three-digit category of each).
+_ICD9_CHAPTERS = [(1, 139), (140, 239), (240, 279), (280, 289), (290, 319), (320, 389), (390, 459), (460, 519),
+                  (520, 579), (580, 629), (630, 679), (680, 709), (710, 739), (740, 759), (760, 779), (780, 799),
+                  (800, 999)]
+
+
+def _icd9_chapter(category: str) -> str:
+    if category[:1] in ("V", "E") and category[1:].isdigit():
+        return "V01-V91" if category[0] == "V" else "E000-E999"
+    if category.isdigit():
+        number = int(category)
+        for lo, hi in _ICD9_CHAPTERS:
+            if lo <= number <= hi:
+                return f"{lo:03d}-{hi:03d}"
+    return category

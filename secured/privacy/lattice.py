@@ -19,10 +19,13 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from .criteria import CriteriaEvaluator, PrivacyCriteria
 from .hierarchy import Hierarchy
 
 __all__ = ["LatticeResult", "optimal_recoding", "exhaustive_recoding", "NodeEvaluator", "apply_recoding"]
@@ -40,62 +43,62 @@ class LatticeResult:
 
 
 class NodeEvaluator:
-    """Checks k-anonymity and scores nodes from precomputed per-level integer codes."""
+    """Checks the privacy criteria and scores nodes from precomputed per-level integer codes."""
 
     def __init__(self, df: pd.DataFrame, quasi_identifiers: list[str], hierarchies: dict[str, Hierarchy],
-                 k: int, max_suppression: float = 0.0, id_column: str | None = None) -> None:
+                 k: int | PrivacyCriteria, max_suppression: float = 0.0, id_column: str | None = None) -> None:
         missing = [c for c in quasi_identifiers if c not in df.columns]
         if missing:
             raise ConfigurationError(f"Quasi-identifier column(s) {', '.join(map(repr, missing))} not in the table.")
         no_h = [c for c in quasi_identifiers if c not in hierarchies]
         if no_h:
             raise ConfigurationError(f"No hierarchy for quasi-identifier(s) {', '.join(map(repr, no_h))}.")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-            raise ConfigurationError(f"The 'k' parameter must be an int in the range [2, inf). Got {k!r} instead.")
+        criteria = k if isinstance(k, PrivacyCriteria) else PrivacyCriteria(k=k, id_column=id_column)
+        if isinstance(criteria.k, bool) or not isinstance(criteria.k, (int, np.integer)) or criteria.k < 2:
+            raise ConfigurationError(f"The 'k' parameter must be an int in the range [2, inf). Got {criteria.k!r} instead.")
         if not 0.0 <= max_suppression < 1.0:
             raise ConfigurationError(f"'max_suppression' must be in [0, 1); got {max_suppression!r}.")
         self.n = len(df)
-        self.k = k
+        self.k = criteria.k
+        self.criteria = CriteriaEvaluator(df, criteria)
         self.budget = int(np.floor(max_suppression * self.n))
         self.codes = [hierarchies[c].codes(df[c]) for c in quasi_identifiers]
         self.heights = tuple(len(c) for c in self.codes)
-        self.people = None
-        if id_column is not None:
-            if id_column not in df.columns:
-                raise ConfigurationError(f"The id column {id_column!r} is not in the table.")
-            self.people = pd.factorize(df[id_column])[0].astype(np.int64)
-            if self.people.max() + 1 < k:
-                raise ConfigurationError(f"k = {k} is larger than the number of people in the table.")
-        elif self.n < k:
-            raise ConfigurationError(f"k = {k} is larger than the number of rows in the table.")
         self.checked = 0
         self._cache: dict[tuple[int, ...], tuple[bool, float, int]] = {}
 
-    def _classes(self, node: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def labels(self, node: tuple[int, ...]) -> np.ndarray:
         key = np.zeros(self.n, dtype=np.int64)
+        space = 1
         for codes, level in zip(self.codes, node):
             col = codes[level]
-            key = key * (int(col.max()) + 1) + col
-        labels, inverse = np.unique(key, return_inverse=True)
-        if self.people is None:
-            return inverse, np.bincount(inverse)
-        stride = int(self.people.max()) + 1
-        pairs = np.unique(inverse * stride + self.people)  # each (class, person) once
-        return inverse, np.bincount(pairs // stride, minlength=len(labels))
+            width = int(col.max()) + 1
+            key = key * width + col
+            space *= width
+        return _compact(key, space)
 
     def evaluate(self, node: tuple[int, ...]) -> tuple[bool, float, int]:
-        """(passes k-anonymity within the budget, discernibility, rows suppressed)."""
+        """(passes the criteria within the suppression budget, discernibility, rows suppressed)."""
         if node in self._cache:
             return self._cache[node]
         self.checked += 1
-        inverse, sizes = self._classes(node)
-        rows_per_class = np.bincount(inverse)
-        small = sizes < self.k
-        suppressed = int(rows_per_class[small].sum())
-        ok = suppressed <= self.budget
-        metric = float((rows_per_class[~small].astype(np.float64) ** 2).sum() + suppressed * self.n)
-        self._cache[node] = (ok, metric, suppressed)
+        labels = self.labels(node)
+        keep = self.criteria.suppress(labels, compact=True)
+        suppressed = int(self.n - keep.sum())
+        rows_per_class = np.bincount(labels[keep])
+        metric = float((rows_per_class.astype(np.float64) ** 2).sum() + suppressed * self.n)
+        self._cache[node] = (suppressed <= self.budget, metric, suppressed)
         return self._cache[node]
+
+
+def _compact(key: np.ndarray, space: int) -> np.ndarray:
+    """Dense labels 0..m-1 for the distinct keys (a lookup table when the key space is small,
+    a sort otherwise)."""
+    if space <= max(4 * len(key), 1 << 16):
+        present = np.zeros(space, dtype=np.int64)
+        present[key] = 1
+        return (np.cumsum(present) - 1)[key]
+    return np.unique(key, return_inverse=True)[1]
 
 
 class _Frontier:
@@ -115,7 +118,11 @@ class _Frontier:
 
 
 def optimal_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies: dict[str, Hierarchy],
-                     k: int, max_suppression: float = 0.0, id_column: str | None = None) -> LatticeResult:
+                     k: int | PrivacyCriteria, max_suppression: float = 0.0, id_column: str | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> LatticeResult:
+    """The generalization with the lowest discernibility among those passing ``k`` (an int, or
+    PrivacyCriteria with l-diversity / t-closeness) with at most ``max_suppression`` of the
+    rows suppressed. ``progress(nodes_resolved, nodes_total)`` is called as the search goes."""
     start = time.perf_counter()
     ev = NodeEvaluator(df, quasi_identifiers, hierarchies, k, max_suppression, id_column)
     nodes = sorted(itertools.product(*[range(h) for h in ev.heights]), key=lambda n: (sum(n), n))
@@ -140,7 +147,9 @@ def optimal_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies
         known[node] = ok
         return ok
 
-    for node in nodes:
+    for position, node in enumerate(nodes):
+        if progress is not None and position % 64 == 0:
+            progress(position, len(nodes))
         if status(node) is not None:
             continue
         path = [node]
@@ -164,15 +173,19 @@ def optimal_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies
                       if all(status(tuple(v - (i == j) for j, v in enumerate(n))) is False
                              for i in range(len(n)) if n[i] > 0)]
     if not candidates:
-        raise ConfigurationError("No generalization satisfies the privacy model; allow more suppression or lower k.")
+        raise ConfigurationError(f"No generalization satisfies {ev.criteria.criteria.describe()}; allow more "
+                                 "suppression, use coarser hierarchies or relax the model.")
     scored = [(ev.evaluate(n)[1], n) for n in candidates]
     best_metric, best = min(scored)
+    if progress is not None:
+        progress(len(nodes), len(nodes))
     return LatticeResult(dict(zip(quasi_identifiers, best)), best_metric, ev.evaluate(best)[2], ev.checked,
                          len(nodes), time.perf_counter() - start, candidates)
 
 
 def exhaustive_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies: dict[str, Hierarchy],
-                        k: int, max_suppression: float = 0.0, id_column: str | None = None) -> LatticeResult:
+                        k: int | PrivacyCriteria, max_suppression: float = 0.0,
+                        id_column: str | None = None) -> LatticeResult:
     """Every node checked and scored: the reference the optimal search must agree with."""
     start = time.perf_counter()
     ev = NodeEvaluator(df, quasi_identifiers, hierarchies, k, max_suppression, id_column)
@@ -180,7 +193,8 @@ def exhaustive_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarch
     results = [(ev.evaluate(n), n) for n in nodes]
     passing = [(m, n) for (ok, m, _), n in results if ok]
     if not passing:
-        raise ConfigurationError("No generalization satisfies the privacy model; allow more suppression or lower k.")
+        raise ConfigurationError(f"No generalization satisfies {ev.criteria.criteria.describe()}; allow more "
+                                 "suppression, use coarser hierarchies or relax the model.")
     best_metric, best = min(passing)
     return LatticeResult(dict(zip(quasi_identifiers, best)), best_metric, ev.evaluate(best)[2], ev.checked,
                          len(nodes), time.perf_counter() - start)
@@ -188,12 +202,16 @@ def exhaustive_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarch
 
 
 def apply_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies: dict[str, Hierarchy],
-                   levels: dict[str, int], k: int, id_column: str | None = None) -> pd.DataFrame:
-    """The release: quasi-identifiers generalized to ``levels``, rows of classes smaller than
-    k (in people when ``id_column``) removed."""
+                   levels: dict[str, int], k: int | PrivacyCriteria, id_column: str | None = None,
+                   return_kept: bool = False):
+    """The release: quasi-identifiers generalized to ``levels``, rows of classes failing the
+    criteria removed (k counted in people when an id column is given). With ``return_kept``
+    also the boolean mask of original rows kept."""
+    ev = NodeEvaluator(df, quasi_identifiers, hierarchies, k if isinstance(k, PrivacyCriteria) else
+                       PrivacyCriteria(k=k, id_column=id_column), 0.0)
+    keep = ev.criteria.suppress(ev.labels(tuple(levels[c] for c in quasi_identifiers)))
     out = df.copy()
     for c in quasi_identifiers:
         out[c] = hierarchies[c].generalize(df[c], levels[c])
-    groups = out.groupby(quasi_identifiers, sort=False, dropna=False)
-    sizes = groups[id_column].transform("nunique") if id_column else groups[quasi_identifiers[0]].transform("size")
-    return out[sizes.to_numpy() >= k].reset_index(drop=True)
+    out = out[keep].reset_index(drop=True)
+    return (out, keep) if return_kept else out

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from .criteria import _tree_matrices, l_diversity, t_closeness
 
 __all__ = ["equivalence_classes", "check_k_anonymity"]
 
@@ -52,25 +53,9 @@ def check_l_diversity(df: pd.DataFrame, quasi_identifiers: list[str], sensitive:
     class), entropy (smallest exp(entropy) of a class, real-valued) or recursive (c, l) (the
     largest l with r_1 < c (r_l + ... + r_m) in every class, r sorted counts)."""
     labels, values = _classes_and_sensitive(df, quasi_identifiers, sensitive)
-    counts = pd.crosstab(labels, values).to_numpy()
-    if variant == "distinct":
-        return float((counts > 0).sum(axis=1).min())
-    if variant == "entropy":
-        p = counts / counts.sum(axis=1, keepdims=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            h = -np.nansum(np.where(p > 0, p * np.log(p), 0.0), axis=1)
-        return float(np.exp(h).min())
-    if variant == "recursive":
-        if c is None or c <= 0:
-            raise ConfigurationError("Recursive (c, l)-diversity needs c > 0.")
-        best = np.inf
-        for row in counts:
-            r = np.sort(row[row > 0])[::-1]
-            tails = np.cumsum(r[::-1])[::-1]  # tails[i] = r_i + ... + r_m (0-based i = l - 1)
-            ok = [l for l in range(1, len(r) + 1) if r[0] < c * tails[l - 1]]
-            best = min(best, max(ok) if ok else 0)
-        return float(best)
-    raise ConfigurationError(f"Unknown l-diversity variant {variant!r}; use distinct, entropy or recursive.")
+    codes = np.unique(values, return_inverse=True)[1]
+    counts = _counts(labels, codes)
+    return float(l_diversity(counts, variant, c).min())
 
 
 def check_t_closeness(df: pd.DataFrame, quasi_identifiers: list[str], sensitive: str,
@@ -80,46 +65,25 @@ def check_t_closeness(df: pd.DataFrame, quasi_identifiers: list[str], sensitive:
     (numbers, sorted), or ``hierarchical`` (with a Hierarchy of the sensitive column)."""
     labels, values = _classes_and_sensitive(df, quasi_identifiers, sensitive)
     if distance == "ordered":
-        order = np.unique(pd.to_numeric(df[sensitive], errors="raise").to_numpy())
-        keys = pd.to_numeric(df[sensitive]).to_numpy()
-        col = np.searchsorted(order, keys)
-        counts = np.zeros((labels.max() + 1, len(order)))
-        np.add.at(counts, (labels, col), 1)
+        numbers = pd.to_numeric(df[sensitive], errors="coerce")
+        if numbers.isna().any():
+            raise ConfigurationError(f"Ordered t-closeness needs numbers in {sensitive!r}.")
+        leaves, codes = np.unique(numbers.to_numpy(dtype=float), return_inverse=True)
     else:
-        table = pd.crosstab(labels, values)
-        counts, leaves = table.to_numpy().astype(float), list(table.columns)
-    p = counts / counts.sum(axis=1, keepdims=True)
+        leaves, codes = np.unique(values, return_inverse=True)
+    counts = _counts(labels, codes)
     q = counts.sum(axis=0) / counts.sum()
-    diff = p - q
-    if distance == "equal":
-        return float((0.5 * np.abs(diff).sum(axis=1)).max())
-    if distance == "ordered":
-        m = diff.shape[1]
-        if m == 1:
-            return 0.0
-        return float((np.abs(np.cumsum(diff, axis=1)).sum(axis=1) / (m - 1)).max())
+    levels = None
     if distance == "hierarchical":
         if hierarchy is None:
             raise ConfigurationError("Hierarchical t-closeness needs the sensitive column's hierarchy.")
-        height = hierarchy.height - 1
-        extra = diff  # per leaf
-        groups = np.arange(len(leaves))
-        total = np.zeros(diff.shape[0])
-        for level in range(1, hierarchy.height):
-            parents = hierarchy.table.loc[[str(v) for v in leaves], level].to_numpy()
-            _, parent_of_leaf = np.unique(parents, return_inverse=True)
-            # children at the previous level, grouped under their parents at this level
-            child_ids = np.unique(groups)
-            child_extra = np.stack([extra[:, groups == g].sum(axis=1) for g in child_ids], axis=1)
-            child_parent = np.array([parent_of_leaf[np.argmax(groups == g)] for g in child_ids])
-            for parent in np.unique(child_parent):
-                ce = child_extra[:, child_parent == parent]
-                pos = np.where(ce > 0, ce, 0).sum(axis=1)
-                neg = np.where(ce < 0, -ce, 0).sum(axis=1)
-                total += (level / height) * np.minimum(pos, neg)
-            groups = parent_of_leaf
-        return float(total.max())
-    raise ConfigurationError(f"Unknown t-closeness distance {distance!r}; use equal, ordered or hierarchical.")
+        levels = _tree_matrices(hierarchy, leaves, sensitive)
+    return float(t_closeness(counts, q, distance, levels).max())
+
+
+def _counts(labels: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    n_classes, s = int(labels.max()) + 1, int(codes.max()) + 1
+    return np.bincount(labels * s + codes, minlength=n_classes * s).reshape(n_classes, s).astype(np.float64)
 
 
 __all__ += ["check_l_diversity", "check_t_closeness"]

@@ -3,105 +3,174 @@
 Numeric quasi-identifiers are cut at the median; categorical ones are ordered along their
 hierarchy (leaves sorted by their path from the root, so neighbours share ancestors) and cut
 at the median of that order. A partition is cut on the widest dimension (normalized range)
-that leaves at least k rows (or people) on both sides; it stops when no dimension allows a
-cut. Each final partition is released with numeric values as "[min, max]" and categorical
-values as their lowest common ancestor in the hierarchy.
+whose two halves both pass the privacy criteria (k rows or people, and l-diversity /
+t-closeness of the sensitive column when asked); it stops when no dimension allows a cut.
+Each final partition is released with numeric values as "[min, max]" and categorical values
+as their lowest common ancestor in the hierarchy.
+
+``Mondrian.transform`` maps new rows (e.g. a held-out test set) into the box of the
+partition that contains them, or the nearest box, so a model trained on the release can be
+tested on original rows.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
+from .criteria import CriteriaEvaluator, PrivacyCriteria
 from .hierarchy import Hierarchy
 
-__all__ = ["mondrian"]
+__all__ = ["Mondrian", "mondrian"]
 
 
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
-def mondrian(df: pd.DataFrame, quasi_identifiers: list[str], k: int, *,
-             hierarchies: dict[str, Hierarchy] | None = None, numeric: list[str] | None = None,
-             id_column: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """(release, report): every class of the release has at least k rows (people)."""
-    hierarchies = hierarchies or {}
-    numeric = list(numeric or [])
-    missing = [c for c in [*quasi_identifiers, *([id_column] if id_column else [])] if c not in df.columns]
-    if missing:
-        raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the table.")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
-        raise ConfigurationError(f"The 'k' parameter must be an int in the range [2, inf). Got {k!r} instead.")
-    n = len(df)
-    people = pd.factorize(df[id_column])[0] if id_column else None
-    if (people.max() + 1 if people is not None else n) < k:
-        raise ConfigurationError(f"k = {k} is larger than the number of {'people' if id_column else 'rows'}.")
-    ordinals, labels_out = [], []
-    for c in quasi_identifiers:
-        if c in numeric:
-            values = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-            if np.isnan(values).any():
-                raise ConfigurationError(f"Numeric quasi-identifier {c!r} has missing or non-numeric values.")
-            ordinals.append(values)
-            labels_out.append(None)
-        else:
-            if c not in hierarchies:
+class Mondrian:
+    """Strict Mondrian partitioning; ``fit_transform(df)`` returns the release."""
+
+    def __init__(self, quasi_identifiers: list[str], criteria: PrivacyCriteria, *,
+                 hierarchies: dict[str, Hierarchy] | None = None, numeric: list[str] | None = None) -> None:
+        self.quasi_identifiers, self.criteria = list(quasi_identifiers), criteria
+        self.hierarchies, self.numeric = hierarchies or {}, list(numeric or [])
+
+    def _ordinals(self, df: pd.DataFrame) -> list[np.ndarray]:
+        out = []
+        for j, c in enumerate(self.quasi_identifiers):
+            if c in self.numeric:
+                values = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+                if np.isnan(values).any():
+                    raise ConfigurationError(f"Numeric quasi-identifier {c!r} has missing or non-numeric values.")
+                out.append(values)
+            else:
+                self.hierarchies[c].codes(df[c])  # coverage check with a clean error
+                out.append(self._rank[j].loc[df[c].astype(str)].to_numpy(dtype=float))
+        return out
+
+    def _prepare(self, df: pd.DataFrame) -> None:
+        missing = [c for c in [*self.quasi_identifiers, *([self.criteria.id_column] if self.criteria.id_column else [])]
+                   if c not in df.columns]
+        if missing:
+            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the table.")
+        self._rank, self._levels = [], []
+        for c in self.quasi_identifiers:
+            if c in self.numeric:
+                self._rank.append(None)
+                self._levels.append(None)
+                continue
+            if c not in self.hierarchies:
                 raise ConfigurationError(f"Categorical quasi-identifier {c!r} needs a hierarchy (or list it as numeric).")
-            h = hierarchies[c]
-            h.codes(df[c])  # coverage check with a clean error
+            h = self.hierarchies[c]
             paths = h.table.iloc[:, ::-1].astype(str).agg("\x1f".join, axis=1)
             order = paths.sort_values(kind="stable").index
-            rank = pd.Series(np.arange(len(order)), index=order)
-            ordinals.append(rank.loc[df[c].astype(str)].to_numpy(dtype=float))
-            # per level: the ancestor of each leaf (by rank), as codes, and the code labels
-            levels = []
+            self._rank.append(pd.Series(np.arange(len(order)), index=order))
+            levels = []  # per level: ancestor code of each leaf (by rank) and the code names
             for level in range(h.height):
                 names, codes = np.unique(h.table.loc[order, level].to_numpy(), return_inverse=True)
                 levels.append((codes, names))
-            labels_out.append(levels)
-    spans = [max(o.max() - o.min(), 1e-12) for o in ordinals]
+            self._levels.append(levels)
 
-    def size(idx: np.ndarray) -> int:
-        return len(idx) if people is None else len(np.unique(people[idx]))
-
-    final: list[np.ndarray] = []
-    stack = [np.arange(n)]
-    while stack:
-        idx = stack.pop()
-        widths = [(o[idx].max() - o[idx].min()) / s for o, s in zip(ordinals, spans)]
-        cut = None
-        for d in np.argsort(widths)[::-1]:
-            if widths[d] == 0:
-                break
-            vals = ordinals[d][idx]
-            median = np.median(vals)
-            left = vals < median if np.any(vals < median) else vals <= median
-            if not left.all() and size(idx[left]) >= k and size(idx[~left]) >= k:
-                cut = (idx[left], idx[~left])
-                break
-        if cut is None:
-            final.append(idx)
-        else:
-            stack.extend(cut)
-    out = df.copy()
-    for j, c in enumerate(quasi_identifiers):
-        column = np.empty(n, dtype=object)
-        for idx in final:
-            vals = ordinals[j][idx]
-            if labels_out[j] is None:
-                lo, hi = vals.min(), vals.max()
-                column[idx] = _fmt(lo) if lo == hi else f"[{_fmt(lo)}, {_fmt(hi)}]"
+    def fit_transform(self, df: pd.DataFrame, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+        k = self.criteria.k
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            raise ConfigurationError(f"The 'k' parameter must be an int in the range [2, inf). Got {k!r} instead.")
+        self._prepare(df)
+        ev = CriteriaEvaluator(df, self.criteria)
+        ordinals = self._ordinals(df)
+        n = len(df)
+        q = ev.global_distribution()
+        if not ev.partition_ok(np.arange(n), q):
+            raise ConfigurationError("The whole table does not meet the privacy criteria; lower l or raise t.")
+        spans = np.array([max(o.max() - o.min(), 1e-12) for o in ordinals])
+        X = np.stack(ordinals, axis=1)
+        final: list[np.ndarray] = []
+        stack = [np.arange(n)]
+        done = 0
+        while stack:
+            idx = stack.pop()
+            sub = X[idx]
+            widths = (sub.max(axis=0) - sub.min(axis=0)) / spans
+            cut = None
+            for d in np.argsort(-widths, kind="stable"):
+                if widths[d] == 0:
+                    break
+                vals = sub[:, d]
+                median = np.median(vals)
+                left = vals < median
+                if not left.any():
+                    left = vals <= median
+                if left.all():
+                    continue
+                a, b = idx[left], idx[~left]
+                if ev.partition_ok(a, q) and ev.partition_ok(b, q):
+                    cut = (a, b)
+                    break
+            if cut is None:
+                final.append(idx)
+                done += len(idx)
+                if progress is not None and len(final) % 256 == 0:
+                    progress(done, n)
             else:
-                ranks = vals.astype(np.int64)
-                for codes, names in labels_out[j]:  # lowest level where all leaves meet
-                    anc = codes[ranks]
-                    if anc.min() == anc.max():
-                        column[idx] = names[anc[0]]
-                        break
-        out[c] = column
+                stack.extend(cut)
+        if progress is not None:
+            progress(n, n)
+        part = np.empty(n, dtype=np.int64)
+        for p, idx in enumerate(final):
+            part[idx] = p
+        self.partitions_ = len(final)
+        self.box_lo_ = np.stack([pd.Series(o).groupby(part).min().to_numpy() for o in ordinals], axis=1)
+        self.box_hi_ = np.stack([pd.Series(o).groupby(part).max().to_numpy() for o in ordinals], axis=1)
+        self.spans_ = spans
+        self.labels_ = [self._box_labels(j) for j in range(len(self.quasi_identifiers))]
+        out = df.copy()
+        for j, c in enumerate(self.quasi_identifiers):
+            out[c] = self.labels_[j][part]
+        self.part_ = part
+        return out
+
+    def _box_labels(self, j: int) -> np.ndarray:
+        lo, hi = self.box_lo_[:, j], self.box_hi_[:, j]
+        if self._levels[j] is None:
+            return np.array([_fmt(a) if a == b else f"[{_fmt(a)}, {_fmt(b)}]" for a, b in zip(lo, hi)], dtype=object)
+        # lowest level where the first and last leaf of the box (in hierarchy order) meet: leaves
+        # in between share that ancestor because the order follows the tree
+        lo_i, hi_i = lo.astype(np.int64), hi.astype(np.int64)
+        out = np.empty(len(lo), dtype=object)
+        unset = np.ones(len(lo), dtype=bool)
+        for codes, names in self._levels[j]:
+            meet = unset & (codes[lo_i] == codes[hi_i])
+            out[meet] = names[codes[lo_i[meet]]]
+            unset &= ~meet
+        return out
+
+    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """New rows generalized like the release: each into the box containing it (or the
+        nearest box, distances normalized by each column's range)."""
+        X = np.stack(self._ordinals(df), axis=1)
+        boxes = np.empty(len(X), dtype=np.int64)
+        for s in range(0, len(X), 512):
+            chunk = X[s:s + 512, None, :]
+            gap = np.maximum(self.box_lo_[None] - chunk, 0) + np.maximum(chunk - self.box_hi_[None], 0)
+            boxes[s:s + 512] = (gap / self.spans_).sum(axis=2).argmin(axis=1)
+        out = df.copy()
+        for j, c in enumerate(self.quasi_identifiers):
+            out[c] = self.labels_[j][boxes]
+        return out
+
+
+def mondrian(df: pd.DataFrame, quasi_identifiers: list[str], k: int | PrivacyCriteria, *,
+             hierarchies: dict[str, Hierarchy] | None = None, numeric: list[str] | None = None,
+             id_column: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """(release, report): every class of the release passes the criteria (k rows or people)."""
+    criteria = k if isinstance(k, PrivacyCriteria) else PrivacyCriteria(k=k, id_column=id_column)
+    model = Mondrian(quasi_identifiers, criteria, hierarchies=hierarchies, numeric=numeric)
+    out = model.fit_transform(df)
     sizes = out.groupby(quasi_identifiers, sort=False).size().to_numpy()
-    report = {"partitions": len(final), "classes": int(len(sizes)),
+    report = {"partitions": model.partitions_, "classes": int(len(sizes)),
               "discernibility": float((sizes.astype(float) ** 2).sum()), "suppressed": 0}
     return out, report

@@ -1,0 +1,532 @@
+"""Differentially private counts, histograms and marginals through OpenDP, with a budget ledger.
+
+All noise comes from OpenDP (``make_count`` / ``make_count_by_categories`` chained with
+``make_gaussian`` or ``make_laplace`` on integers, i.e. the discrete Gaussian and discrete
+Laplace mechanisms); this module never samples noise itself. OpenDP is imported lazily in
+:func:`_dp`, the one place in SECURED where ``dp.enable_features("contrib")`` is called.
+
+Neighbouring tables
+    Two tables are neighbours when one is obtained from the other by adding or removing all
+    rows of one patient. Before anything is counted, each patient (``id_column``) keeps at most
+    ``contributions`` rows, chosen uniformly at random. After this bound, neighbouring tables
+    differ by at most ``contributions`` rows, i.e. their symmetric distance is
+    ``d_in = contributions``, and every privacy map below is evaluated at that ``d_in``. Without
+    ``id_column`` each row is taken to be a different patient (``contributions`` must be 1).
+
+Privacy measures
+    ``epsilon=`` gives pure epsilon-DP (discrete Laplace noise, L1 sensitivity
+    ``contributions``). ``rho=`` gives rho-zero-concentrated DP (zCDP, discrete Gaussian noise,
+    L2 sensitivity ``contributions`` since all kept rows of one patient may fall in one cell).
+    zCDP composes by adding rho, and rho-zCDP implies (rho + 2 sqrt(rho log(1/delta)),
+    delta)-DP for every delta > 0. Pure epsilon-DP implies (epsilon^2 / 2)-zCDP, which is how
+    :class:`BudgetLedger` charges an epsilon release to a rho budget.
+
+Domains
+    The categories of every released column must be public. Pass them in ``domains``; a column
+    without one uses the sorted distinct values of the table, which reveals which values occur
+    (the release is then flagged ``domain_from_data=True``). Rows whose value lies outside the
+    domain go to OpenDP's extra "null" category, released as the separate noisy count
+    ``other``.
+
+``rows_used`` (the number of rows after the contribution bound) is exact, not protected: it is
+kept for the data holder's audit and the ledger, and left out of :meth:`DPRelease.to_dict`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from ..exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["DPRelease", "BudgetLedger", "BudgetExceededError", "dp_histogram"]
+
+Kind = Literal["rho", "epsilon"]
+
+_MAX_CELLS = 10_000_000
+# Relative slack when comparing a sum of float charges with the total (so that e.g. three
+# charges of 0.1 fit in 0.3); it lets a ledger overspend by at most 1e-12 of its total.
+_LEDGER_RTOL = 1e-12
+_LEDGER_FORMAT = "secured-dp-budget-ledger"
+
+_DP_MODULE: Any = None
+
+
+class BudgetExceededError(ConfigurationError):
+    """A release would spend more privacy budget than a :class:`BudgetLedger` has left."""
+
+
+def _dp() -> Any:
+    """``opendp.prelude`` with the "contrib" features enabled (the one place they are)."""
+    global _DP_MODULE
+    if _DP_MODULE is None:
+        try:
+            import opendp.prelude as dp
+        except ImportError as exc:  # pragma: no cover - opendp is a dependency
+            raise ConfigurationError(
+                "Differential privacy needs the 'opendp' package; install it with "
+                "`pip install 'opendp>=0.16'`.") from exc
+        dp.enable_features("contrib")
+        _DP_MODULE = dp
+    return _DP_MODULE
+
+
+def _budget(rho: float | None, epsilon: float | None, *, where: str,
+            required: bool) -> tuple[Kind, float] | tuple[None, None]:
+    """Validate "exactly one of rho/epsilon" and return (kind, value)."""
+    if rho is not None and epsilon is not None:
+        raise ConfigurationError(
+            f"{where}: give either rho= (zero-concentrated DP) or epsilon= (pure DP), not both.")
+    if rho is None and epsilon is None:
+        if required:
+            raise ConfigurationError(
+                f"{where}: a privacy budget is required; pass rho= (zero-concentrated DP, "
+                f"discrete Gaussian noise) or epsilon= (pure DP, discrete Laplace noise).")
+        return None, None
+    kind: Kind = "rho" if rho is not None else "epsilon"
+    value = rho if rho is not None else epsilon
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigurationError(f"{where}: {kind} must be a positive number.")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigurationError(
+            f"{where}: {kind} must be a positive, finite number; pass e.g. {kind}=0.5.")
+    return kind, value
+
+
+def _to_rho_or_epsilon(amount: float, kind: Kind, ledger_kind: Kind) -> float:
+    """The amount a release of ``kind`` costs in a ledger of ``ledger_kind``."""
+    if kind == ledger_kind:
+        return amount
+    if kind == "epsilon" and ledger_kind == "rho":
+        return amount * amount / 2.0  # pure eps-DP implies (eps^2/2)-zCDP
+    raise ConfigurationError(
+        "This ledger holds a pure-DP epsilon budget and cannot account for a zero-concentrated "
+        "(rho) release; release with epsilon= instead, or keep zCDP releases in a rho ledger.")
+
+
+@dataclass(frozen=True)
+class DPRelease:
+    """A differentially private histogram (or a single count when ``columns`` is empty).
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per cell of the joint domain: the released columns, ``count`` (noisy integer)
+        and ``count_clipped`` (``max(count, 0)``, post-processing).
+    columns : tuple of str
+        The released columns (empty for a total count).
+    rho, epsilon : float or None
+        The privacy spent, as given by OpenDP's privacy map at ``d_in = contributions``; the
+        other one is None.
+    scale : float
+        The noise scale (standard deviation of the discrete Gaussian; b of the discrete Laplace).
+    contributions : int
+        The most rows one patient contributes (the symmetric distance ``d_in``).
+    rows_used : int
+        Rows counted after the contribution bound. Exact, not private; not in :meth:`to_dict`.
+    domain_from_data : bool
+        True when some column's categories were read from the data (this leaks which occur).
+    other : int or None
+        Noisy count of rows outside the given domains (None for a total count).
+    mechanism : str
+        The OpenDP query and noise, e.g. ``"count_by_categories+discrete_gaussian"``.
+    label : str or None
+        The caller's label, also recorded in the ledger.
+    """
+
+    table: pd.DataFrame
+    columns: tuple[str, ...]
+    scale: float
+    contributions: int
+    rows_used: int
+    domain_from_data: bool
+    mechanism: str
+    rho: float | None = None
+    epsilon: float | None = None
+    other: int | None = None
+    label: str | None = None
+    data_domain_columns: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable summary of the release (noisy results only; no ``rows_used``)."""
+        cells = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()}
+                 for rec in self.table.to_dict(orient="records")]
+        return {
+            "columns": list(self.columns),
+            "mechanism": self.mechanism,
+            "rho": self.rho,
+            "epsilon": self.epsilon,
+            "scale": self.scale,
+            "contributions": self.contributions,
+            "domain_from_data": self.domain_from_data,
+            "data_domain_columns": list(self.data_domain_columns),
+            "other": self.other,
+            "label": self.label,
+            "cells": cells,
+        }
+
+
+class BudgetLedger:
+    """A privacy budget kept in a JSON file, shared safely between processes.
+
+    ``BudgetLedger(path, rho=1.0)`` creates the ledger when ``path`` does not exist, or opens
+    it (the budget given must then equal the stored one; give none to use the stored one).
+    A rho ledger accepts zCDP releases (charged rho) and pure-DP releases (charged
+    epsilon^2/2); an epsilon ledger accepts pure-DP releases only. Every charge is a
+    read-check-write under an exclusive ``flock`` on ``<path>.lock``, written atomically
+    (temporary file + ``os.replace``), so concurrent charges never both overspend or lose an
+    entry. A refused charge writes nothing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, rho: float | None = None,
+                 epsilon: float | None = None) -> None:
+        self.path = Path(path)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        if not self.path.parent.is_dir():
+            raise ConfigurationError(
+                f"BudgetLedger: the folder of the ledger file {str(self.path)!r} does not exist; "
+                f"create it first.")
+        kind, total = _budget(rho, epsilon, where="BudgetLedger", required=False)
+        with self._locked():
+            if self.path.exists():
+                state = self._read()
+                if kind is not None and (state["kind"] != kind or state["total"] != total):
+                    raise ConfigurationError(
+                        f"BudgetLedger: {str(self.path)!r} holds a total budget of "
+                        f"{state['kind']}={state['total']!r}, not {kind}={total!r}. A ledger's "
+                        f"budget cannot change; open it without rho=/epsilon= to use the stored "
+                        f"budget.")
+            else:
+                if kind is None:
+                    raise ConfigurationError(
+                        f"BudgetLedger: {str(self.path)!r} does not exist; pass rho= or epsilon= "
+                        f"to create it with that total budget.")
+                state = {"format": _LEDGER_FORMAT, "version": 1, "kind": kind, "total": total,
+                         "entries": []}
+                self._write(state)
+        self.kind: Kind = state["kind"]
+        self.total: float = float(state["total"])
+
+    def __repr__(self) -> str:
+        return f"BudgetLedger({str(self.path)!r}, {self.kind}={self.total!r})"
+
+    @contextmanager
+    def _locked(self, exclusive: bool = True) -> Iterator[None]:
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            state = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigurationError(
+                f"BudgetLedger: {str(self.path)!r} cannot be read as a budget ledger; check the "
+                f"path (it is never overwritten).") from exc
+        if (not isinstance(state, dict) or state.get("format") != _LEDGER_FORMAT
+                or state.get("kind") not in ("rho", "epsilon")
+                or not isinstance(state.get("entries"), list)):
+            raise ConfigurationError(
+                f"BudgetLedger: {str(self.path)!r} is not a SECURED budget ledger; check the path "
+                f"(it is never overwritten).")
+        return state
+
+    def _write(self, state: dict[str, Any]) -> None:
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(state, f, indent=1)
+                f.write("\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _snapshot(self) -> dict[str, Any]:
+        with self._locked(exclusive=False):
+            return self._read()
+
+    @staticmethod
+    def _sum(entries: Sequence[Mapping[str, Any]]) -> float:
+        return math.fsum(float(e["charged"]) for e in entries)
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """The recorded charges, oldest first (copies)."""
+        return self._snapshot()["entries"]
+
+    @property
+    def spent(self) -> float:
+        """Budget spent so far, in the ledger's unit (rho or epsilon)."""
+        return self._sum(self._snapshot()["entries"])
+
+    @property
+    def remaining(self) -> float:
+        """Budget left, in the ledger's unit (never negative)."""
+        return max(self.total - self.spent, 0.0)
+
+    def cost(self, amount: float, kind: Kind) -> float:
+        """What a release spending ``amount`` of ``kind`` costs in this ledger's unit."""
+        if kind not in ("rho", "epsilon"):
+            raise ConfigurationError(f"BudgetLedger: kind must be 'rho' or 'epsilon', not {kind!r}.")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, np.integer, np.floating)) \
+                or not (math.isfinite(float(amount)) and float(amount) > 0):
+            raise ConfigurationError(
+                f"BudgetLedger.charge: the amount of {kind} must be a positive, finite number.")
+        return _to_rho_or_epsilon(float(amount), kind, self.kind)
+
+    def charge(self, amount: float, kind: Kind, **meta: Any) -> dict[str, Any]:
+        """Record a release spending ``amount`` of ``kind`` ('rho' or 'epsilon').
+
+        ``meta`` (e.g. label, columns, mechanism, contributions, rows_used) is stored with the
+        entry and must be JSON-serialisable. Raises :class:`BudgetExceededError`, writing
+        nothing, when the charge would pass the total. Returns the recorded entry.
+        """
+        charged = self.cost(amount, kind)
+        reserved = {"time", "kind", "amount", "charged"}
+        if reserved & meta.keys():
+            raise ConfigurationError(
+                f"BudgetLedger.charge: {sorted(reserved & meta.keys())} are set by the ledger; "
+                f"rename those metadata keys.")
+        entry = {"time": datetime.now(timezone.utc).isoformat(), "kind": kind,
+                 "amount": float(amount), "charged": charged,
+                 **{k: (list(v) if isinstance(v, tuple) else v) for k, v in meta.items()}}
+        try:
+            json.dumps(entry)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                "BudgetLedger.charge: metadata must be JSON-serialisable (str, numbers, lists).") \
+                from exc
+        with self._locked():
+            state = self._read()
+            spent = self._sum(state["entries"])
+            if spent + charged > self.total * (1.0 + _LEDGER_RTOL):
+                raise BudgetExceededError(
+                    f"Privacy budget exceeded: the ledger {str(self.path)!r} has spent "
+                    f"{self.kind}={spent:.6g} of {self.total:.6g} (remaining "
+                    f"{max(self.total - spent, 0.0):.6g}); this release needs {self.kind}="
+                    f"{charged:.6g}. Nothing was released or recorded. Ask for a smaller "
+                    f"budget (more noise) or release fewer statistics; a ledger's total cannot "
+                    f"be raised.")
+            state["entries"].append(entry)
+            self._write(state)
+        return dict(entry)
+
+
+def _bound_rows(ids: np.ndarray, contributions: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices keeping at most ``contributions`` uniformly random rows per id."""
+    import pandas as pd
+
+    codes = pd.factorize(ids)[0]
+    perm = rng.permutation(len(codes))
+    rank = pd.Series(codes[perm]).groupby(codes[perm]).cumcount().to_numpy()
+    return np.sort(perm[rank < contributions])
+
+
+def _validate_domain(column: str, domain: Any) -> list[Any]:
+    import pandas as pd
+
+    if isinstance(domain, (str, bytes)) or not isinstance(domain, (Sequence, np.ndarray, pd.Index)):
+        raise ConfigurationError(
+            f"domains[{column!r}] must be a list of the column's public categories.")
+    values = list(domain)
+    if not values:
+        raise ConfigurationError(f"domains[{column!r}] is empty; list the column's categories.")
+    if any(pd.isna(v) for v in values):
+        raise ConfigurationError(
+            f"domains[{column!r}] contains a missing value; fill missing values in the column "
+            f"with a category of their own and list that category instead.")
+    if len(pd.Index(values).unique()) != len(values):
+        raise ConfigurationError(f"domains[{column!r}] lists a category twice; remove duplicates.")
+    return values
+
+
+def _noise_chain(dp: Any, kind: Kind, n_cells: int | None) -> tuple[Any, Any, str]:
+    """The OpenDP query (count, or count_by_categories with a null cell) and its noise.
+
+    Returns ``(query, noise constructor, mechanism name)``; integer counts get discrete noise.
+    """
+    space = dp.vector_domain(dp.atom_domain(T="i64")), dp.symmetric_distance()
+    if n_cells is None:
+        query = dp.t.make_count(*space, TO="i64")
+        name = "count"
+    else:
+        metric = "L2Distance<i64>" if kind == "rho" else "L1Distance<i64>"
+        query = dp.t.make_count_by_categories(*space, categories=list(range(n_cells)),
+                                              null_category=True, MO=metric, TOA="i64")
+        name = "count_by_categories"
+    noise = dp.m.make_gaussian if kind == "rho" else dp.m.make_laplace
+    return query, noise, f"{name}+discrete_{'gaussian' if kind == 'rho' else 'laplace'}"
+
+
+def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float | None = None,
+                 epsilon: float | None = None, id_column: str | None = None,
+                 contributions: int = 1, domains: Mapping[str, Sequence[Any]] | None = None,
+                 ledger: BudgetLedger | None = None, label: str | None = None,
+                 seed: int | None = None) -> DPRelease:
+    """Release a noisy joint histogram of ``columns`` (a total count when ``columns=[]``).
+
+    Parameters
+    ----------
+    df : DataFrame
+        The sensitive table.
+    columns : list of str
+        Columns of the marginal; the cells are the Cartesian product of their domains.
+    rho, epsilon : float
+        Exactly one: rho-zCDP (discrete Gaussian) or pure epsilon-DP (discrete Laplace).
+    id_column : str, optional
+        Patient identifier; each patient keeps at most ``contributions`` random rows. Without
+        it every row is a patient and ``contributions`` must be 1.
+    contributions : int
+        Rows kept per patient, which is the ``d_in`` of the privacy map.
+    domains : mapping column -> list, optional
+        Public categories per column. Columns not listed use the values in the data
+        (flagged ``domain_from_data``); values outside a domain are counted in ``other``.
+    ledger : BudgetLedger, optional
+        Charged with the spent budget before any noisy result is computed; a refusal
+        (:class:`BudgetExceededError`) releases nothing.
+    label : str, optional
+        Recorded with the release and in the ledger.
+    seed : int, optional
+        Seeds only the choice of rows kept per patient (for reproducible tests); the noise
+        always comes from OpenDP's own secure sampler.
+    """
+    import pandas as pd
+
+    kind, budget = _budget(rho, epsilon, where="dp_histogram", required=True)
+    if not isinstance(df, pd.DataFrame):
+        raise ConfigurationError("dp_histogram: df must be a pandas DataFrame.")
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    if any(not isinstance(c, str) for c in cols):
+        raise ConfigurationError("dp_histogram: columns must be a list of column names.")
+    if len(set(cols)) != len(cols):
+        raise ConfigurationError("dp_histogram: a column is listed twice in columns; list it once.")
+    missing = [c for c in cols + ([id_column] if id_column is not None else [])
+               if c not in df.columns]
+    if missing:
+        raise ConfigurationError(
+            f"dp_histogram: column(s) {', '.join(map(repr, missing))} not in the table; check "
+            f"the names in columns/id_column.")
+    if len(df) == 0:
+        raise ConfigurationError("dp_histogram: the table is empty; there is nothing to release.")
+    if isinstance(contributions, bool) or not isinstance(contributions, (int, np.integer)) \
+            or contributions < 1:
+        raise ConfigurationError(
+            "dp_histogram: contributions must be an integer >= 1 (the most rows kept per "
+            "patient).")
+    contributions = int(contributions)
+    if id_column is None and contributions != 1:
+        raise ConfigurationError(
+            "dp_histogram: contributions > 1 needs id_column= (the patient identifier) so that "
+            "rows can be bounded per patient; without it every row is one patient.")
+    domains = dict(domains or {})
+    unknown = [c for c in domains if c not in cols]
+    if unknown:
+        raise ConfigurationError(
+            f"dp_histogram: domains names column(s) {', '.join(map(repr, unknown))} that are not "
+            f"in columns; remove them or add them to columns.")
+    for c in [*cols, *([id_column] if id_column is not None else [])]:
+        if df[c].isna().any():
+            raise ConfigurationError(
+                f"dp_histogram: column {c!r} has missing values; fill them (e.g. with an "
+                f"'Unknown' category listed in domains) or drop those rows before the release.")
+    given = {c: _validate_domain(c, domains[c]) for c in cols if c in domains}
+
+    # Contribution bound: at most `contributions` uniformly random rows per patient.
+    if id_column is None:
+        keep = np.arange(len(df))
+    else:
+        rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
+        keep = _bound_rows(df[id_column].to_numpy(), contributions, rng)
+    rows_used = int(len(keep))
+
+    # Per-column codes in the (public or data) domain; -1 for values outside it.
+    doms: list[list[Any]] = []
+    codes: list[np.ndarray] = []
+    from_data: list[str] = []
+    for c in cols:
+        values = df[c].to_numpy()[keep]
+        if c in given:
+            dom = given[c]
+        else:
+            try:
+                dom = sorted(pd.unique(values).tolist())
+            except TypeError as exc:
+                raise ConfigurationError(
+                    f"dp_histogram: the values of column {c!r} cannot be sorted into a domain; "
+                    f"pass its categories in domains.") from exc
+            from_data.append(c)
+        doms.append(dom)
+        codes.append(pd.Index(dom).get_indexer(values).astype(np.int64))  # -1: outside
+
+    n_cells = math.prod(len(d) for d in doms) if cols else None
+    if n_cells is not None and n_cells > _MAX_CELLS:
+        raise ConfigurationError(
+            f"dp_histogram: the joint domain of {cols} has {n_cells} cells (at most {_MAX_CELLS}); "
+            f"release fewer columns or coarser categories.")
+    if cols:
+        joint = np.zeros(rows_used, dtype=np.int64)
+        outside = np.zeros(rows_used, dtype=bool)
+        for dom, code in zip(doms, codes):
+            joint = joint * len(dom) + code
+            outside |= code < 0
+        joint[outside] = -1  # not a category: OpenDP counts it in the null ("other") cell
+    else:
+        joint = np.zeros(rows_used, dtype=np.int64)
+
+    # Measurement: query >> noise, scale searched for the budget at d_in = contributions.
+    dp = _dp()
+    query, noise, mechanism = _noise_chain(dp, kind, n_cells)
+
+    def make_noise(s: float) -> Any:
+        return noise(query.output_domain, query.output_metric, s)
+
+    scale = float(dp.binary_search_param(make_noise, d_in=query.map(contributions), d_out=budget))
+    meas = query >> make_noise(scale)
+    spent = float(meas.map(contributions))
+    if spent > budget:  # pragma: no cover - binary_search_param guarantees this
+        raise RuntimeError("OpenDP returned a measurement over the requested budget.")
+
+    if ledger is not None:  # charge first: a refusal releases nothing
+        ledger.charge(spent, kind, label=label, columns=cols, mechanism=mechanism,
+                      contributions=contributions, rows_used=rows_used)
+
+    noisy = meas(joint.tolist())
+    if cols:
+        counts = np.asarray(noisy[:-1], dtype=np.int64)
+        other: int | None = int(noisy[-1])
+        table = pd.MultiIndex.from_product(doms, names=cols).to_frame(index=False)
+    else:
+        counts = np.asarray([noisy], dtype=np.int64)
+        other = None
+        table = pd.DataFrame(index=range(1))
+    table["count"] = counts
+    table["count_clipped"] = np.maximum(counts, 0)
+    return DPRelease(
+        table=table, columns=tuple(cols), scale=scale, contributions=contributions,
+        rows_used=rows_used, domain_from_data=bool(from_data), mechanism=mechanism,
+        rho=spent if kind == "rho" else None, epsilon=spent if kind == "epsilon" else None,
+        other=other, label=label, data_domain_columns=tuple(from_data))
