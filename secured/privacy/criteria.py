@@ -88,6 +88,7 @@ class CriteriaEvaluator:
             if criteria.id_column not in df.columns:
                 raise ConfigurationError(f"The id column {criteria.id_column!r} is not in the table.")
             self.people = pd.factorize(df[criteria.id_column])[0].astype(np.int64)
+            self._stride = int(self.people.max()) + 1 if len(self.people) else 1
         population = self.n if self.people is None else int(self.people.max()) + 1 if self.n else 0
         if population < criteria.k:
             raise ConfigurationError(f"k = {criteria.k} is larger than the number of "
@@ -119,7 +120,7 @@ class CriteriaEvaluator:
         if self.people is None:
             return np.bincount(labels, minlength=n_classes)
         people = self.people if rows is None else self.people[rows]
-        stride = int(self.people.max()) + 1
+        stride = self._stride
         pairs = np.unique(labels.astype(np.int64) * stride + people)
         return np.bincount(pairs // stride, minlength=n_classes)
 

@@ -56,9 +56,12 @@ def _leaves_under(hierarchy: Hierarchy, original: pd.Series, level: np.ndarray) 
     return out
 
 
-def _numeric_spread(original: pd.Series, released: pd.Series) -> np.ndarray:
+def _numeric_spread(original: pd.Series, released: pd.Series, full: pd.Series) -> np.ndarray:
+    """Spread of the original values released under each row's value, over the range of the
+    whole original column ``full``."""
     values = pd.to_numeric(original, errors="coerce").astype(float)
-    span = values.max() - values.min()
+    whole = pd.to_numeric(full, errors="coerce").astype(float)
+    span = whole.max() - whole.min()
     if not np.isfinite(span) or span == 0:
         return np.zeros(len(original))
     key = released.astype(str).to_numpy()
@@ -92,12 +95,12 @@ def utility_report(original: pd.DataFrame, release: pd.DataFrame, kept: np.ndarr
             loss = np.ones(len(o))
             if leaves > 1:
                 loss[known] = (_leaves_under(h, o, level)[known] - 1) / (leaves - 1)
-            spread = _numeric_spread(o, r) if (~known).any() else None
+            spread = _numeric_spread(o, r, original[c]) if (~known).any() else None
             if spread is not None:
                 loss[~known] = spread[~known]
             prec = np.where(known, level / max(h.height - 1, 1), loss)
         else:
-            loss = _numeric_spread(o, r) if len(o) else np.zeros(0)
+            loss = _numeric_spread(o, r, original[c]) if len(o) else np.zeros(0)
             prec = loss
         col_loss = (loss.sum() + sup) / n
         loss_sum += loss.sum() + sup
@@ -151,7 +154,7 @@ def classification_utility(df: pd.DataFrame, target: str, anonymizer, *, test_si
     release = anonymizer.fit_transform(train)
     test_release = anonymizer.transform(test)
     features = [c for c in df.columns if c != target and c != anonymizer.id_column
-                and c not in getattr(anonymizer, "drop", [])]
+                and c not in (anonymizer.drop or []) and c not in (anonymizer.pseudonymize or [])]
 
     def accuracy(train_x: pd.DataFrame, test_x: pd.DataFrame) -> float:
         encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore", min_frequency=5), features))

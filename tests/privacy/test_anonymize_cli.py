@@ -111,3 +111,47 @@ def test_uncovered_value_and_nan(tmp_path):
     result = runner.invoke(app, ["anonymize", str(tmp_path / "nan.parquet"), "--quasi-identifiers", "age",
                                  *_hier_args(["age"]), "--out", str(out)])
     assert result.exit_code == 2 and "'age' have missing values" in result.output and not out.exists()
+
+
+@pytest.fixture(scope="module")
+def diabetes_parquet(tmp_path_factory):
+    p = tmp_path_factory.mktemp("in") / "diabetes.parquet"
+    load("diabetes130").to_parquet(p)
+    return p
+
+
+def test_diabetes_people_builders_and_pseudonyms(tmp_path, diabetes_parquet):
+    """Patients counted once, hierarchies built from specs, ids pseudonymized, encounter ids dropped."""
+    qis = ["age", "gender", "race", "diag_1", "time_in_hospital"]
+    out, report = tmp_path / "r.parquet", tmp_path / "r.json"
+    result = runner.invoke(app, [
+        "anonymize", str(diabetes_parquet), "--quasi-identifiers", ",".join(qis), "--method", "mondrian",
+        "--hierarchy", "age=ordered:2,5", "--hierarchy", "gender=flat", "--hierarchy", "race=flat",
+        "--hierarchy", "diag_1=icd9", "--numeric", "time_in_hospital", "--id-column", "patient_nbr",
+        "--sensitive", "readmitted", "--l", "2", "--drop", "encounter_id", "--pseudonymize", "patient_nbr",
+        "--out", str(out), "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    rep, release = json.loads(report.read_text()), pd.read_parquet(out)
+    assert "encounter_id" not in release.columns and release["patient_nbr"].str.fullmatch("[0-9a-f]{32}").all()
+    people = defaultdict(set)
+    for key, pid in zip(release[qis].astype(str).itertuples(index=False), release["patient_nbr"]):
+        people[tuple(key)].add(pid)
+    assert rep["k"] == min(len(v) for v in people.values()) >= 5
+    assert rep["l"] >= 2 and rep["counted"] == "people" and rep["utility"]["loss"] < 0.2
+
+
+def test_dp_histogram_cli_and_refusal(tmp_path, diabetes_parquet):
+    ledger, out = tmp_path / "ledger.json", tmp_path / "hist.csv"
+    base = ["dp", "histogram", str(diabetes_parquet), "--columns", "age,readmitted", "--id-column", "patient_nbr",
+            "--ledger", str(ledger)]
+    result = runner.invoke(app, [*base, "--rho", "0.5", "--budget-rho", "0.8", "--out", str(out),
+                                 "--domain", "readmitted=NO,>30,<30"])
+    assert result.exit_code == 0, result.output
+    hist = pd.read_csv(out, keep_default_na=False)
+    assert len(hist) == 30 and set(hist["readmitted"]) == {"NO", ">30", "<30"}
+    truth = load("diabetes130").drop_duplicates("patient_nbr").shape[0]
+    assert abs(hist["count"].sum() - truth) < 30 * 8  # 30 cells, sd 1 each
+    again = tmp_path / "again.csv"
+    result = runner.invoke(app, [*base, "--rho", "0.5", "--out", str(again)])
+    assert result.exit_code == 2 and "budget" in result.output.lower() and not again.exists()
+    assert len(json.loads(ledger.read_text())["entries"]) == 1
