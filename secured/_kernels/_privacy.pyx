@@ -1,5 +1,6 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
-"""Compiled loops of the data flow: MDAV microaggregation rounds.
+"""Compiled loops of the data flow: MDAV microaggregation rounds, and the attacks' hot loops
+(mixed-type k nearest neighbours, predicate match counting), parallel over queries.
 
 MDAV's rounds each scan the remaining records four times (centroid, farthest from it,
 farthest from that, k nearest to each); in numpy every scan allocates n x d temporaries and
@@ -153,3 +154,138 @@ def mdav_groups(const double[:, ::1] X, Py_ssize_t k):
     finally:
         free(rem); free(c); free(pr); free(ps); free(hd); free(hp)
     return group_arr
+
+
+# -- attacks: mixed-type nearest neighbours and predicate counting ---------------------------
+
+from cython.parallel cimport prange
+
+
+cdef inline double _mixed(const double[:, ::1] A, Py_ssize_t i, const double[:, ::1] B, Py_ssize_t j,
+                          const double[::1] inv_range, const unsigned char[::1] kind, const double[::1] tables,
+                          const long long[::1] offsets, const long long[::1] ncells,
+                          Py_ssize_t d) noexcept nogil:
+    """Mixed-type distance between query row A[i] and data row B[j], summed over columns:
+    kind 0 categorical codes (0 if equal else 1); kind 1 numeric |a - b| / range (both NaN 1,
+    one NaN: +inf, sorts last); kind 2 a cost table indexed by (query code, data code), for
+    generalized cells (0 where the released cell covers the value)."""
+    cdef double acc = 0.0, a, b, t
+    cdef Py_ssize_t c
+    for c in range(d):
+        a = A[i, c]
+        b = B[j, c]
+        if kind[c] == 1:
+            if a != a or b != b:
+                if a != a and b != b:
+                    acc += 1.0
+                else:
+                    return 1e300
+            else:
+                t = (a - b) * inv_range[c]
+                acc += t if t >= 0 else -t
+        elif kind[c] == 2:
+            acc += tables[offsets[c] + <long long> a * ncells[c] + <long long> b]
+        elif a != b:
+            acc += 1.0
+    return acc
+
+
+def mixed_kneighbors(const double[:, ::1] data, const double[:, ::1] queries, const double[::1] inv_range,
+                     const unsigned char[::1] kind, const double[::1] tables, const long long[::1] offsets,
+                     const long long[::1] ncells, const double[::1] tiebreak, Py_ssize_t k):
+    """Indices and distances (queries x k, nearest first) of the k rows of ``data`` nearest
+    each query row; equal distances are ordered by ``tiebreak`` (one random key per data row)."""
+    cdef Py_ssize_t n = data.shape[0], m = queries.shape[0], d = data.shape[1], q, j, s, i, child, c2
+    if k > n:
+        k = n
+    out_arr = np.empty((m, k), dtype=np.int64)
+    dist_arr = np.empty((m, k), dtype=np.float64)
+    cdef long long[:, ::1] out = out_arr
+    cdef double[:, ::1] dist = dist_arr
+    cdef double dd, tk, td, tt
+    cdef long long tp
+    # per query, a max-heap on (distance, tiebreak) held in the out/dist/key rows
+    key_arr = np.empty((m, k), dtype=np.float64)
+    cdef double[:, ::1] key = key_arr
+    cdef Py_ssize_t size
+    for q in prange(m, nogil=True, schedule="dynamic"):
+        size = 0
+        for j in range(n):
+            dd = _mixed(queries, q, data, j, inv_range, kind, tables, offsets, ncells, d)
+            tk = tiebreak[j]
+            if size < k:
+                i = size
+                size = size + 1
+                dist[q, i] = dd
+                key[q, i] = tk
+                out[q, i] = j
+                while i > 0:
+                    s = (i - 1) // 2
+                    if dist[q, s] > dist[q, i] or (dist[q, s] == dist[q, i] and key[q, s] >= key[q, i]):
+                        break
+                    td = dist[q, s]; dist[q, s] = dist[q, i]; dist[q, i] = td
+                    tt = key[q, s]; key[q, s] = key[q, i]; key[q, i] = tt
+                    tp = out[q, s]; out[q, s] = out[q, i]; out[q, i] = tp
+                    i = s
+            elif dd < dist[q, 0] or (dd == dist[q, 0] and tk < key[q, 0]):
+                dist[q, 0] = dd
+                key[q, 0] = tk
+                out[q, 0] = j
+                i = 0
+                while True:
+                    child = 2 * i + 1
+                    if child >= k:
+                        break
+                    c2 = child + 1
+                    if c2 < k and (dist[q, c2] > dist[q, child] or
+                                   (dist[q, c2] == dist[q, child] and key[q, c2] > key[q, child])):
+                        child = c2
+                    if dist[q, i] > dist[q, child] or (dist[q, i] == dist[q, child] and key[q, i] >= key[q, child]):
+                        break
+                    td = dist[q, child]; dist[q, child] = dist[q, i]; dist[q, i] = td
+                    tt = key[q, child]; key[q, child] = key[q, i]; key[q, i] = tt
+                    tp = out[q, child]; out[q, child] = out[q, i]; out[q, i] = tp
+                    i = child
+    # heaps -> ascending order (distance, tiebreak)
+    order = np.lexsort((key_arr, dist_arr), axis=1)
+    return np.take_along_axis(out_arr, order, axis=1), np.take_along_axis(dist_arr, order, axis=1)
+
+
+def count_matches(const double[:, ::1] data, const long long[:, ::1] cols, const signed char[:, ::1] ops,
+                  const double[:, ::1] vals, long long cap):
+    """Rows of ``data`` matching each predicate (a conjunction of up to C conditions: column
+    cols[p, c] (-1 = unused), op 0 '==', 1 '<=', 2 '>=', value vals[p, c]); counting stops at
+    ``cap`` (so cap=2 answers 0, 1 or 'two or more' quickly)."""
+    cdef Py_ssize_t n = data.shape[0], P = cols.shape[0], C = cols.shape[1], p, j, c
+    cdef long long cnt
+    cdef bint ok
+    cdef double x, v
+    counts_arr = np.zeros(P, dtype=np.int64)
+    cdef long long[::1] counts = counts_arr
+    for p in prange(P, nogil=True, schedule="dynamic"):
+        cnt = 0
+        for j in range(n):
+            ok = True
+            for c in range(C):
+                if cols[p, c] < 0:
+                    break
+                x = data[j, cols[p, c]]
+                v = vals[p, c]
+                if ops[p, c] == 0:
+                    if x != v:
+                        ok = False
+                        break
+                elif ops[p, c] == 1:
+                    if not (x <= v):
+                        ok = False
+                        break
+                else:
+                    if not (x >= v):
+                        ok = False
+                        break
+            if ok:
+                cnt = cnt + 1
+                if cnt >= cap:
+                    break
+        counts[p] = cnt
+    return counts_arr

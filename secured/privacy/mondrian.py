@@ -8,8 +8,8 @@ t-closeness of the sensitive column when asked); it stops when no dimension allo
 Each final partition is released with numeric values as "[min, max]" and categorical values
 as their lowest common ancestor in the hierarchy.
 
-``Mondrian.transform`` maps new rows (e.g. a held-out test set) into the box of the
-partition that contains them, or the nearest box, so a model trained on the release can be
+``Mondrian.transform`` routes new rows (e.g. a held-out test set, or an attacker's targets)
+down the recorded tree of cuts to their partition, so a model trained on the release can be
 tested on original rows.
 """
 
@@ -89,10 +89,12 @@ class Mondrian:
         spans = np.array([max(o.max() - o.min(), 1e-12) for o in ordinals])
         X = np.stack(ordinals, axis=1)
         final: list[np.ndarray] = []
-        stack = [np.arange(n)]
+        # the cut tree, to route new rows: per node (dim, threshold, cut is '<=' not '<', left, right, part)
+        tree: list[list] = [[-1, 0.0, False, -1, -1, -1]]
+        stack = [(np.arange(n), 0)]
         done = 0
         while stack:
-            idx = stack.pop()
+            idx, node = stack.pop()
             sub = X[idx]
             widths = (sub.max(axis=0) - sub.min(axis=0)) / spans
             cut = None
@@ -109,16 +111,21 @@ class Mondrian:
                 a, b = idx[left], idx[~left]
                 if ev.partition_ok(a, q) and ev.partition_ok(b, q):
                     cut = (a, b)
+                    tree[node][:3] = [int(d), float(median), not (vals < median).any()]
                     break
             if cut is None:
+                tree[node][5] = len(final)
                 final.append(idx)
                 done += len(idx)
                 if progress is not None and len(final) % 256 == 0:
                     progress(done, n)
             else:
-                stack.extend(cut)
+                tree[node][3], tree[node][4] = len(tree), len(tree) + 1
+                tree.extend([[-1, 0.0, False, -1, -1, -1], [-1, 0.0, False, -1, -1, -1]])
+                stack.extend([(cut[0], len(tree) - 2), (cut[1], len(tree) - 1)])
         if progress is not None:
             progress(n, n)
+        self.tree_ = tree
         part = np.empty(n, dtype=np.int64)
         for p, idx in enumerate(final):
             part[idx] = p
@@ -149,14 +156,21 @@ class Mondrian:
         return out
 
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
-        """New rows generalized like the release: each into the box containing it (or the
-        nearest box, distances normalized by each column's range)."""
+        """New rows generalized like the release: each routed down the tree of cuts to the
+        partition whose cuts it satisfies (the box containing it when there is one)."""
         X = np.stack(self._ordinals(df), axis=1)
         boxes = np.empty(len(X), dtype=np.int64)
-        for s in range(0, len(X), 512):
-            chunk = X[s:s + 512, None, :]
-            gap = np.maximum(self.box_lo_[None] - chunk, 0) + np.maximum(chunk - self.box_hi_[None], 0)
-            boxes[s:s + 512] = (gap / self.spans_).sum(axis=2).argmin(axis=1)
+        queue = [(0, np.arange(len(X)))]
+        while queue:
+            node, idx = queue.pop()
+            dim, threshold, inclusive, left, right, part = self.tree_[node]
+            if part >= 0:
+                boxes[idx] = part
+                continue
+            vals = X[idx, dim]
+            go_left = vals <= threshold if inclusive else vals < threshold
+            queue.append((left, idx[go_left]))
+            queue.append((right, idx[~go_left]))
         out = df.copy()
         for j, c in enumerate(self.quasi_identifiers):
             out[c] = self.labels_[j][boxes]

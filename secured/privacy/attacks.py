@@ -1,0 +1,423 @@
+"""Attacks that score a release: singling-out, linkability and attribute inference.
+
+Each attack is run three ways, the way Anonymeter (Giomi et al., PETS 2023) frames them:
+against targets drawn from the ORIGINAL rows the release was made from (the attack), against
+rows of a CONTROL set that the release never saw (what the release teaches about anyone from
+the same population), and as a random guess (the baseline). The residual risk
+
+    R = (A - C) / (1 - C)
+
+with A and C the attack and control success rates (Wilson score centres at 95 %) is what the
+release leaks about its own people beyond general knowledge; its interval propagates both
+rates' Wilson errors to first order. Every attack is seeded and reproducible; the attacker's
+knowledge (which columns) is an explicit argument.
+
+Generalized releases. A target's raw value (age 37) and a released cell ('[30-40)', '*', an
+ICD-9 chapter) are compared by coverage: the distance is 0 where the cell covers the value
+(equal, '*', an interval that contains it, or an ancestor in a given hierarchy) and 1 where
+it does not. Raw numeric columns use |a - b| / range (range over all rows involved); other
+columns 0/1 on equality; a row's distance is the sum over the columns the attacker knows.
+Ties among nearest rows are broken at random (seeded): breaking them by row order inflates
+linkability and majority votes inflate inference.
+
+Singling-out is duplicate-aware: a predicate is kept only when it matches exactly one row of
+the release, and it succeeds only when it matches exactly one row (or one person, with an id
+column) of the original; equivalence classes of a k-anonymous release are never mistaken
+for unique people. Attack and control are compared on samples of equal size, because a
+predicate singles out more easily in a smaller table. An attacker who cannot form
+``n_attacks`` predicates fails the rest: rates are over ``n_attacks``.
+
+The nearest-neighbour scan and the predicate counting run in the compiled core, parallel over
+targets (``secured._kernels._privacy``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import ConfigurationError
+from .hierarchy import Hierarchy
+
+__all__ = ["SuccessRate", "PrivacyRisk", "AttackResult", "wilson", "residual_risk", "linkability",
+           "inference", "singling_out", "MixedSpace"]
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class SuccessRate:
+    value: float
+    error: float
+
+
+@dataclass(frozen=True)
+class PrivacyRisk:
+    value: float
+    ci: tuple[float, float]
+
+
+@dataclass
+class AttackResult:
+    attack: str
+    risk: PrivacyRisk
+    attack_rate: SuccessRate
+    baseline_rate: SuccessRate
+    control_rate: SuccessRate
+    n_attacks: int
+    successes: dict[str, int]
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["risk"]["ci"] = list(self.risk.ci)
+        return out
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> SuccessRate:
+    """Wilson score interval centre and half-width for ``successes`` out of ``n``."""
+    if n <= 0:
+        raise ConfigurationError("A success rate needs at least one attempt (n_attacks >= 1).")
+    z2 = z * z
+    centre = (successes + z2 / 2) / (n + z2)
+    half = z / (n + z2) * math.sqrt(successes * (n - successes) / n + z2 / 4)
+    return SuccessRate(centre, half)
+
+
+def residual_risk(attack: SuccessRate, control: SuccessRate) -> PrivacyRisk:
+    """(A - C) / (1 - C) clipped to [0, 1], with a first-order propagated interval."""
+    a, c = attack.value, control.value
+    r = (a - c) / (1 - c)
+    err = math.hypot(attack.error / (1 - c), control.error * (a - 1) / (1 - c) ** 2)
+    clip = lambda x: min(max(x, 0.0), 1.0)  # noqa: E731
+    return PrivacyRisk(clip(r), (clip(r - err), clip(r + err)))
+
+
+# -- a common space for original, control and released rows ----------------------------------
+
+_INTERVAL = re.compile(r"^\s*([\[(])\s*(-?\d+(?:\.\d+)?)\s*(?:,|-|\.\.)\s*(-?\d+(?:\.\d+)?)\s*([\])])\s*$")
+
+
+def _coverage(values: np.ndarray, cells: np.ndarray, hierarchy: Hierarchy | None) -> np.ndarray:
+    """(values x cells) booleans: the cell is the value, '*', an interval holding the value,
+    or (with a hierarchy) one of the value's ancestors."""
+    cover = values[:, None] == cells[None, :]
+    cover |= (cells == "*")[None, :]
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    for ci, cell in enumerate(cells):
+        m = _INTERVAL.match(cell)
+        if m:
+            lo, hi = float(m.group(2)), float(m.group(3))
+            left = numbers >= lo if m.group(1) == "[" else numbers > lo
+            right = numbers <= hi if m.group(4) == "]" else numbers < hi
+            cover[:, ci] |= left & right
+    if hierarchy is not None:
+        where = {cell: ci for ci, cell in enumerate(cells)}
+        table = hierarchy.table
+        for vi, value in enumerate(values):
+            if value in table.index:
+                for anc in table.loc[value]:
+                    ci = where.get(anc)
+                    if ci is not None:
+                        cover[vi, ci] = True
+    return cover
+
+
+class MixedSpace:
+    """Rows of the original/control (queries) and of the release (data) as float matrices over
+    ``columns``, with a per-column kind (0 categorical, 1 numeric, 2 coverage table)."""
+
+    def __init__(self, release: pd.DataFrame, others: Sequence[pd.DataFrame], columns: list[str],
+                 numeric: list[str] | None = None, hierarchies: dict[str, Hierarchy] | None = None) -> None:
+        self.columns = list(columns)
+        hierarchies = hierarchies or {}
+        self.kind = np.zeros(len(columns), dtype=np.uint8)
+        self.inv_range = np.zeros(len(columns))
+        tables, offsets, ncells = [], [], []
+        self.release = np.empty((len(release), len(columns)))
+        self.others = [np.empty((len(o), len(columns))) for o in others]
+        self.cells: list[np.ndarray | None] = []   # release cell labels for coverage columns
+        self.cover: list[np.ndarray | None] = []   # (query code x cell code) -> covers
+        self.query_values: list[Any] = []
+        offset = 0
+        for j, c in enumerate(columns):
+            rel = release[c]
+            as_num = [pd.to_numeric(x[c], errors="coerce") for x in [release, *others]]
+            is_num = (c in numeric) if numeric is not None else all(
+                (n.notna() | x[c].isna()).all() for n, x in zip(as_num, [release, *others]))
+            if is_num:
+                values = np.concatenate([n.to_numpy(dtype=float) for n in as_num])
+                span = np.nanmax(values) - np.nanmin(values) if np.isfinite(values).any() else 0.0
+                self.kind[j] = 1
+                self.inv_range[j] = 1.0 / span if span > 0 else 0.0
+                self.release[:, j] = as_num[0].to_numpy(dtype=float)
+                for o, n in zip(self.others, as_num[1:]):
+                    o[:, j] = n.to_numpy(dtype=float)
+                self.cells.append(None)
+                self.cover.append(None)
+                offsets.append(offset)
+                ncells.append(0)
+                continue
+            cell_labels, cell_codes = np.unique(rel.astype(str).to_numpy(), return_inverse=True)
+            query_text = [o[c].astype(str).to_numpy() for o in others]
+            query_labels, query_codes = np.unique(np.concatenate(query_text) if query_text else np.array([], str),
+                                                  return_inverse=True)
+            cover = _coverage(query_labels, cell_labels, hierarchies.get(c))
+            self.kind[j] = 2
+            self.release[:, j] = cell_codes
+            start = 0
+            for o, text in zip(self.others, query_text):
+                o[:, j] = query_codes[start:start + len(text)]
+                start += len(text)
+            self.cells.append(cell_labels)
+            self.cover.append(cover)
+            tables.append((~cover).astype(np.float64).ravel())
+            offsets.append(offset)
+            ncells.append(len(cell_labels))
+            offset += cover.size
+        self.tables = np.concatenate(tables) if tables else np.zeros(1)
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.ncells = np.asarray(ncells, dtype=np.int64)
+
+    def subset(self, columns: list[str]) -> np.ndarray:
+        return np.asarray([self.columns.index(c) for c in columns], dtype=np.int64)
+
+    def kneighbors(self, queries: np.ndarray, cols: np.ndarray, k: int, rng: np.random.Generator
+                   ) -> np.ndarray:
+        from .._kernels import privacy as kernels
+
+        tiebreak = rng.random(len(self.release))
+        idx, _ = kernels.mixed_kneighbors(
+            np.ascontiguousarray(self.release[:, cols]), np.ascontiguousarray(queries[:, cols]),
+            np.ascontiguousarray(self.inv_range[cols]), np.ascontiguousarray(self.kind[cols]), self.tables,
+            np.ascontiguousarray(self.offsets[cols]), np.ascontiguousarray(self.ncells[cols]), tiebreak, int(k))
+        return idx
+
+
+def _check_frames(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame | None,
+                  columns: Sequence[str]) -> None:
+    for name, frame in (("original", original), ("release", release), ("control", control)):
+        if frame is None:
+            continue
+        if not isinstance(frame, pd.DataFrame):
+            raise ConfigurationError(f"The {name} table must be a pandas DataFrame; got {type(frame).__name__}.")
+        if len(frame) == 0:
+            raise ConfigurationError(f"The {name} table is empty.")
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")
+
+
+def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.choice(n, size=min(size, n), replace=False)
+
+
+def _result(name: str, hits: int, base_hits: int, control_hits: int, n: int, n_control: int, start: float,
+            **details: Any) -> AttackResult:
+    attack, control = wilson(hits, n), wilson(control_hits, n_control)
+    return AttackResult(name, residual_risk(attack, control), attack, wilson(base_hits, n), control, n,
+                        {"attack": hits, "baseline": base_hits, "control": control_hits},
+                        time.perf_counter() - start, details)
+
+
+# -- linkability ----------------------------------------------------------------------------------
+
+def linkability(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
+                aux_columns: tuple[list[str], list[str]], *, n_attacks: int = 2000, n_neighbors: int = 1,
+                numeric: list[str] | None = None, hierarchies: dict[str, Hierarchy] | None = None,
+                seed: int = 0) -> AttackResult:
+    """Two attackers each know one half of a target's columns; each finds the target's
+    ``n_neighbors`` nearest released rows; the target is linked when the two sets share a row."""
+    start = time.perf_counter()
+    a, b = (list(x) for x in aux_columns)
+    if not a or not b or set(a) & set(b):
+        raise ConfigurationError("Linkability needs two non-empty, disjoint lists of auxiliary columns.")
+    _check_frames(original, release, control, a + b)
+    if n_attacks < 1 or n_neighbors < 1:
+        raise ConfigurationError("n_attacks and n_neighbors must be >= 1.")
+    rng = np.random.default_rng(seed)
+    targets = original.iloc[_sample(len(original), n_attacks, rng)]
+    controls = control.iloc[_sample(len(control), n_attacks, rng)]
+    space = MixedSpace(release, [targets, controls], a + b, numeric, hierarchies)
+
+    def linked(queries: np.ndarray) -> int:
+        left = space.kneighbors(queries, space.subset(a), n_neighbors, rng)
+        right = space.kneighbors(queries, space.subset(b), n_neighbors, rng)
+        return int(sum(bool(set(x) & set(y)) for x, y in zip(left, right)))
+
+    hits, control_hits = linked(space.others[0]), linked(space.others[1])
+    n_rel = len(release)
+    base = sum(bool(set(rng.choice(n_rel, min(n_neighbors, n_rel), replace=False))
+                    & set(rng.choice(n_rel, min(n_neighbors, n_rel), replace=False))) for _ in range(len(targets)))
+    return _result("linkability", hits, base, control_hits, len(targets), len(controls), start,
+                   aux_columns=[a, b], n_neighbors=n_neighbors)
+
+
+# -- attribute inference ----------------------------------------------------------------------------
+
+def inference(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame, aux_columns: list[str],
+              secret: str, *, n_attacks: int = 2000, numeric: list[str] | None = None,
+              hierarchies: dict[str, Hierarchy] | None = None, tolerance: float = 0.05,
+              seed: int = 0) -> AttackResult:
+    """The attacker knows ``aux_columns`` of a target and guesses ``secret`` as the value of the
+    nearest released row. Categorical secrets must match exactly; numeric ones within
+    ``tolerance`` relative error (absolute when the truth is 0)."""
+    start = time.perf_counter()
+    if secret in aux_columns:
+        raise ConfigurationError(f"The secret {secret!r} cannot also be an auxiliary column.")
+    if not aux_columns:
+        raise ConfigurationError("Inference needs at least one auxiliary column.")
+    _check_frames(original, release, control, [*aux_columns, secret])
+    rng = np.random.default_rng(seed)
+    targets = original.iloc[_sample(len(original), n_attacks, rng)]
+    controls = control.iloc[_sample(len(control), n_attacks, rng)]
+    space = MixedSpace(release, [targets, controls], list(aux_columns), numeric, hierarchies)
+    cols = space.subset(list(aux_columns))
+    secret_release = release[secret].reset_index(drop=True)
+    as_num = [pd.to_numeric(x[secret], errors="coerce") for x in (release, original)]
+    is_num = (secret in numeric) if numeric is not None else all(
+        (n.notna() | x[secret].isna()).all() for n, x in zip(as_num, (release, original)))
+
+    def correct(guess: pd.Series, truth: pd.Series) -> np.ndarray:
+        if is_num:
+            g = pd.to_numeric(guess, errors="coerce").to_numpy(dtype=float)
+            t = pd.to_numeric(truth, errors="coerce").to_numpy(dtype=float)
+            both_nan = np.isnan(g) & np.isnan(t)
+            return both_nan | (np.abs(g - t) <= tolerance * np.where(t == 0, 1.0, np.abs(t)))
+        return guess.astype(str).to_numpy() == truth.astype(str).to_numpy()
+
+    def hits(queries: np.ndarray, truth: pd.Series) -> int:
+        nearest = space.kneighbors(queries, cols, 1, rng)[:, 0]
+        return int(correct(secret_release.iloc[nearest], truth).sum())
+
+    attack_hits = hits(space.others[0], targets[secret])
+    control_hits = hits(space.others[1], controls[secret])
+    random_rows = rng.integers(0, len(release), len(targets))
+    base = int(correct(secret_release.iloc[random_rows], targets[secret]).sum())
+    return _result("inference", attack_hits, base, control_hits, len(targets), len(controls), start,
+                   secret=secret, aux_columns=list(aux_columns), numeric_secret=bool(is_num))
+
+
+# -- singling out -------------------------------------------------------------------------------------
+
+def singling_out(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame, columns: list[str], *,
+                 mode: str = "multivariate", n_attacks: int = 500, n_cols: int = 3, max_attempts: int = 100_000,
+                 id_column: str | None = None, numeric: list[str] | None = None,
+                 hierarchies: dict[str, Hierarchy] | None = None, seed: int = 0) -> AttackResult:
+    """Predicates built from the release that match exactly one released row; a predicate
+    singles out when it matches exactly one row (one person with ``id_column``) of the
+    original sample (attack) or of the control sample (control), both of the same size."""
+    from .._kernels import privacy as kernels
+
+    start = time.perf_counter()
+    if mode not in ("univariate", "multivariate"):
+        raise ConfigurationError(f"The 'mode' parameter must be 'univariate' or 'multivariate'. Got {mode!r} instead.")
+    if not columns:
+        raise ConfigurationError("Singling-out needs at least one column the attacker knows.")
+    _check_frames(original, release, control, columns)
+    if id_column is not None and (id_column not in original.columns or id_column not in control.columns):
+        raise ConfigurationError(f"The id column {id_column!r} must be in the original and control tables.")
+    rng = np.random.default_rng(seed)
+    size = min(len(original), len(control))
+    ori = original.iloc[_sample(len(original), size, rng)]
+    ctl = control.iloc[_sample(len(control), size, rng)]
+    space = MixedSpace(release, [ori, ctl, original], list(columns), numeric, hierarchies)
+    R = space.release
+    d = len(columns)
+
+    # candidate predicates: (columns, ops, values) rows; op 0 '==' (or covers), 1 '<=', 2 '>='
+    width = 1 if mode == "univariate" else min(n_cols, d)
+    cands_cols, cands_ops, cands_vals = [], [], []
+    attempts = 0
+    if mode == "univariate":
+        for j in range(d):
+            col = R[:, j]
+            values, counts = np.unique(col[~np.isnan(col)], return_counts=True)
+            for v in values[counts == 1]:
+                cands_cols.append([j]); cands_ops.append([0]); cands_vals.append([v])
+            if space.kind[j] == 1 and len(values):
+                for op, v in ((1, values[0]), (2, values[-1])):
+                    cands_cols.append([j]); cands_ops.append([op]); cands_vals.append([v])
+        attempts = len(cands_cols)
+    else:
+        medians = np.array([np.nanmedian(R[:, j]) if space.kind[j] == 1 else 0.0 for j in range(d)])
+        batch = 1000
+        seen: set[tuple] = set()
+        while len(cands_cols) < 4 * n_attacks and attempts < max_attempts:
+            b = min(batch, max_attempts - attempts)
+            rows = rng.integers(0, len(R), b)
+            cols = np.argsort(rng.random((b, d)), axis=1)[:, :width]
+            vals = R[rows[:, None], cols]
+            ops = np.where(space.kind[cols] == 1, np.where(vals > medians[cols], 2, 1), 0)
+            attempts += b
+            counts = kernels.count_matches(np.ascontiguousarray(R), np.ascontiguousarray(cols, dtype=np.int64),
+                                           np.ascontiguousarray(ops, dtype=np.int8), np.ascontiguousarray(vals), 2)
+            for i in np.flatnonzero(counts == 1):
+                key = tuple(sorted(zip(cols[i].tolist(), ops[i].tolist(), vals[i].tolist())))
+                if key not in seen:
+                    seen.add(key)
+                    cands_cols.append(list(cols[i])); cands_ops.append(list(ops[i])); cands_vals.append(list(vals[i]))
+            if len(seen) >= n_attacks:
+                break
+    order = rng.permutation(len(cands_cols))[:n_attacks]
+    predicates = [(cands_cols[i], cands_ops[i], cands_vals[i]) for i in order]
+
+    def matches(frame_idx: int, pred) -> np.ndarray:
+        Q = space.others[frame_idx]
+        mask = np.ones(len(Q), dtype=bool)
+        for j, op, v in zip(*pred):
+            x = Q[:, j]
+            if space.kind[j] == 2:
+                mask &= space.cover[j][x.astype(np.int64), int(v)]
+            elif op == 0:
+                mask &= x == v
+            elif op == 1:
+                mask &= x <= v
+            else:
+                mask &= x >= v
+        return mask
+
+    ids = {0: ori, 1: ctl, 2: original}
+
+    def singled(frame_idx: int, pred) -> bool:
+        mask = matches(frame_idx, pred)
+        if id_column is None:
+            return int(mask.sum()) == 1
+        people = ids[frame_idx][id_column].to_numpy()[mask]
+        return len(people) > 0 and len(set(map(str, people))) == 1
+
+    attack_hits = sum(singled(0, p) for p in predicates)
+    control_hits = sum(singled(1, p) for p in predicates)
+    full_hits = [p for p in predicates if singled(2, p)]
+    # baseline: random predicates of the same shape (random columns and released values)
+    base = 0
+    for _ in range(n_attacks):
+        cols = rng.permutation(d)[:width]
+        row = rng.integers(0, len(R))
+        pred = (list(cols), [0 if space.kind[j] != 1 else int(rng.integers(1, 3)) for j in cols],
+                [R[row, j] for j in cols])
+        base += singled(0, pred)
+    return _result(f"singling_out_{mode}", attack_hits, base, control_hits, n_attacks, n_attacks, start,
+                   columns=list(columns), predicates_found=len(predicates), attempts=int(attempts),
+                   sample_size=int(size), singled_out_in_full_original=len(full_hits),
+                   examples=[describe_predicate(space, p) for p in full_hits[:5]])
+
+
+def describe_predicate(space: MixedSpace, pred) -> str:
+    """A predicate as text over column names and released cells (it names released values:
+    reports go to the data holder, not to the public)."""
+    parts = []
+    for j, op, v in zip(*pred):
+        name = space.columns[j]
+        if space.kind[j] == 2:
+            parts.append(f"{name} in {space.cells[j][int(v)]!r}")
+        else:
+            parts.append(f"{name} {['==', '<=', '>='][op]} {v:g}")
+    return " and ".join(parts)
