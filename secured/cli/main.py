@@ -7,6 +7,8 @@
     secured backends
     secured anonymize INPUT --quasi-identifiers a,b --k 5 --out OUT [--method optimal|mondrian|mdav]
     secured dp histogram INPUT --columns a,b --rho 0.5 --ledger LEDGER --out OUT
+    secured assess ORIGINAL RELEASED --control CONTROL --quasi-identifiers a,b --out report.json
+    secured protect INPUT --quasi-identifiers a,b --max-risk 0.05 --out OUT --report report.json
 """
 
 from __future__ import annotations
@@ -175,19 +177,11 @@ def anonymize(
     from rich.progress import Progress
 
     from ..privacy.anonymizer import Anonymizer, read_table, write_json_atomic, write_table_atomic
-    from ..privacy.hierarchy import Hierarchy
     from ..privacy.utility import classification_utility
 
     def body() -> int:
         table = read_table(input)
-        hierarchies = {}
-        for item in hierarchy or []:
-            if "=" not in item:
-                raise ConfigurationError(f"--hierarchy takes COLUMN=PATH or COLUMN=SPEC; got {item!r}.")
-            column, spec = item.split("=", 1)
-            if column not in table.columns:
-                raise ConfigurationError(f"--hierarchy names column {column!r}, which is not in the table.")
-            hierarchies[column] = Hierarchy.from_spec(column, spec, table[column])
+        hierarchies = _hierarchies(hierarchy, table)
         key = None
         if pseudonym_key_file:
             key = _read_key(pseudonym_key_file)
@@ -217,6 +211,158 @@ def anonymize(
         return 0
 
     _exit_with(body)
+
+
+def _hierarchies(items: Optional[list[str]], table) -> dict:
+    from ..privacy.hierarchy import Hierarchy
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigurationError(f"--hierarchy takes COLUMN=PATH or COLUMN=SPEC; got {item!r}.")
+        column, spec = item.split("=", 1)
+        if column not in table.columns:
+            raise ConfigurationError(f"--hierarchy names column {column!r}, which is not in the table.")
+        out[column] = Hierarchy.from_spec(column, spec, table[column])
+    return out
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 2 for v in values):
+        raise ConfigurationError(f"{option} takes comma-separated integers >= 2, e.g. 2,5,10,20.")
+    return values
+
+
+@app.command()
+def assess(
+    original: Annotated[str, typer.Argument(help="The table the release was made from (.csv or .parquet).")],
+    released: Annotated[str, typer.Argument(help="The release to attack.")],
+    quasi_identifiers: Annotated[str, typer.Option("--quasi-identifiers", help="Columns the attacker knows.")],
+    out: Annotated[str, typer.Option("--out", help="JSON report path.")],
+    control: Annotated[Optional[str], typer.Option(help="Rows from the same population the release did not use.")] = None,
+    sensitive: Annotated[str, typer.Option(help="Comma-separated columns to infer.")] = "",
+    id_column: Annotated[Optional[str], typer.Option(help="Person id: singling out counts people.")] = None,
+    numeric: Annotated[Optional[str], typer.Option(help="Comma-separated numeric columns (default: detected).")] = None,
+    hierarchy: Annotated[Optional[list[str]], typer.Option(help="COLUMN=SPEC: released cells match their "
+                                                                 "descendants (see anonymize).")] = None,
+    n_attacks: Annotated[int, typer.Option(min=10, help="Targets per linkability/inference attack.")] = 2000,
+    n_singling: Annotated[int, typer.Option(min=10, help="Predicates per singling-out attack.")] = 500,
+    synthetic: Annotated[bool, typer.Option(help="Also report distance to closest record (synthetic data).")] = False,
+    max_risk: Annotated[Optional[float], typer.Option(help="Mark this threshold; exit 1 when a risk's upper bound "
+                                                           "reaches it.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of target sampling and tie-breaking.")] = 0,
+    html_out: Annotated[Optional[str], typer.Option("--html", help="HTML report with plots.")] = None,
+) -> None:
+    """Attack a release: singling-out, linkability, inference (residual risk vs control, 95% CI)."""
+    from rich.table import Table
+
+    from ..privacy.anonymizer import read_table, write_json_atomic
+    from ..privacy.html import assessment_html
+    from ..privacy.protect import assess as run_assess
+    from ..privacy.risk import distance_to_closest_record
+
+    def body() -> int:
+        if control is None:
+            raise ConfigurationError("Assessment needs --control: rows from the same population that the release "
+                                     "did not use (e.g. a held-out 20%).")
+        ori, rel, ctl = read_table(original), read_table(released), read_table(control)
+        qis, sens = _columns(quasi_identifiers), _columns(sensitive)
+        nums = _columns(numeric) if numeric is not None else None
+        report = run_assess(ori, rel, ctl, qis, sens, id_column=id_column, numeric=nums,
+                            hierarchies=_hierarchies(hierarchy, ori), n_attacks=n_attacks, n_singling=n_singling,
+                            seed=seed, progress=lambda stage: console.print(f"[dim]{escape(stage)}[/]"))
+        if synthetic:
+            report["distance_to_closest_record"] = distance_to_closest_record(ori, rel, ctl, [*qis, *sens],
+                                                                              numeric=nums, seed=seed)
+        write_json_atomic(report, out)
+        if html_out:
+            _write_text_atomic(assessment_html(report, max_risk), html_out)
+        table = Table("attack", "risk", "95% CI", "attack", "control", "baseline")
+        for name, r in report["risks"].items():
+            table.add_row(name, f"{r['risk']['value']:.4f}", f"[{r['risk']['ci'][0]:.4f}, {r['risk']['ci'][1]:.4f}]",
+                          f"{r['attack_rate']['value']:.4f}", f"{r['control_rate']['value']:.4f}",
+                          f"{r['baseline_rate']['value']:.4f}")
+        console.print(table)
+        if max_risk is not None and report["max_risk_upper"] >= max_risk:
+            console.print(f"[red]risk above {max_risk:g}[/]: {escape(report['riskiest'])}")
+            return 1
+        return 0
+
+    _exit_with(body)
+
+
+@app.command()
+def protect(
+    input: Annotated[str, typer.Argument(help="Input table (.csv or .parquet).")],
+    quasi_identifiers: Annotated[str, typer.Option("--quasi-identifiers", help="Comma-separated columns.")],
+    out: Annotated[str, typer.Option("--out", help="Release file, written only when a setting passes.")],
+    report: Annotated[str, typer.Option("--report", help="JSON report with every iteration.")],
+    max_risk: Annotated[float, typer.Option(help="Every risk's upper bound must be below this.")] = 0.05,
+    sensitive: Annotated[str, typer.Option(help="Comma-separated sensitive columns (inference targets, l=2).")] = "",
+    control: Annotated[Optional[str], typer.Option(help="Control table; default: hold out 20% of the people.")] = None,
+    hierarchy: Annotated[Optional[list[str]], typer.Option(help="COLUMN=PATH|SPEC, as for anonymize.")] = None,
+    numeric: Annotated[str, typer.Option(help="Comma-separated numeric quasi-identifiers (mondrian).")] = "",
+    id_column: Annotated[Optional[str], typer.Option(help="Person id: people counted once.")] = None,
+    max_suppression: Annotated[float, typer.Option(min=0.0, max=0.99, help="Suppression budget (optimal).")] = 0.05,
+    methods: Annotated[str, typer.Option(help="Methods to try, in order.")] = "optimal,mondrian",
+    k_values: Annotated[str, typer.Option(help="The k ladder.")] = "2,5,10,20,50,100",
+    n_attacks: Annotated[int, typer.Option(min=10, help="Targets per attack.")] = 1000,
+    drop: Annotated[str, typer.Option(help="Direct identifiers to remove from the release.")] = "",
+    pseudonymize: Annotated[str, typer.Option(help="Direct identifiers to replace by HMAC pseudonyms.")] = "",
+    seed: Annotated[int, typer.Option(help="Seed of the control split and the attacks.")] = 0,
+    html_out: Annotated[Optional[str], typer.Option("--html", help="HTML report with plots.")] = None,
+) -> None:
+    """Anonymize, attack, strengthen, repeat: the most useful release whose risks all pass."""
+    from ..privacy.anonymizer import read_table, write_json_atomic, write_table_atomic
+    from ..privacy.html import protection_html
+    from ..privacy.protect import Protector
+
+    def body() -> int:
+        table = read_table(input)
+        ctl = read_table(control) if control else None
+        protector = Protector(
+            quasi_identifiers=_columns(quasi_identifiers), sensitive=_columns(sensitive), max_risk=max_risk,
+            hierarchies=_hierarchies(hierarchy, table), numeric=_columns(numeric), id_column=id_column,
+            max_suppression=max_suppression, methods=_columns(methods), k_values=_ints(k_values, "--k-values"),
+            n_attacks=n_attacks, drop=_columns(drop), pseudonymize=_columns(pseudonymize), seed=seed,
+            progress=lambda stage: console.print(f"[dim]{escape(stage)}[/]"))
+        protector.fit(table, ctl)
+        result = protector.report_
+        if protector.release_ is not None:
+            write_table_atomic(protector.release_, out)
+        write_json_atomic(result, report)
+        if html_out:
+            _write_text_atomic(protection_html(result), html_out)
+        for it in result["iterations"]:
+            s = it["settings"]
+            state = ("[green]pass[/]" if it["passed"] else "[red]fail[/]") if "risks" in it else "[yellow]skipped[/]"
+            extra = (f"highest upper bound {it['max_risk_upper']:.4f} ({escape(it['riskiest'])}), "
+                     f"loss {it['utility']['loss']:.3f}") if "risks" in it else escape(it.get("skipped", ""))
+            console.print(f"#{it['iteration']} {s['method']} k={s['k']}: {state} {extra}")
+        if protector.release_ is None:
+            console.print(f"[red]error:[/] {escape(result['message'])}")
+            return 2
+        console.print(f"released with {result['chosen']['method']} k={result['chosen']['k']}")
+        return 0
+
+    _exit_with(body)
+
+
+def _write_text_atomic(text: str, path: str) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
 
 
 def _read_key(path: str) -> bytes:

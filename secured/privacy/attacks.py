@@ -342,9 +342,10 @@ def singling_out(original: pd.DataFrame, release: pd.DataFrame, control: pd.Data
             values, counts = np.unique(col[~np.isnan(col)], return_counts=True)
             for v in values[counts == 1]:
                 cands_cols.append([j]); cands_ops.append([0]); cands_vals.append([v])
-            if space.kind[j] == 1 and len(values):
-                for op, v in ((1, values[0]), (2, values[-1])):
-                    cands_cols.append([j]); cands_ops.append([op]); cands_vals.append([v])
+            if space.kind[j] == 1 and len(values):  # extremes, when one row holds them
+                for op, v, count in ((1, values[0], counts[0]), (2, values[-1], counts[-1])):
+                    if count == 1 and len(values) > 1:
+                        cands_cols.append([j]); cands_ops.append([op]); cands_vals.append([v])
         attempts = len(cands_cols)
     else:
         medians = np.array([np.nanmedian(R[:, j]) if space.kind[j] == 1 else 0.0 for j in range(d)])
