@@ -36,6 +36,8 @@ test-all: build
 bench: build
 	$(PY) benchmarks/bench_ring.py
 	$(PY) benchmarks/bench_mpc.py
+	$(PY) benchmarks/bench_anonymize.py
+	$(PY) benchmarks/bench_attacks.py
 
 # Peer tools used only as side-by-side baselines, in their own environment: CrypTen pins an
 # older stack and installs top-level packages (test, benchmarks, configs).
@@ -43,9 +45,13 @@ peers:
 	$(PYTHON) -m venv .venv-peers
 	.venv-peers/bin/pip install -q torch==2.13.0 numpy omegaconf onnx pyyaml scikit-learn
 	SKLEARN_ALLOW_DEPRECATED_SKLEARN_PACKAGE_INSTALL=True .venv-peers/bin/pip install -q --no-deps crypten==0.4.1
+	# Anonymeter 1.1.0 pins numpy < 1.27 and pyarrow < 22: its own environment too
+	$(PYTHON) -m venv .venv-anon
+	.venv-anon/bin/pip install -q numpy==1.26.4 pandas==2.3.3 pyarrow==21.0.0 scikit-learn scipy polars numba joblib
+	.venv-anon/bin/pip install -q --no-deps anonymeter==1.1.0
 
 gpu-check:
 	bash benchmarks/gpu_check.sh
 
 clean:
-	rm -rf build $(VENV) .venv-peers secured/_kernels/*.c secured/_kernels/*.so *.egg-info
+	rm -rf build $(VENV) .venv-peers .venv-anon secured/_kernels/*.c secured/_kernels/*.so *.egg-info

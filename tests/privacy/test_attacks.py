@@ -69,19 +69,25 @@ def test_agrees_with_anonymeter_when_release_is_the_original(adult_split):
 
 
 def test_side_by_side_with_anonymeter_when_installed(adult_split):
-    pytest.importorskip("anonymeter")
-    from anonymeter.evaluators import InferenceEvaluator
+    """Runs Anonymeter itself (its own environment: `make peers`) on the same data and seeds."""
+    from secured.bench.anonymeter_peer import anonymeter_python, run_anonymeter
 
+    python = anonymeter_python()
+    if python is None:
+        pytest.skip("Anonymeter is not installed here (`make peers` creates .venv-anon)")
     ori, ctl = adult_split
-    ori_n, ctl_n = ori.assign(age=ori["age"].astype(int)), ctl.assign(age=ctl["age"].astype(int))
     aux = [c for c in ori.columns if c != "occupation"]
-    theirs, ours = [], []
-    for s in range(5):
-        np.random.seed(s)
-        ev = InferenceEvaluator(ori=ori_n, syn=ori_n, control=ctl_n, aux_cols=aux, secret="occupation", n_attacks=2000)
-        theirs.append(ev.evaluate().risk().value)
-        ours.append(inference(ori, ori, ctl, aux, "occupation", seed=s).risk.value)
-    assert abs(np.mean(theirs) - np.mean(ours)) <= 0.03
+    halves = (["age", "sex", "race", "marital-status"], ["education", "native-country", "workclass", "occupation"])
+    specs = [{"name": "occupation", "kind": "inference", "secret": "occupation", "aux": aux, "n_attacks": 2000,
+              "seeds": [0, 1, 2]},
+             {"name": "link10", "kind": "linkability", "aux": halves, "n_neighbors": 10, "n_attacks": 2000,
+              "seeds": [0, 1, 2]}]
+    theirs = run_anonymeter(python, ori, ctl, specs, ["age"])
+    assert set(theirs) == {"occupation", "link10"}
+    ours = {"occupation": np.mean([inference(ori, ori, ctl, aux, "occupation", seed=s).risk.value for s in range(3)]),
+            "link10": np.mean([linkability(ori, ori, ctl, halves, n_neighbors=10, seed=s).risk.value for s in range(3)])}
+    for name in ours:
+        assert abs(ours[name] - theirs[name]["risk"]) <= 0.03, (name, ours[name], theirs[name])
 
 
 def test_singling_out_is_duplicate_aware(adult_split):
@@ -220,7 +226,6 @@ def test_protect_impossible_threshold_writes_no_release(tmp_path):
     assert not out.exists() and not json.loads(rep.read_text())["passed"]
 
 
-@pytest.mark.slow
 def test_protect_diabetes_people_counted_once():
     d = load("diabetes130")
     qis = ["age", "gender", "race", "diag_1", "admission_source_id"]
