@@ -39,9 +39,12 @@ setup(
         "secured.data",
         "secured.jobs",
         "secured.cuda",
+        "secured.privacy",
+        "secured.hub",
     ],
     package_data={
         "secured.cuda": ["*.cu", "*.cuh"],
         "secured.data": ["*.parquet", "*.csv", "*.json", "*.md", "arx/*.csv"],
+        "secured.hub": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py"],
     },
 )

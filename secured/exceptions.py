@@ -10,7 +10,11 @@ subclass also derives from the builtin a caller would naturally catch::
     ├── BackendMismatchError    (TypeError)    numpy and cupy arrays mixed in one call
     ├── RingValueError          (ValueError)   wrong dtype/shape for ring arithmetic
     ├── FixedPointOverflowError (OverflowError) a value does not fit the fixed-point range
-    └── PartyTimeoutError       (TimeoutError) a party or dealer did not answer in time
+    ├── PartyTimeoutError       (TimeoutError) a party or dealer did not answer in time
+    └── HubError                (RuntimeError) the knowledge base refused or failed an operation
+        ├── AccessDenied        (PermissionError) bad, expired or revoked token; not allowed
+        ├── NotFound            (LookupError)  no such member, dataset, object or model
+        └── IntegrityError      (ValueError)   malformed input or a lake checksum mismatch
 
 Messages say what is wrong and what to do. They never contain cell values, identifiers or
 secrets: only counts, shapes, dtypes, column and option names.
@@ -27,6 +31,10 @@ __all__ = [
     "RingValueError",
     "FixedPointOverflowError",
     "PartyTimeoutError",
+    "HubError",
+    "AccessDenied",
+    "NotFound",
+    "IntegrityError",
 ]
 
 
@@ -64,3 +72,19 @@ class PartyTimeoutError(SecuredError, TimeoutError):
     def __init__(self, message: str, *, party: str | None = None) -> None:
         super().__init__(message)
         self.party = party
+
+
+class HubError(SecuredError, RuntimeError):
+    """The knowledge base refused or could not complete an operation."""
+
+
+class AccessDenied(HubError, PermissionError):
+    """A token is unknown, expired or revoked, or its member may not do this."""
+
+
+class NotFound(HubError, LookupError):
+    """No member, dataset, lake object or model with that name or id (or not visible)."""
+
+
+class IntegrityError(HubError, ValueError):
+    """Malformed input (schema, scopes, names) or stored data that fails its checksum."""

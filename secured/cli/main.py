@@ -30,6 +30,9 @@ bench_app = typer.Typer(help="Side-by-side benchmarks (ratios against baselines 
 app.add_typer(bench_app, name="bench")
 mpc_app = typer.Typer(help="Secure multiparty computation: jobs on a cluster of parties.", no_args_is_help=True)
 app.add_typer(mpc_app, name="mpc")
+from .hub import hub_app, register_release, require_token  # noqa: E402
+
+app.add_typer(hub_app, name="hub")
 dp_app = typer.Typer(help="Differentially private releases (OpenDP) with a budget ledger.", no_args_is_help=True)
 app.add_typer(dp_app, name="dp")
 console = Console()
@@ -172,6 +175,9 @@ def anonymize(
     classification_target: Annotated[Optional[str], typer.Option(
         help="Also report classification utility for this column (80/20 split, logistic regression).")] = None,
     report: Annotated[Optional[str], typer.Option(help="JSON report path.")] = None,
+    register: Annotated[bool, typer.Option(help="Register the release in the hub (token: SECURED_TOKEN).")] = False,
+    title: Annotated[Optional[str], typer.Option(help="Inventory title for --register (default: file name).")] = None,
+    tags: Annotated[str, typer.Option(help="Comma-separated inventory tags for --register.")] = "",
 ) -> None:
     """Anonymize a table: k-anonymity (and l, t) by optimal global recoding, Mondrian or MDAV."""
     from rich.progress import Progress
@@ -180,6 +186,8 @@ def anonymize(
     from ..privacy.utility import classification_utility
 
     def body() -> int:
+        if register:
+            require_token()
         table = read_table(input)
         hierarchies = _hierarchies(hierarchy, table)
         key = None
@@ -200,6 +208,9 @@ def anonymize(
         write_table_atomic(release, out)
         if report:
             write_json_atomic(result, report)
+        if register:
+            dataset_id = register_release(out, result, title, id_column, _columns(tags), release)
+            console.print(f"registered in the hub as dataset {dataset_id}")
         r = result
         line = (f"k = {r['k']} (requested {k}); {r['suppressed']} rows suppressed; "
                 f"discernibility {r['discernibility']:.0f}")
@@ -315,6 +326,9 @@ def protect(
     pseudonymize: Annotated[str, typer.Option(help="Direct identifiers to replace by HMAC pseudonyms.")] = "",
     seed: Annotated[int, typer.Option(help="Seed of the control split and the attacks.")] = 0,
     html_out: Annotated[Optional[str], typer.Option("--html", help="HTML report with plots.")] = None,
+    register: Annotated[bool, typer.Option(help="Register the release in the hub (token: SECURED_TOKEN).")] = False,
+    title: Annotated[Optional[str], typer.Option(help="Inventory title for --register (default: file name).")] = None,
+    tags: Annotated[str, typer.Option(help="Comma-separated inventory tags for --register.")] = "",
 ) -> None:
     """Anonymize, attack, strengthen, repeat: the most useful release whose risks all pass."""
     from ..privacy.anonymizer import read_table, write_json_atomic, write_table_atomic
@@ -322,6 +336,8 @@ def protect(
     from ..privacy.protect import Protector
 
     def body() -> int:
+        if register:
+            require_token()
         table = read_table(input)
         ctl = read_table(control) if control else None
         protector = Protector(
@@ -347,6 +363,9 @@ def protect(
             console.print(f"[red]error:[/] {escape(result['message'])}")
             return 2
         console.print(f"released with {result['chosen']['method']} k={result['chosen']['k']}")
+        if register:
+            dataset_id = register_release(out, result, title, id_column, _columns(tags), protector.release_)
+            console.print(f"registered in the hub as dataset {dataset_id}")
         return 0
 
     _exit_with(body)

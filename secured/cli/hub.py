@@ -1,0 +1,310 @@
+"""``secured hub ...``: the knowledge base from the command line.
+
+The database is ``--db`` or SECURED_DB_URL (default: a SQLite file in SECURED_HOME), the lake
+``--lake`` or SECURED_LAKE_URL, the caller's token ``--token`` or SECURED_TOKEN.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..exceptions import ConfigurationError, SecuredError
+
+console = Console()
+hub_app = typer.Typer(help="The hub's knowledge base: members, tokens, datasets, lake, models.", no_args_is_help=True)
+member_app = typer.Typer(help="Members (organizations) and their roles.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens: scoped, expiring, revocable.", no_args_is_help=True)
+dataset_app = typer.Typer(help="The dataset inventory.", no_args_is_help=True)
+lake_app = typer.Typer(help="The datalake of synthetic datasets (Parquet, content-addressed, versioned).",
+                       no_args_is_help=True)
+model_app = typer.Typer(help="The model registry and marketplace.", no_args_is_help=True)
+for sub, name in ((member_app, "member"), (token_app, "token"), (dataset_app, "dataset"), (lake_app, "lake"),
+                  (model_app, "model")):
+    hub_app.add_typer(sub, name=name)
+
+Db = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: SECURED_DB_URL or SQLite).")]
+Lake = Annotated[Optional[str], typer.Option("--lake", help="Lake URI (default: SECURED_LAKE_URL or local).")]
+Tok = Annotated[Optional[str], typer.Option("--token", help="API token (default: SECURED_TOKEN).")]
+
+
+def _run(fn) -> None:
+    try:
+        code = fn()
+    except SecuredError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    raise typer.Exit(code or 0)
+
+
+def _hub(db: str | None, lake: str | None):
+    from ..hub import Hub
+
+    return Hub(db, lake)
+
+
+def _token(token: str | None) -> str:
+    token = token or os.environ.get("SECURED_TOKEN")
+    if not token:
+        raise ConfigurationError("No token: pass --token or set SECURED_TOKEN (an admin creates tokens with "
+                                 "`secured hub token create`).")
+    return token
+
+
+def _json_file(path: str | None, what: str) -> dict | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigurationError(f"No {what} file at {path}.")
+    try:
+        value = json.loads(p.read_text())
+    except json.JSONDecodeError:
+        raise ConfigurationError(f"The {what} file is not valid JSON.") from None
+    if not isinstance(value, (dict, list)):
+        raise ConfigurationError(f"The {what} file must hold a JSON object.")
+    return value
+
+
+def _split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _show(value: Any) -> None:
+    console.print_json(json.dumps(value, default=str))
+
+
+@hub_app.command("init")
+def init(admin: Annotated[str, typer.Option(help="Name of the first admin member.")] = "admin",
+         db: Db = None, lake: Lake = None) -> None:
+    """Create or upgrade the knowledge base; prints the first admin's token once."""
+    from ..hub import Hub
+
+    def body() -> int:
+        hub, token = Hub.init(db, lake, admin)
+        if token:
+            console.print(f"hub ready; admin {escape(admin)!s} token (shown once, keep it safe):")
+            console.print(token, markup=False)
+        else:
+            console.print("hub schema is up to date (members already exist; no new token)")
+        return 0
+
+    _run(body)
+
+
+@member_app.command("add")
+def member_add(name: str, role: Annotated[str, typer.Option(help="admin, producer or researcher.")],
+               token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Add a member (admins only)."""
+    _run(lambda: console.print(f"member {_hub(db, lake).add_member(_token(token), name, role)} added") or 0)
+
+
+@token_app.command("create")
+def token_create(member: Annotated[Optional[str], typer.Option(help="For this member (admins); default: you.")] = None,
+                 scopes: Annotated[str, typer.Option(help="read, write, admin.")] = "read",
+                 days: Annotated[Optional[float], typer.Option(help="Expires after this many days.")] = 90,
+                 token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Issue a token (printed once)."""
+    _run(lambda: console.print(_hub(db, lake).create_token(_token(token), member, _split(scopes), days),
+                               markup=False) or 0)
+
+
+@token_app.command("revoke")
+def token_revoke(public_id: Annotated[str, typer.Argument(help="The id part of the token (sk_<id>_...).")],
+                 token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Revoke a token (its member or an admin)."""
+    _run(lambda: _hub(db, lake).revoke_token(_token(token), public_id) or console.print("revoked") or 0)
+
+
+@dataset_app.command("register")
+def dataset_register(
+    title: Annotated[str, typer.Option(help="Title, unique among your entries.")],
+    file: Annotated[Optional[str], typer.Option(help="Table whose schema and counts to record (not uploaded).")] = None,
+    schema: Annotated[Optional[str], typer.Option(help="JSON file: [{'name': ..., 'type': ...}, ...].")] = None,
+    description: str = "", location: Annotated[Optional[str], typer.Option(help="Where it lives at the producer.")] = None,
+    report: Annotated[Optional[str], typer.Option(help="anonymize/protect JSON report to record.")] = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Person id, to count people.")] = None,
+    tags: str = "", visibility: Annotated[str, typer.Option(help="all or members.")] = "all",
+    readers: Annotated[str, typer.Option(help="Members who may read it (visibility members).")] = "",
+    synthetic: bool = False, derived_from: Optional[int] = None, run: Optional[str] = None,
+    token: Tok = None, db: Db = None, lake: Lake = None,
+) -> None:
+    """Register a dataset in the inventory."""
+    def body() -> int:
+        fields = _fields_from(file, schema, report, id_column)
+        dataset_id = _hub(db, lake).register_dataset(
+            _token(token), title=title, description=description, location=location, tags=_split(tags),
+            visibility=visibility, readers=_split(readers), synthetic=synthetic, derived_from=derived_from, run=run,
+            **fields)
+        console.print(f"dataset {dataset_id} registered")
+        return 0
+
+    _run(body)
+
+
+def _fields_from(file: str | None, schema: str | None, report: str | None, id_column: str | None) -> dict:
+    from ..hub import describe_table
+    from ..privacy.anonymizer import read_table
+
+    fields: dict[str, Any] = {}
+    if file:
+        fields.update(describe_table(read_table(file), id_column))
+    if schema:
+        fields["schema"] = _json_file(schema, "schema")
+    if "schema" not in fields:
+        raise ConfigurationError("Give --file (schema and counts read from the table) or --schema.")
+    if report:
+        fields.update(report_fields(_json_file(report, "report")))
+    return fields
+
+
+def report_fields(rep: dict) -> dict:
+    """Inventory fields from an anonymize or protect report."""
+    out: dict[str, Any] = {}
+    anon = rep.get("release", rep)
+    if "k" in anon:
+        out["k"] = float(anon["k"])
+        out["anonymization"] = {key: anon.get(key) for key in ("method", "k_requested", "quasi_identifiers",
+                                                              "suppressed", "search_levels", "l_variant",
+                                                              "t_distance", "counted") if key in anon}
+        if "utility" in anon:
+            out["anonymization"]["utility"] = {k: anon["utility"][k] for k in ("loss", "precision",
+                                                                            "discernibility") if k in anon["utility"]}
+    for key in ("l", "t"):
+        if anon.get(key) is not None:
+            out[key] = float(anon[key])
+    if rep.get("iterations"):
+        passed = [it for it in rep["iterations"] if it.get("passed")]
+        if passed:
+            best = min(passed, key=lambda it: it["utility"]["loss"])
+            out["risks"] = best["risks"]
+            out["max_risk_upper"] = float(best["max_risk_upper"])
+    return out
+
+
+@dataset_app.command("list")
+def dataset_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Datasets you may see."""
+    _run(lambda: _show(_hub(db, lake).search_datasets(_token(token))) or 0)
+
+
+@dataset_app.command("show")
+def dataset_show(dataset_id: int, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """One dataset entry."""
+    _run(lambda: _show(_hub(db, lake).get_dataset(_token(token), dataset_id)) or 0)
+
+
+@dataset_app.command("search")
+def dataset_search(text: Annotated[Optional[str], typer.Argument(help="Words in title or description.")] = None,
+                   tag: Annotated[Optional[list[str]], typer.Option(help="Required tag; repeatable.")] = None,
+                   owner: Optional[str] = None, column: Optional[str] = None, min_k: Optional[float] = None,
+                   max_risk: Optional[float] = None, synthetic: Optional[bool] = None,
+                   token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Search the inventory by text, tags, owner, column, k, risk, synthetic."""
+    _run(lambda: _show(_hub(db, lake).search_datasets(_token(token), text, tags=tag or [], owner=owner, column=column,
+                                                      min_k=min_k, max_risk=max_risk, synthetic=synthetic)) or 0)
+
+
+@lake_app.command("put")
+def lake_put(name: str, file: str, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Store a table (.csv or .parquet) as a new version of NAME."""
+    _run(lambda: _show(_hub(db, lake).lake_put(_token(token), name, file)) or 0)
+
+
+@lake_app.command("get")
+def lake_get(name: str, out: str, version: Optional[int] = None, token: Tok = None, db: Db = None,
+             lake: Lake = None) -> None:
+    """Fetch a version (default: the latest), checksum-verified, into OUT (.csv or .parquet)."""
+    from ..privacy.anonymizer import write_table_atomic
+
+    def body() -> int:
+        write_table_atomic(_hub(db, lake).lake_get(_token(token), name, version), out)
+        console.print(f"written {escape(out)}")
+        return 0
+
+    _run(body)
+
+
+@lake_app.command("list")
+def lake_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Lake objects and their versions."""
+    _run(lambda: _show(_hub(db, lake).lake_list(_token(token))) or 0)
+
+
+@model_app.command("publish")
+def model_publish(
+    name: str, artifact: str,
+    metrics: Annotated[Optional[str], typer.Option(help="JSON file of metrics.")] = None,
+    lineage: Annotated[Optional[str], typer.Option(help="JSON file: clusters, datasets, training run.")] = None,
+    mia: Annotated[Optional[str], typer.Option(help="JSON file of membership-inference results.")] = None,
+    epsilon: Optional[float] = None, delta: Optional[float] = None, licence: Optional[str] = None,
+    description: str = "", alias: Annotated[Optional[list[str]], typer.Option(help="Alias; repeatable.")] = None,
+    visibility: str = "all", readers: str = "", token: Tok = None, db: Db = None, lake: Lake = None,
+) -> None:
+    """Publish a model artifact as a new version."""
+    def body() -> int:
+        version = _hub(db, lake).publish_model(
+            _token(token), name, artifact, metrics=_json_file(metrics, "metrics"),
+            lineage=_json_file(lineage, "lineage"), membership_inference=_json_file(mia, "membership-inference"),
+            epsilon=epsilon, delta=delta, licence=licence, description=description, aliases=alias or [],
+            visibility=visibility, readers=_split(readers))
+        console.print(f"model {escape(name)} version {version} published")
+        return 0
+
+    _run(body)
+
+
+@model_app.command("list")
+def model_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Models you may see."""
+    _run(lambda: _show(_hub(db, lake).list_models(_token(token))) or 0)
+
+
+@model_app.command("show")
+def model_show(name: str, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """A model: versions, aliases, metrics, lineage, privacy spent, membership inference."""
+    _run(lambda: _show(_hub(db, lake).show_model(_token(token), name)) or 0)
+
+
+@model_app.command("download")
+def model_download(name: str, out: str, version: Annotated[Optional[str], typer.Option(
+        help="Version number or alias (default: latest).")] = None, token: Tok = None, db: Db = None,
+        lake: Lake = None) -> None:
+    """Write a model artifact (checksum-verified) to OUT."""
+    def body() -> int:
+        data = _hub(db, lake).download_model(_token(token), name, version)
+        target = Path(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        console.print(f"written {escape(out)} ({len(data)} bytes)")
+        return 0
+
+    _run(body)
+
+
+def require_token() -> None:
+    """Fail early (before any work) when --register has no token to register with."""
+    _token(None)
+
+
+def register_release(release_path: str, report: dict, title: str | None, id_column: str | None, tags: list[str],
+                     table=None) -> int:
+    """``--register`` of anonymize/protect: the release's schema, counts and scores, owned by
+    the SECURED_TOKEN member, in the default hub."""
+    from ..hub import Hub, describe_table
+    from ..privacy.anonymizer import read_table
+
+    table = table if table is not None else read_table(release_path)
+    fields = describe_table(table, id_column)
+    fields.update(report_fields(report))
+    hub = Hub()
+    return hub.register_dataset(_token(None), title=title or Path(release_path).stem,
+                                location=str(Path(release_path).resolve().as_uri()), tags=tags, **fields)
