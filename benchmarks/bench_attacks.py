@@ -6,9 +6,9 @@ environment exists: ``make peers`` creates .venv-anon, or set SECURED_ANONYMETER
    ``--seeds`` seeds, and seconds per run.
 2. diabetes130 at ``--rows`` released rows (default 100,000; release = original; control = the
    rows left over, topped up from the start when short): seconds per attack on 2 cores
-   (target <= 60 s each); Anonymeter only with ``--anonymeter-big`` (minutes).
+   (target <= 60 s each), next to Anonymeter at the same size unless ``--no-anonymeter-big``.
 
-    python benchmarks/bench_attacks.py [--seeds 3] [--rows 100000] [--anonymeter-big]
+    python benchmarks/bench_attacks.py [--seeds 3] [--rows 100000] [--no-anonymeter-big]
 
 Anonymeter's singling-out drops duplicate rows first, so its numbers differ by design (see
 secured/privacy/attacks.py); the comparison that must agree is linkability and inference.
@@ -57,7 +57,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--anonymeter-big", action="store_true")
+    parser.add_argument("--no-anonymeter-big", dest="anonymeter_big", action="store_false",
+                        help="Skip Anonymeter on the 100k-row table (minutes).")
     args = parser.parse_args()
     python = anonymeter_python()
     if python is None:

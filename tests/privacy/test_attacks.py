@@ -236,3 +236,25 @@ def test_protect_diabetes_people_counted_once():
     assert p.report_["passed"] and p.release_ is not None
     people = p.release_.groupby(qis)["patient_nbr"].nunique()
     assert people.min() >= p.report_["chosen"]["k"]
+
+
+def test_assess_cli(tmp_path, adult_split):
+    ori, ctl = adult_split
+    paths = {name: tmp_path / f"{name}.csv" for name in ("ori", "ctl", "bad")}
+    ori.to_csv(paths["ori"], index=False)
+    ctl.to_csv(paths["ctl"], index=False)
+    ori.drop(columns=["race"]).to_csv(paths["bad"], index=False)
+    out, page = tmp_path / "a.json", tmp_path / "a.html"
+    args = ["--quasi-identifiers", "sex,age,race,marital-status", "--sensitive", "salary-class", "--n-attacks", "300",
+            "--n-singling", "50"]
+    result = runner.invoke(app, ["assess", str(paths["ori"]), str(paths["ori"]), "--control", str(paths["ctl"]),
+                                 *args, "--out", str(out), "--html", str(page), "--max-risk", "0.05"])
+    assert result.exit_code == 1, result.output          # an upper bound reaches the mark: exit 1
+    report = json.loads(out.read_text())
+    assert {"singling_out_univariate", "singling_out_multivariate", "linkability", "inference:salary-class"} == \
+        set(report["risks"]) and "<svg" in page.read_text()
+    result = runner.invoke(app, ["assess", str(paths["ori"]), str(paths["bad"]), "--control", str(paths["ctl"]),
+                                 *args, "--out", str(tmp_path / "b.json")])
+    assert result.exit_code == 2 and "'race'" in result.output and not (tmp_path / "b.json").exists()
+    result = runner.invoke(app, ["assess", str(paths["ori"]), str(paths["ori"]), *args, "--out", str(tmp_path / "c.json")])
+    assert result.exit_code == 2 and "--control" in result.output
