@@ -15,9 +15,10 @@ n the people released and F_j the class's size in the population:
   the population's, and the hypergeometric chance that a population class of size i shows up
   once in a sample of n out of N gives P(population unique | sample unique).
 - distance to closest record (for synthetic releases): for each released row, the mixed-type
-  distance to the nearest original and to the nearest control row; exact copies, and the
-  share of released rows closer to the original than to control (about half when the
-  release is no closer to its training rows than to new people from the same population).
+  distance to the nearest original row (exact copies: distance 0) and, on equal-size samples
+  of the original and of control, the share of released rows closer to the original than to
+  control (about half when the release is no closer to its training rows than to new people
+  from the same population; ties count half).
 """
 
 from __future__ import annotations
@@ -121,15 +122,15 @@ def distance_to_closest_record(original: pd.DataFrame, release: pd.DataFrame, co
     ori = original.iloc[rng.choice(len(original), size, replace=False)]
     ctl = control.iloc[rng.choice(len(control), size, replace=False)]
     d = []
-    for reference in (ori, ctl):
+    for reference in (ori, ctl, original):
         space = MixedSpace(reference, [rows], list(columns), numeric)
         _, dist = kernels.mixed_kneighbors(space.release, space.others[0], space.inv_range, space.kind, space.tables,
                                            space.offsets, space.ncells, rng.random(len(reference)), 1)
         d.append(dist[:, 0])
-    to_ori, to_ctl = d
+    to_ori, to_ctl, to_full = d
     closer = int((to_ori < to_ctl).sum() + 0.5 * (to_ori == to_ctl).sum())
     share = wilson(closer, len(rows))
-    return {"rows": int(len(rows)), "median_to_original": float(np.median(to_ori)),
-            "median_to_control": float(np.median(to_ctl)), "exact_copies": float((to_ori == 0).mean()),
+    return {"rows": int(len(rows)), "median_to_original": float(np.median(to_full)),
+            "median_to_control": float(np.median(to_ctl)), "exact_copies": float((to_full == 0).mean()),
             "exact_copies_control": float((to_ctl == 0).mean()),
             "closer_to_original": {"value": share.value, "ci": [share.value - share.error, share.value + share.error]}}

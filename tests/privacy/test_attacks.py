@@ -258,3 +258,15 @@ def test_assess_cli(tmp_path, adult_split):
     assert result.exit_code == 2 and "'race'" in result.output and not (tmp_path / "b.json").exists()
     result = runner.invoke(app, ["assess", str(paths["ori"]), str(paths["ori"]), *args, "--out", str(tmp_path / "c.json")])
     assert result.exit_code == 2 and "--control" in result.output
+
+
+def test_distance_to_closest_record(adult_split):
+    from secured.privacy.risk import distance_to_closest_record
+
+    ori, ctl = adult_split
+    train, fresh = ori.iloc[:12000], ori.iloc[12000:18000]
+    copies = distance_to_closest_record(train, train.sample(2000, random_state=1), ctl, list(ori.columns))
+    assert copies["exact_copies"] == 1.0 and copies["closer_to_original"]["ci"][0] > 0.6
+    unrelated = distance_to_closest_record(train, fresh.sample(2000, random_state=1), ctl, list(ori.columns))
+    lo, hi = unrelated["closer_to_original"]["ci"]
+    assert lo - 0.03 < 0.5 < hi + 0.03 and unrelated["exact_copies"] < 0.5
