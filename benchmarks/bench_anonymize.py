@@ -15,7 +15,9 @@ ARX's published figure for (1): the optimum in ~28 ms checking 115 nodes (Java),
 
 import argparse
 import functools
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ import pandas as pd
 from secured.data import load, path
 from secured.privacy import Hierarchy, optimal_recoding
 from secured.privacy.criteria import PrivacyCriteria
-from secured.privacy.dp import dp_histogram
+from secured.privacy.dp import BudgetLedger, dp_histogram
 from secured.privacy.lattice import exhaustive_recoding
 from secured.privacy.mdav import MDAV
 from secured.privacy.models import check_k_anonymity, check_l_diversity, check_t_closeness
@@ -83,7 +85,8 @@ def diabetes_steps(df: pd.DataFrame, k: int, mdav: bool = True) -> list[tuple[st
         rows.append((f"MDAV, 4 numeric QIs, k={k} people", s, f"{model_m.groups_} groups"))
     else:
         rows.append((f"MDAV, 4 numeric QIs, k={k} people", float("nan"), "skipped: O(n^2/k)"))
-    rel, s = timed(lambda: dp_histogram(df, ["age", "readmitted"], rho=0.5, id_column="patient_nbr"))
+    ledger = BudgetLedger(Path(tempfile.mkdtemp()) / "ledger.json", rho=10.0)
+    rel, s = timed(lambda: dp_histogram(df, ["age", "readmitted"], rho=0.5, id_column="patient_nbr", ledger=ledger))
     rows.append(("DP age x readmitted histogram, rho=0.5, 1 row/patient", s, f"noise sd {rel.scale:.2f}"))
     return rows
 

@@ -120,7 +120,10 @@ def _training_step(console: Console) -> bool:
 def _data_flow_step(console: Console) -> bool:
     from .data import load
     from .privacy import Hierarchy
-    from .privacy.dp import dp_histogram
+    import tempfile
+    from pathlib import Path
+
+    from .privacy.dp import BudgetLedger, dp_histogram
     from .privacy.protect import Protector
 
     console.rule("[bold]SECURED demo: anonymize, attack, repeat (diabetes130)")
@@ -148,10 +151,15 @@ def _data_flow_step(console: Console) -> bool:
     console.print(f"released {len(release)} encounters; smallest class holds {people} patients (k = "
                   f"{protector.report_['chosen']['k']}) -> {'ok' if ok_k else 'FAILED'}  "
                   f"[{time.perf_counter() - start:.1f} s]")
-    hist = dp_histogram(d, ["age", "readmitted"], rho=0.5, id_column="patient_nbr")
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = BudgetLedger(Path(tmp) / "ledger.json", rho=1.0)
+        hist = dp_histogram(d, ["age", "readmitted"], rho=0.5, id_column="patient_nbr", ledger=ledger)
+        accounted = ledger.spent
     truth = d.drop_duplicates("patient_nbr").shape[0]
     noisy = int(hist.table["count"].sum() + (hist.other or 0))
     ok_dp = abs(noisy - truth) < 8 * hist.scale * len(hist.table) ** 0.5
-    console.print(f"DP age x readmitted histogram at rho = {hist.rho:g}: {len(hist.table)} cells, noise sd "
-                  f"{hist.scale:.2f}, total {noisy} vs {truth} patients -> {'ok' if ok_dp else 'FAILED'}")
+    ok_dp = ok_dp and abs(accounted - hist.rho) < 1e-9
+    console.print(f"DP age x readmitted histogram at rho = {hist.rho:g} (ledger: {accounted:g} of 1 spent): "
+                  f"{len(hist.table)} cells, noise sd {hist.scale:.2f}, total {noisy} vs {truth} patients -> "
+                  f"{'ok' if ok_dp else 'FAILED'}")
     return bool(ok_k and ok_dp)

@@ -385,7 +385,7 @@ def _noise_chain(dp: Any, kind: Kind, n_cells: int | None) -> tuple[Any, Any, st
 def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float | None = None,
                  epsilon: float | None = None, id_column: str | None = None,
                  contributions: int = 1, domains: Mapping[str, Sequence[Any]] | None = None,
-                 ledger: BudgetLedger | None = None, label: str | None = None,
+                 ledger: BudgetLedger, label: str | None = None,
                  seed: int | None = None) -> DPRelease:
     """Release a noisy joint histogram of ``columns`` (a total count when ``columns=[]``).
 
@@ -405,15 +405,18 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
     domains : mapping column -> list, optional
         Public categories per column. Columns not listed use the values in the data
         (flagged ``domain_from_data``); values outside a domain are counted in ``other``.
-    ledger : BudgetLedger, optional
-        Charged with the spent budget before any noisy result is computed; a refusal
-        (:class:`BudgetExceededError`) releases nothing.
+    ledger : BudgetLedger
+        Required: every release is accounted. Charged with the spent budget before any
+        noisy result is computed; a refusal (:class:`BudgetExceededError`) releases nothing.
     label : str, optional
         Recorded with the release and in the ledger.
     seed : int, optional
         Seeds only the choice of rows kept per patient (for reproducible tests); the noise
         always comes from OpenDP's own secure sampler.
     """
+    if not isinstance(ledger, BudgetLedger):
+        raise ConfigurationError("dp_histogram needs ledger=BudgetLedger(path, rho=... or epsilon=...): every "
+                                 "release is accounted.")
     import pandas as pd
 
     kind, budget = _budget(rho, epsilon, where="dp_histogram", required=True)
@@ -510,9 +513,8 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
     if spent > budget:  # pragma: no cover - binary_search_param guarantees this
         raise RuntimeError("OpenDP returned a measurement over the requested budget.")
 
-    if ledger is not None:  # charge first: a refusal releases nothing
-        ledger.charge(spent, kind, label=label, columns=cols, mechanism=mechanism,
-                      contributions=contributions, rows_used=rows_used)
+    ledger.charge(spent, kind, label=label, columns=cols, mechanism=mechanism,  # charge first: a refusal
+                  contributions=contributions, rows_used=rows_used)                # releases nothing
 
     noisy = meas(joint.tolist())
     if cols:

@@ -17,6 +17,14 @@ from secured.data import load
 from secured.exceptions import ConfigurationError
 from secured.privacy.dp import BudgetExceededError, BudgetLedger, _bound_rows, dp_histogram
 
+
+def _ledger() -> BudgetLedger:
+    """A roomy ledger in a fresh folder: every release is accounted, as the API requires."""
+    import tempfile
+    from pathlib import Path
+
+    return BudgetLedger(Path(tempfile.mkdtemp()) / "ledger.json", rho=1e6)
+
 AGES = [f"[{10 * i}-{10 * (i + 1)})" for i in range(10)]
 READMITTED = ["NO", ">30", "<30"]
 DOMAINS = {"age": AGES, "readmitted": READMITTED}
@@ -93,7 +101,7 @@ def test_noisy_counts_near_exact_truth(one_row_per_patient):
     """With one row per patient the truth is exact: all 30 cells within 6 sigma, and noise was
     actually added (a discrete Gaussian of sigma 1 is 0 with probability ~0.4 per cell)."""
     t = one_row_per_patient
-    rel = dp_histogram(t, CELLS, rho=0.5, id_column="patient_nbr", domains=DOMAINS)
+    rel = dp_histogram(t, CELLS, rho=0.5, id_column="patient_nbr", domains=DOMAINS, ledger=_ledger())
     truth = crosstab(t)
     noisy = released(rel)
     assert rel.rows_used == len(t)
@@ -105,7 +113,7 @@ def test_noisy_counts_near_exact_truth(one_row_per_patient):
 def test_other_cell_counts_rows_outside_the_domain(one_row_per_patient):
     t = one_row_per_patient
     old = ["[70-80)", "[80-90)", "[90-100)"]
-    rel = dp_histogram(t, ["age"], epsilon=1.0, domains={"age": old})
+    rel = dp_histogram(t, ["age"], epsilon=1.0, domains={"age": old}, ledger=_ledger())
     assert list(rel.table["age"]) == old and rel.mechanism == "count_by_categories+discrete_laplace"
     truth_other = int((~t["age"].isin(old)).sum())
     tol = 20 * rel.scale  # P(|Laplace| > 20 b) = e^-20
@@ -115,17 +123,17 @@ def test_other_cell_counts_rows_outside_the_domain(one_row_per_patient):
 
 
 def test_domain_from_data_is_flagged(one_row_per_patient):
-    rel = dp_histogram(one_row_per_patient, CELLS, rho=1.0, domains={"readmitted": READMITTED})
+    rel = dp_histogram(one_row_per_patient, CELLS, rho=1.0, domains={"readmitted": READMITTED}, ledger=_ledger())
     assert rel.domain_from_data is True and rel.data_domain_columns == ("age",)
     assert list(rel.table["age"].unique()) == sorted(AGES)
-    rel = dp_histogram(one_row_per_patient, CELLS, rho=1.0, domains=DOMAINS)
+    rel = dp_histogram(one_row_per_patient, CELLS, rho=1.0, domains=DOMAINS, ledger=_ledger())
     assert rel.domain_from_data is False
 
 
 @pytest.mark.parametrize("k", [1, 3])
 def test_zcdp_spent_matches_discrete_gaussian_formula(df, k):
     """rho = Delta^2 / (2 sigma^2) with L2 sensitivity Delta = contributions."""
-    rel = dp_histogram(df, CELLS, rho=0.3, id_column="patient_nbr", contributions=k, domains=DOMAINS)
+    rel = dp_histogram(df, CELLS, rho=0.3, id_column="patient_nbr", contributions=k, domains=DOMAINS, ledger=_ledger())
     assert rel.rho == pytest.approx(k**2 / (2 * rel.scale**2), rel=1e-9)
     assert 0.3 * (1 - 1e-6) <= rel.rho <= 0.3
     assert rel.scale == pytest.approx(k / math.sqrt(2 * 0.3), rel=1e-6)
@@ -136,13 +144,13 @@ def test_zcdp_spent_matches_discrete_gaussian_formula(df, k):
 def test_pure_dp_spent_matches_discrete_laplace_formula(df, columns):
     """epsilon = Delta_1 / b with L1 sensitivity Delta_1 = contributions (histogram and total)."""
     rel = dp_histogram(df, columns, epsilon=0.7, id_column="patient_nbr", contributions=2,
-                       domains=DOMAINS if columns else None)
+                       domains=DOMAINS if columns else None, ledger=_ledger())
     assert rel.epsilon == pytest.approx(2 / rel.scale, rel=1e-9)
     assert 0.7 * (1 - 1e-6) <= rel.epsilon <= 0.7 and rel.rho is None
 
 
 def test_total_count(df):
-    rel = dp_histogram(df, [], rho=0.5, id_column="patient_nbr")
+    rel = dp_histogram(df, [], rho=0.5, id_column="patient_nbr", ledger=_ledger())
     assert rel.mechanism == "count+discrete_gaussian" and rel.other is None
     assert list(rel.table.columns) == ["count", "count_clipped"] and len(rel.table) == 1
     assert abs(int(rel.table["count"].iloc[0]) - 71518) <= 6 * rel.scale
@@ -161,7 +169,7 @@ def test_noise_variance_matches_scale():
                               lambda b: 2 * math.exp(-1 / b) / (1 - math.exp(-1 / b)) ** 2)]:
         noise = []
         for _ in range(25):
-            rel = dp_histogram(t, ["x"], domains={"x": domain}, **budget)
+            rel = dp_histogram(t, ["x"], domains={"x": domain}, **budget, ledger=_ledger())
             noise.append(np.append(rel.table["count"].to_numpy(), rel.other) - truth)
         noise = np.concatenate(noise)
         assert rel.scale == pytest.approx(3.0, rel=1e-6)
@@ -301,7 +309,7 @@ def test_bad_input_is_a_clear_error_without_data_values(small, make_kwargs, need
     kwargs = make_kwargs(small)
     table = kwargs.pop("df")
     with pytest.raises(ConfigurationError) as info:
-        dp_histogram(table, **kwargs)
+        dp_histogram(table, **kwargs, ledger=_ledger())
     message = str(info.value)
     for needle in needles:
         assert needle in message, (needle, message)
