@@ -1,5 +1,5 @@
-"""Private compiled core (Cython). Only ``secured.backend`` (ring arithmetic) and
-``secured.privacy`` (MDAV rounds, nearest-neighbour scans) import from here.
+"""Private compiled core (Cython). Only ``secured.backend`` imports from here (ring
+arithmetic; the privacy module's hot loops through ``secured.backend.privacy_kernels``).
 
 If the extension modules are missing (a source checkout that was never built, or a build for
 another Python), importing this package raises a BackendUnavailableError that says what was

@@ -28,7 +28,7 @@ predicate singles out more easily in a smaller table. An attacker who cannot for
 ``n_attacks`` predicates fails the rest: rates are over ``n_attacks``.
 
 The nearest-neighbour scan and the predicate counting run in the compiled core, parallel over
-targets (``secured._kernels._privacy``).
+targets (``secured._kernels._privacy`` through ``secured.backend.privacy_kernels``).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ class MixedSpace:
 
     def kneighbors(self, queries: np.ndarray, cols: np.ndarray, k: int, rng: np.random.Generator
                    ) -> np.ndarray:
-        from .._kernels import privacy as kernels
+        from ..backend import privacy_kernels as kernels
 
         tiebreak = rng.random(len(self.release))
         idx, _ = kernels.mixed_kneighbors(
@@ -314,7 +314,7 @@ def singling_out(original: pd.DataFrame, release: pd.DataFrame, control: pd.Data
     """Predicates built from the release that match exactly one released row; a predicate
     singles out when it matches exactly one row (one person with ``id_column``) of the
     original sample (attack) or of the control sample (control), both of the same size."""
-    from .._kernels import privacy as kernels
+    from ..backend import privacy_kernels as kernels
 
     start = time.perf_counter()
     if mode not in ("univariate", "multivariate"):

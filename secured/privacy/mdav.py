@@ -12,7 +12,7 @@ person is the mean of their rows, and every row of a person takes the person's g
 k counts people.
 
 Each round is four passes over the remaining records (O(n^2 / k) in all), fused in the
-compiled core (``secured._kernels._privacy``); the numpy loop is the reference it is tested
+compiled core (through ``secured.backend.privacy_kernels``); the numpy loop is the reference it is tested
 against.
 """
 
@@ -32,7 +32,7 @@ __all__ = ["MDAV"]
 def _groups(X: np.ndarray, k: int, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Group label per row; the compiled rounds when the core is built, numpy otherwise."""
     try:
-        from .._kernels import privacy as kernels
+        from ..backend import privacy_kernels as kernels
     except Exception:  # noqa: BLE001 - an unbuilt core falls back to the reference loop
         return _groups_numpy(X, k, progress)
     if progress is not None:

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.stats import hypergeom
 
 from ..exceptions import ConfigurationError
-from .._kernels import privacy as kernels
+from ..backend import privacy_kernels as kernels
 from .attacks import MixedSpace, wilson
 
 __all__ = ["reidentification_risk", "zayatz_population_uniques", "distance_to_closest_record"]

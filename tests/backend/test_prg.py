@@ -136,3 +136,12 @@ def test_no_noncryptographic_rng_in_secret_handling_code():
             if path.suffix in {".py", ".pyx"} and banned.search(path.read_text()):
                 offenders.append(str(path.relative_to(root)))
     assert offenders == []
+
+
+def test_only_the_backend_imports_the_compiled_core():
+    """DESIGN.md: secured._kernels is private; everything else reaches it through secured.backend."""
+    root = Path(__file__).resolve().parents[2] / "secured"
+    importing = re.compile(r"^\s*(from\s+\S*_kernels\S*\s+import|import\s+\S*_kernels)", re.M)
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.parts[len(root.parts)] not in ("_kernels", "backend") and importing.search(p.read_text())]
+    assert offenders == []
