@@ -190,11 +190,21 @@ cdef inline double _mixed(const double[:, ::1] A, Py_ssize_t i, const double[:, 
     return acc
 
 
+cdef inline unsigned long long _mix(unsigned long long z) noexcept nogil:
+    """splitmix64's finalizer: a well-mixed 64-bit hash (tie-breaking only, nothing secret)."""
+    z += 0x9E3779B97F4A7C15ULL
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
 def mixed_kneighbors(const double[:, ::1] data, const double[:, ::1] queries, const double[::1] inv_range,
                      const unsigned char[::1] kind, const double[::1] tables, const long long[::1] offsets,
-                     const long long[::1] ncells, const double[::1] tiebreak, Py_ssize_t k):
+                     const long long[::1] ncells, unsigned long long seed, Py_ssize_t k):
     """Indices and distances (queries x k, nearest first) of the k rows of ``data`` nearest
-    each query row; equal distances are ordered by ``tiebreak`` (one random key per data row)."""
+    each query row. Equal distances are ordered by a key hashed from (seed, query, row): an
+    independent random order for every query, so targets tied with the same rows do not all
+    pick the same one."""
     cdef Py_ssize_t n = data.shape[0], m = queries.shape[0], d = data.shape[1], q, j, s, i, child, c2
     if k > n:
         k = n
@@ -204,15 +214,17 @@ def mixed_kneighbors(const double[:, ::1] data, const double[:, ::1] queries, co
     cdef double[:, ::1] dist = dist_arr
     cdef double dd, tk, td, tt
     cdef long long tp
+    cdef unsigned long long qkey
     # per query, a max-heap on (distance, tiebreak) held in the out/dist/key rows
     key_arr = np.empty((m, k), dtype=np.float64)
     cdef double[:, ::1] key = key_arr
     cdef Py_ssize_t size
     for q in prange(m, nogil=True, schedule="dynamic"):
         size = 0
+        qkey = _mix(seed ^ _mix(<unsigned long long> q))
         for j in range(n):
             dd = _mixed(queries, q, data, j, inv_range, kind, tables, offsets, ncells, d)
-            tk = tiebreak[j]
+            tk = <double> (_mix(qkey ^ <unsigned long long> j) >> 11) * 1.1102230246251565e-16
             if size < k:
                 i = size
                 size = size + 1

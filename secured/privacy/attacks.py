@@ -193,11 +193,11 @@ class MixedSpace:
                    ) -> np.ndarray:
         from ..backend import privacy_kernels as kernels
 
-        tiebreak = rng.random(len(self.release))
         idx, _ = kernels.mixed_kneighbors(
             np.ascontiguousarray(self.release[:, cols]), np.ascontiguousarray(queries[:, cols]),
             np.ascontiguousarray(self.inv_range[cols]), np.ascontiguousarray(self.kind[cols]), self.tables,
-            np.ascontiguousarray(self.offsets[cols]), np.ascontiguousarray(self.ncells[cols]), tiebreak, int(k))
+            np.ascontiguousarray(self.offsets[cols]), np.ascontiguousarray(self.ncells[cols]),
+            int(rng.integers(0, 2**63)), int(k))
         return idx
 
 

@@ -14,7 +14,10 @@ hierarchy ancestors).
 the people as control; on the other 80 % it tries settings from the weakest up (k from a
 ladder, each method, l = 2 when sensitive columns are named), assesses each release and keeps
 the most useful (lowest loss) one whose risks' upper bounds are all below ``max_risk``. Once a
-k passes it finishes that k's methods and stops: a larger k only costs utility. The release
+k passes it finishes that k's methods and stops: a larger k only costs utility. A release whose
+point estimates are all below the threshold but whose interval reaches it is undecided, not
+failed: it is attacked again with four times the targets (up to ``max_attacks`` and the size
+of the tables) before the loop pays utility for stronger settings. The release
 returned is the winning settings applied to the whole input. If nothing passes, ``release_``
 is None and the report says why.
 """
@@ -127,12 +130,13 @@ class Protector:
                  hierarchies: dict[str, Hierarchy] | None = None, numeric: list[str] | None = None,
                  id_column: str | None = None, max_suppression: float = 0.05, methods: Sequence[str] = ("optimal", "mondrian"),
                  k_values: Sequence[int] = DEFAULT_K, control_fraction: float = 0.2, n_attacks: int = 1000,
-                 n_singling: int = 300, drop: list[str] | None = None, pseudonymize: list[str] | None = None,
+                 max_attacks: int = 8000, n_singling: int = 300, drop: list[str] | None = None, pseudonymize: list[str] | None = None,
                  seed: int = 0, progress: Callable[[str], None] | None = None) -> None:
         self.quasi_identifiers, self.sensitive, self.max_risk = quasi_identifiers, sensitive, max_risk
         self.hierarchies, self.numeric, self.id_column = hierarchies, numeric, id_column
         self.max_suppression, self.methods, self.k_values = max_suppression, methods, k_values
         self.control_fraction, self.n_attacks, self.n_singling = control_fraction, n_attacks, n_singling
+        self.max_attacks = max(max_attacks, n_attacks)
         self.drop, self.pseudonymize, self.seed, self.progress = drop, pseudonymize, seed, progress
 
     def _split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -153,6 +157,12 @@ class Protector:
             numeric=[c for c in (self.numeric or []) if c in self.quasi_identifiers],
             max_suppression=self.max_suppression if method == "optimal" else 0.0, id_column=self.id_column,
             sensitive=sens[0] if sens else None, l=2 if sens else None)
+
+    def _assess(self, ori: pd.DataFrame, release: pd.DataFrame, ctl: pd.DataFrame, anon: Anonymizer,
+                n_attacks: int) -> dict[str, Any]:
+        return assess(ori, release, ctl, list(self.quasi_identifiers), list(self.sensitive), anonymizer=anon,
+                      id_column=self.id_column, numeric=self.numeric, hierarchies=self.hierarchies,
+                      n_attacks=n_attacks, n_singling=self.n_singling, seed=self.seed)
 
     def fit(self, df: pd.DataFrame, control: pd.DataFrame | None = None) -> "Protector":
         if not isinstance(df, pd.DataFrame) or len(df) == 0:
@@ -187,10 +197,17 @@ class Protector:
                     history.append(entry)
                     continue
                 say(f"k={k} {method}: attacking")
-                report = assess(ori, release, ctl, list(self.quasi_identifiers), list(self.sensitive),
-                                anonymizer=anon, id_column=self.id_column, numeric=self.numeric,
-                                hierarchies=self.hierarchies, n_attacks=self.n_attacks, n_singling=self.n_singling,
-                                seed=self.seed)
+                n_attacks = self.n_attacks
+                report = self._assess(ori, release, ctl, anon, n_attacks)
+                # Undecided (every point estimate below the threshold, an upper bound above it):
+                # sharpen the estimate with more targets before paying utility for a stronger setting.
+                while (report["max_risk_upper"] >= self.max_risk and n_attacks < self.max_attacks
+                       and n_attacks < min(len(ori), len(ctl))
+                       and max(r["risk"]["value"] for r in report["risks"].values()) < self.max_risk):
+                    n_attacks = min(4 * n_attacks, self.max_attacks)
+                    say(f"k={k} {method}: undecided, attacking again with {n_attacks} targets")
+                    report = self._assess(ori, release, ctl, anon, n_attacks)
+                entry["n_attacks"] = n_attacks
                 passed = report["max_risk_upper"] < self.max_risk
                 entry.update(passed=passed, risks={n: r["risk"] for n, r in report["risks"].items()},
                              max_risk_upper=report["max_risk_upper"], riskiest=report["riskiest"],

@@ -125,7 +125,7 @@ def distance_to_closest_record(original: pd.DataFrame, release: pd.DataFrame, co
     for reference in (ori, ctl, original):
         space = MixedSpace(reference, [rows], list(columns), numeric)
         _, dist = kernels.mixed_kneighbors(space.release, space.others[0], space.inv_range, space.kind, space.tables,
-                                           space.offsets, space.ncells, rng.random(len(reference)), 1)
+                                           space.offsets, space.ncells, int(rng.integers(0, 2**63)), 1)
         d.append(dist[:, 0])
     to_ori, to_ctl, to_full = d
     closer = int((to_ori < to_ctl).sum() + 0.5 * (to_ori == to_ctl).sum())
