@@ -188,6 +188,41 @@ def report_fields(rep: dict) -> dict:
     return out
 
 
+@dataset_app.command("update")
+def dataset_update(dataset_id: int,
+                   description: Optional[str] = None, location: Optional[str] = None,
+                   tags: Annotated[Optional[str], typer.Option(help="Comma-separated; replaces the tags.")] = None,
+                   visibility: Annotated[Optional[str], typer.Option(help="all or members.")] = None,
+                   readers: Annotated[Optional[str], typer.Option(help="Comma-separated; replaces the readers.")] = None,
+                   report: Annotated[Optional[str], typer.Option(help="anonymize/protect report to record.")] = None,
+                   token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Change your own dataset entry."""
+    def body() -> int:
+        changes: dict[str, Any] = {key: value for key, value in (("description", description), ("location", location),
+                                                                  ("visibility", visibility)) if value is not None}
+        if tags is not None:
+            changes["tags"] = _split(tags)
+        if readers is not None:
+            changes["readers"] = _split(readers)
+        if report:
+            changes.update(report_fields(_json_file(report, "report")))
+        if not changes:
+            raise ConfigurationError("Nothing to change: pass --description, --tags, --visibility, --readers, "
+                                     "--location or --report.")
+        _hub(db, lake).update_dataset(_token(token), dataset_id, **changes)
+        console.print(f"dataset {dataset_id} updated")
+        return 0
+
+    _run(body)
+
+
+@hub_app.command("audit")
+def audit(limit: Annotated[int, typer.Option(min=1, help="Newest entries to show.")] = 50,
+          token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """The audit log, newest first (admins only)."""
+    _run(lambda: _show(_hub(db, lake).audit_log(_token(token), limit)) or 0)
+
+
 @dataset_app.command("list")
 def dataset_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Datasets you may see."""

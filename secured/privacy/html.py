@@ -100,17 +100,18 @@ def protection_html(report: dict[str, Any]) -> str:
         f"<p class='fail'>{html.escape(report.get('message', 'No setting passed.'))}</p>"
     sections, points = [status], []
     table = ["<table><tr><th>iteration</th><th>method</th><th>k</th><th>passed</th><th>highest upper bound</th>"
-             "<th>riskiest attack</th><th>loss</th><th>suppressed</th></tr>"]
+             "<th>riskiest attack</th><th>targets</th><th>loss</th><th>suppressed</th></tr>"]
     for it in report["iterations"]:
         s = it["settings"]
         if "risks" not in it:
             table.append(f"<tr><td>{it['iteration']}</td><td>{s['method']}</td><td>{s['k']}</td>"
-                         f"<td class='fail'>skipped</td><td colspan='4'>{html.escape(it.get('skipped', ''))}</td></tr>")
+                         f"<td class='fail'>skipped</td><td colspan='5'>{html.escape(it.get('skipped', ''))}</td></tr>")
             continue
         cls = "pass" if it["passed"] else "fail"
         table.append(f"<tr><td>{it['iteration']}</td><td>{s['method']}</td><td>{s['k']}</td>"
                      f"<td class='{cls}'>{'yes' if it['passed'] else 'no'}</td><td>{it['max_risk_upper']:.4f}</td>"
-                     f"<td>{html.escape(it['riskiest'])}</td><td>{it['utility']['loss']:.4f}</td>"
+                     f"<td>{html.escape(it['riskiest'])}</td><td>{it.get('n_attacks', '')}</td>"
+                     f"<td>{it['utility']['loss']:.4f}</td>"
                      f"<td>{it['suppressed']}</td></tr>")
         label = f"#{it['iteration']} {s['method']} k={s['k']}"
         rows = [(name, r["value"], *r["ci"]) for name, r in it["risks"].items()]

@@ -293,6 +293,16 @@ def test_cli_init_and_register_from_anonymize(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["hub", "lake", "get", "adult/k5", str(tmp_path / "back.parquet")])
     assert result.exit_code == 0 and len(pd.read_parquet(tmp_path / "back.parquet")) == len(pd.read_csv(out))
+    result = runner.invoke(app, ["hub", "dataset", "update", str(entry["id"]), "--description", "Adult, k-anonymous",
+                                 "--tags", "adult,k5,reviewed"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["hub", "dataset", "show", str(entry["id"])])
+    shown = json.loads(result.output)
+    assert shown["description"] == "Adult, k-anonymous" and shown["tags"] == ["adult", "k5", "reviewed"]
+    result = runner.invoke(app, ["hub", "dataset", "update", str(entry["id"])])
+    assert result.exit_code == 2 and "Nothing to change" in result.output
+    result = runner.invoke(app, ["hub", "audit", "--limit", "5"])
+    assert result.exit_code == 0 and '"dataset.update"' in result.output
     monkeypatch.setenv("SECURED_TOKEN", "sk_0000000000000000_" + "A" * 43)
     result = runner.invoke(app, ["hub", "dataset", "list"])
     assert result.exit_code == 2 and "not valid" in result.output
