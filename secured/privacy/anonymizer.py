@@ -204,7 +204,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
     if path.suffix.lower() == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
+        # empty cells are missing values (NaN); "NA", "null" and the like stay codes
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], sep=None, engine="python")
     raise ConfigurationError(f"Unsupported input type {path.suffix!r}; use .csv or .parquet.")
 
 

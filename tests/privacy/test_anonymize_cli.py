@@ -155,3 +155,13 @@ def test_dp_histogram_cli_and_refusal(tmp_path, diabetes_parquet):
     result = runner.invoke(app, [*base, "--rho", "0.5", "--out", str(again)])
     assert result.exit_code == 2 and "budget" in result.output.lower() and not again.exists()
     assert len(json.loads(ledger.read_text())["entries"]) == 1
+
+
+def test_empty_csv_cell_in_a_quasi_identifier_is_missing(tmp_path):
+    df = load("adult").head(300).copy()
+    df.loc[7, "race"] = ""
+    src, out = tmp_path / "gap.csv", tmp_path / "o.csv"
+    df.to_csv(src, index=False)
+    result = runner.invoke(app, ["anonymize", str(src), "--quasi-identifiers", "race,sex", "--hierarchy", "race=flat",
+                                 "--hierarchy", "sex=flat", "--out", str(out)])
+    assert result.exit_code == 2 and "'race' have missing values" in result.output and not out.exists()
