@@ -150,18 +150,39 @@ class Protector:
             mask[rng.choice(len(df), max(1, int(len(df) * self.control_fraction)), replace=False)] = True
         return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
 
+    def _auto_hierarchies(self, df: pd.DataFrame) -> None:
+        """A hierarchy for every quasi-identifier without one: numeric columns with many values
+        get nested quantile intervals (16, 8, 4, 2 bins) and are cut as numbers by Mondrian;
+        other columns ordered runs (2, then 4 neighbours, natural order)."""
+        self.hierarchies_ = dict(self.hierarchies or {})
+        self.numeric_qis_ = [c for c in (self.numeric or []) if c in self.quasi_identifiers]
+        self.auto_hierarchies_ = {}
+        for c in self.quasi_identifiers:
+            if c in self.hierarchies_:
+                continue
+            values = df[c]
+            numbers = pd.to_numeric(values, errors="coerce")
+            if numbers.notna().all() and numbers.nunique() > 16:
+                self.hierarchies_[c] = Hierarchy.from_quantiles(c, numbers, [16, 8, 4, 2])
+                self.auto_hierarchies_[c] = "quantiles:16,8,4,2"
+                if c not in self.numeric_qis_:
+                    self.numeric_qis_.append(c)
+            else:
+                self.hierarchies_[c] = Hierarchy.from_ordered(c, values, [2, 4])
+                self.auto_hierarchies_[c] = "ordered:2,4"
+
     def _anonymizer(self, method: str, k: int) -> Anonymizer:
         sens = list(self.sensitive)
         return Anonymizer(
-            k=k, quasi_identifiers=list(self.quasi_identifiers), method=method, hierarchies=self.hierarchies,
-            numeric=[c for c in (self.numeric or []) if c in self.quasi_identifiers],
+            k=k, quasi_identifiers=list(self.quasi_identifiers), method=method, hierarchies=self.hierarchies_,
+            numeric=list(self.numeric_qis_),
             max_suppression=self.max_suppression if method == "optimal" else 0.0, id_column=self.id_column,
             sensitive=sens[0] if sens else None, l=2 if sens else None)
 
     def _assess(self, ori: pd.DataFrame, release: pd.DataFrame, ctl: pd.DataFrame, anon: Anonymizer,
                 n_attacks: int) -> dict[str, Any]:
         return assess(ori, release, ctl, list(self.quasi_identifiers), list(self.sensitive), anonymizer=anon,
-                      id_column=self.id_column, numeric=self.numeric, hierarchies=self.hierarchies,
+                      id_column=self.id_column, numeric=self.numeric, hierarchies=self.hierarchies_,
                       n_attacks=n_attacks, n_singling=self.n_singling, seed=self.seed)
 
     def fit(self, df: pd.DataFrame, control: pd.DataFrame | None = None) -> "Protector":
@@ -173,6 +194,16 @@ class Protector:
         if unknown:
             raise ConfigurationError(f"Unknown method(s) {', '.join(map(repr, unknown))}; use optimal, mondrian, mdav.")
         say = self.progress or (lambda _: None)
+        missing = [c for c in [*self.quasi_identifiers, *self.sensitive, *([self.id_column] if self.id_column else [])]
+                   if c not in df.columns]
+        if missing:
+            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the table; "
+                                     f"available: {', '.join(map(str, df.columns))}.")
+        nan = [c for c in self.quasi_identifiers if df[c].isna().any()]
+        if nan:
+            raise ConfigurationError(f"Quasi-identifier(s) {', '.join(map(repr, nan))} have missing values (NaN); "
+                                     "fill or drop them first.")
+        self._auto_hierarchies(pd.concat([df, control]) if control is not None else df)
         if control is None:
             ori, ctl = self._split(df)
             control_source = f"held out {self.control_fraction:.0%} of the {'people' if self.id_column else 'rows'}"
@@ -223,6 +254,7 @@ class Protector:
         self.history_ = history
         self.report_ = {"max_risk": self.max_risk, "control": control_source, "rows": int(len(df)),
                         "quasi_identifiers": list(self.quasi_identifiers), "sensitive": list(self.sensitive),
+                        "hierarchies_built": self.auto_hierarchies_,
                         "iterations": history, "passed": best is not None}
         if best is None:
             self.release_ = None
@@ -230,6 +262,12 @@ class Protector:
                                        f"{', '.join(self.methods)}) brought every risk's upper bound below "
                                        f"{self.max_risk:g}; no release was written. Raise --max-risk, allow more "
                                        "suppression, coarsen the hierarchies or drop quasi-identifiers.")
+            undecided = [it for it in history if "risks" in it
+                         and max(r["value"] for r in it["risks"].values()) < self.max_risk]
+            if undecided:
+                self.report_["message"] += (
+                    f" {len(undecided)} setting(s) had every risk estimate below the threshold but an interval "
+                    f"reaching it (control: {len(ctl)} rows): a larger control set would tighten the intervals.")
             return self
         settings = best[1]
         say(f"releasing with k={settings['k']} {settings['method']}")

@@ -270,3 +270,14 @@ def test_distance_to_closest_record(adult_split):
     unrelated = distance_to_closest_record(train, fresh.sample(2000, random_state=1), ctl, list(ori.columns))
     lo, hi = unrelated["closer_to_original"]["ci"]
     assert lo - 0.03 < 0.5 < hi + 0.03 and unrelated["exact_copies"] < 0.5
+
+
+def test_protect_builds_missing_hierarchies():
+    df = load("adult").head(8000)
+    qis = ["age", "sex", "race", "marital-status"]
+    p = Protector(quasi_identifiers=qis, max_risk=0.05, n_attacks=500).fit(df)
+    assert p.report_["hierarchies_built"] == {"age": "quantiles:16,8,4,2", "sex": "ordered:2,4",
+                                              "race": "ordered:2,4", "marital-status": "ordered:2,4"}
+    assert p.report_["passed"] and p.release_.groupby(qis).size().min() >= p.report_["chosen"]["k"]
+    with pytest.raises(ConfigurationError, match="'agee'"):
+        Protector(quasi_identifiers=["agee"]).fit(df)
