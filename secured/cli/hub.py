@@ -239,11 +239,17 @@ def dataset_show(dataset_id: int, token: Tok = None, db: Db = None, lake: Lake =
 def dataset_search(text: Annotated[Optional[str], typer.Argument(help="Words in title or description.")] = None,
                    tag: Annotated[Optional[list[str]], typer.Option(help="Required tag; repeatable.")] = None,
                    owner: Optional[str] = None, column: Optional[str] = None, min_k: Optional[float] = None,
-                   max_risk: Optional[float] = None, synthetic: Optional[bool] = None,
+                   min_l: Optional[float] = None, max_t: Optional[float] = None, max_risk: Optional[float] = None,
+                   min_rows: Optional[int] = None, min_people: Optional[int] = None,
+                   synthetic: Optional[bool] = None, has_bias: Optional[bool] = None,
+                   derived_from: Optional[int] = None, run: Optional[str] = None,
+                   visibility: Optional[str] = None, location: Optional[str] = None,
                    token: Tok = None, db: Db = None, lake: Lake = None) -> None:
-    """Search the inventory by text, tags, owner, column, k, risk, synthetic."""
-    _run(lambda: _show(_hub(db, lake).search_datasets(_token(token), text, tags=tag or [], owner=owner, column=column,
-                                                      min_k=min_k, max_risk=max_risk, synthetic=synthetic)) or 0)
+    """Search the inventory: text, tags, owner, column, k/l/t, risk, counts, lineage, bias."""
+    _run(lambda: _show(_hub(db, lake).search_datasets(
+        _token(token), text, tags=tag or [], owner=owner, column=column, min_k=min_k, min_l=min_l, max_t=max_t,
+        max_risk=max_risk, min_rows=min_rows, min_people=min_people, synthetic=synthetic, has_bias=has_bias,
+        derived_from=derived_from, run=run, visibility=visibility, location=location)) or 0)
 
 
 @lake_app.command("put")

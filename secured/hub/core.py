@@ -286,8 +286,13 @@ class Hub:
     def search_datasets(self, token: str, text: str | None = None, *, tags: Sequence[str] = (),
                         owner: str | None = None, synthetic: bool | None = None, min_k: float | None = None,
                         max_risk: float | None = None, column: str | None = None, derived_from: int | None = None,
+                        min_l: float | None = None, max_t: float | None = None, min_rows: int | None = None,
+                        min_people: int | None = None, visibility: str | None = None, run: str | None = None,
+                        location: str | None = None, has_bias: bool | None = None,
                         limit: int = 100) -> list[dict[str, Any]]:
-        """Visible entries matching every filter given (text in title or description)."""
+        """Visible entries matching every filter given: text in title or description, tags,
+        owner, synthetic, k/l/t and risk bounds, row and people counts, a schema column,
+        lineage (derived_from, run), visibility, location substring, bias findings present."""
         p = self._allow(token, "dataset.search", "read")
         query = select(Dataset).where(self._visible(p))
         if text:
@@ -305,11 +310,27 @@ class Hub:
             query = query.where(Dataset.max_risk_upper <= max_risk)
         if derived_from is not None:
             query = query.where(Dataset.derived_from == derived_from)
+        if min_l is not None:
+            query = query.where(Dataset.l >= min_l)
+        if max_t is not None:
+            query = query.where(Dataset.t <= max_t)
+        if min_rows is not None:
+            query = query.where(Dataset.rows >= min_rows)
+        if min_people is not None:
+            query = query.where(Dataset.people >= min_people)
+        if visibility is not None:
+            query = query.where(Dataset.visibility == visibility)
+        if run is not None:
+            query = query.where(Dataset.run == run)
+        if location is not None:
+            query = query.where(func.lower(Dataset.location).like(f"%{location.lower()}%"))
         with self._tx() as s:
             rows = s.scalars(query.order_by(Dataset.id)).all()
             out = [_dataset_dict(r, s) for r in rows]
             if column:
                 out = [d for d in out if any(c["name"] == column for c in d["schema"])]
+            if has_bias is not None:  # JSON null vs SQL NULL differ by engine: judge the value
+                out = [d for d in out if bool(d["bias"]) == has_bias]
             self._audit(s, p, "dataset.search", text or None)
         return out[:limit]
 

@@ -126,6 +126,15 @@ def test_search_filters(hub):
     assert [d["id"] for d in hub.search_datasets(tok, owner="hosp-b", derived_from=a)] == [b]
     assert [d["id"] for d in hub.search_datasets(tok, tags=["diabetes"])] == [a]
     assert hub.get_dataset(tok, b)["derived_from"] == a and hub.get_dataset(tok, b)["run"] == "job-7"
+    c = hub.register_dataset(t["hosp-a"], title="Cohort", schema=SCHEMA, l=3.0, t=0.1, rows=5000, people=4200,
+                             location="s3://hosp-a/cohort.parquet", bias={"demographic_parity": 0.12},
+                             visibility="members", readers=["lab-r"])
+    assert [d["id"] for d in hub.search_datasets(tok, min_l=2, max_t=0.2)] == [c]
+    assert [d["id"] for d in hub.search_datasets(tok, min_rows=1000, min_people=4000)] == [c]
+    assert [d["id"] for d in hub.search_datasets(tok, visibility="members", location="HOSP-A")] == [c]
+    assert [d["id"] for d in hub.search_datasets(tok, has_bias=True)] == [c]
+    assert [d["id"] for d in hub.search_datasets(tok, run="job-7")] == [b]
+    assert [d["id"] for d in hub.search_datasets(tok, has_bias=False)] == [a, b]
 
 
 def test_bad_input_changes_nothing(hub):
