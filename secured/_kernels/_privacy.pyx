@@ -62,6 +62,18 @@ cdef inline void _heap_push(double* hd, Py_ssize_t* hp, Py_ssize_t* size, Py_ssi
         i = child
 
 
+cdef void _centroid(const double[:, ::1] X, Py_ssize_t* rem, Py_ssize_t m, double* c, Py_ssize_t d) noexcept nogil:
+    """Mean of the remaining records into c."""
+    cdef Py_ssize_t a, j
+    for j in range(d):
+        c[j] = 0.0
+    for a in range(m):
+        for j in range(d):
+            c[j] += X[rem[a], j]
+    for j in range(d):
+        c[j] /= m
+
+
 cdef Py_ssize_t _farthest(const double[:, ::1] X, Py_ssize_t* rem, Py_ssize_t m, const double* p,
                           Py_ssize_t d) noexcept nogil:
     cdef Py_ssize_t a, best = 0
@@ -119,13 +131,7 @@ def mdav_groups(const double[:, ::1] X, Py_ssize_t k):
             for a in range(n):
                 rem[a] = a
             while m >= 3 * k:
-                for j in range(d):
-                    c[j] = 0.0
-                for a in range(m):
-                    for j in range(d):
-                        c[j] += X[rem[a], j]
-                for j in range(d):
-                    c[j] /= m
+                _centroid(X, rem, m, c, d)
                 r = _farthest(X, rem, m, c, d)
                 for j in range(d):
                     pr[j] = X[rem[r], j]
@@ -137,13 +143,7 @@ def mdav_groups(const double[:, ::1] X, Py_ssize_t k):
                 m = _take(X, rem, m, ps, d, k, group, g, hd, hp)
                 g += 1
             if m >= 2 * k:
-                for j in range(d):
-                    c[j] = 0.0
-                for a in range(m):
-                    for j in range(d):
-                        c[j] += X[rem[a], j]
-                for j in range(d):
-                    c[j] /= m
+                _centroid(X, rem, m, c, d)
                 r = _farthest(X, rem, m, c, d)
                 for j in range(d):
                     pr[j] = X[rem[r], j]

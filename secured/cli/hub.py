@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from ..exceptions import ConfigurationError, SecuredError
+from ..exceptions import ConfigurationError
+from ._common import columns as _columns
+from ._common import console
+from ._common import exit_with as _exit_with
+from ._common import write_atomic as _write_atomic
 
-console = Console()
 hub_app = typer.Typer(help="The hub's knowledge base: members, tokens, datasets, lake, models.", no_args_is_help=True)
 member_app = typer.Typer(help="Members (organizations) and their roles.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens: scoped, expiring, revocable.", no_args_is_help=True)
@@ -32,15 +34,6 @@ for sub, name in ((member_app, "member"), (token_app, "token"), (dataset_app, "d
 Db = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: SECURED_DB_URL or SQLite).")]
 Lake = Annotated[Optional[str], typer.Option("--lake", help="Lake URI (default: SECURED_LAKE_URL or local).")]
 Tok = Annotated[Optional[str], typer.Option("--token", help="API token (default: SECURED_TOKEN).")]
-
-
-def _run(fn) -> None:
-    try:
-        code = fn()
-    except SecuredError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    raise typer.Exit(code or 0)
 
 
 def _hub(db: str | None, lake: str | None):
@@ -72,10 +65,6 @@ def _json_file(path: str | None, what: str) -> dict | None:
     return value
 
 
-def _split(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def _show(value: Any) -> None:
     console.print_json(json.dumps(value, default=str))
 
@@ -95,14 +84,14 @@ def init(admin: Annotated[str, typer.Option(help="Name of the first admin member
             console.print("hub schema is up to date (members already exist; no new token)")
         return 0
 
-    _run(body)
+    _exit_with(body)
 
 
 @member_app.command("add")
 def member_add(name: str, role: Annotated[str, typer.Option(help="admin, producer or researcher.")],
                token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Add a member (admins only)."""
-    _run(lambda: console.print(f"member {_hub(db, lake).add_member(_token(token), name, role)} added") or 0)
+    _exit_with(lambda: console.print(f"member {_hub(db, lake).add_member(_token(token), name, role)} added") or 0)
 
 
 @token_app.command("create")
@@ -111,7 +100,7 @@ def token_create(member: Annotated[Optional[str], typer.Option(help="For this me
                  days: Annotated[Optional[float], typer.Option(help="Expires after this many days.")] = 90,
                  token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Issue a token (printed once)."""
-    _run(lambda: console.print(_hub(db, lake).create_token(_token(token), member, _split(scopes), days),
+    _exit_with(lambda: console.print(_hub(db, lake).create_token(_token(token), member, _columns(scopes), days),
                                markup=False) or 0)
 
 
@@ -119,7 +108,7 @@ def token_create(member: Annotated[Optional[str], typer.Option(help="For this me
 def token_revoke(public_id: Annotated[str, typer.Argument(help="The id part of the token (sk_<id>_...).")],
                  token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Revoke a token (its member or an admin)."""
-    _run(lambda: _hub(db, lake).revoke_token(_token(token), public_id) or console.print("revoked") or 0)
+    _exit_with(lambda: _hub(db, lake).revoke_token(_token(token), public_id) or console.print("revoked") or 0)
 
 
 @dataset_app.command("register")
@@ -139,13 +128,13 @@ def dataset_register(
     def body() -> int:
         fields = _fields_from(file, schema, report, id_column)
         dataset_id = _hub(db, lake).register_dataset(
-            _token(token), title=title, description=description, location=location, tags=_split(tags),
-            visibility=visibility, readers=_split(readers), synthetic=synthetic, derived_from=derived_from, run=run,
+            _token(token), title=title, description=description, location=location, tags=_columns(tags),
+            visibility=visibility, readers=_columns(readers), synthetic=synthetic, derived_from=derived_from, run=run,
             **fields)
         console.print(f"dataset {dataset_id} registered")
         return 0
 
-    _run(body)
+    _exit_with(body)
 
 
 def _fields_from(file: str | None, schema: str | None, report: str | None, id_column: str | None) -> dict:
@@ -201,9 +190,9 @@ def dataset_update(dataset_id: int,
         changes: dict[str, Any] = {key: value for key, value in (("description", description), ("location", location),
                                                                   ("visibility", visibility)) if value is not None}
         if tags is not None:
-            changes["tags"] = _split(tags)
+            changes["tags"] = _columns(tags)
         if readers is not None:
-            changes["readers"] = _split(readers)
+            changes["readers"] = _columns(readers)
         if report:
             changes.update(report_fields(_json_file(report, "report")))
         if not changes:
@@ -213,26 +202,26 @@ def dataset_update(dataset_id: int,
         console.print(f"dataset {dataset_id} updated")
         return 0
 
-    _run(body)
+    _exit_with(body)
 
 
 @hub_app.command("audit")
 def audit(limit: Annotated[int, typer.Option(min=1, help="Newest entries to show.")] = 50,
           token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """The audit log, newest first (admins only)."""
-    _run(lambda: _show(_hub(db, lake).audit_log(_token(token), limit)) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).audit_log(_token(token), limit)) or 0)
 
 
 @dataset_app.command("list")
 def dataset_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Datasets you may see."""
-    _run(lambda: _show(_hub(db, lake).search_datasets(_token(token))) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).search_datasets(_token(token))) or 0)
 
 
 @dataset_app.command("show")
 def dataset_show(dataset_id: int, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """One dataset entry."""
-    _run(lambda: _show(_hub(db, lake).get_dataset(_token(token), dataset_id)) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).get_dataset(_token(token), dataset_id)) or 0)
 
 
 @dataset_app.command("search")
@@ -246,7 +235,7 @@ def dataset_search(text: Annotated[Optional[str], typer.Argument(help="Words in 
                    visibility: Optional[str] = None, location: Optional[str] = None,
                    token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Search the inventory: text, tags, owner, column, k/l/t, risk, counts, lineage, bias."""
-    _run(lambda: _show(_hub(db, lake).search_datasets(
+    _exit_with(lambda: _show(_hub(db, lake).search_datasets(
         _token(token), text, tags=tag or [], owner=owner, column=column, min_k=min_k, min_l=min_l, max_t=max_t,
         max_risk=max_risk, min_rows=min_rows, min_people=min_people, synthetic=synthetic, has_bias=has_bias,
         derived_from=derived_from, run=run, visibility=visibility, location=location)) or 0)
@@ -255,7 +244,7 @@ def dataset_search(text: Annotated[Optional[str], typer.Argument(help="Words in 
 @lake_app.command("put")
 def lake_put(name: str, file: str, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Store a table (.csv or .parquet) as a new version of NAME."""
-    _run(lambda: _show(_hub(db, lake).lake_put(_token(token), name, file)) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).lake_put(_token(token), name, file)) or 0)
 
 
 @lake_app.command("get")
@@ -269,13 +258,13 @@ def lake_get(name: str, out: str, version: Optional[int] = None, token: Tok = No
         console.print(f"written {escape(out)}")
         return 0
 
-    _run(body)
+    _exit_with(body)
 
 
 @lake_app.command("list")
 def lake_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Lake objects and their versions."""
-    _run(lambda: _show(_hub(db, lake).lake_list(_token(token))) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).lake_list(_token(token))) or 0)
 
 
 @model_app.command("publish")
@@ -294,23 +283,23 @@ def model_publish(
             _token(token), name, artifact, metrics=_json_file(metrics, "metrics"),
             lineage=_json_file(lineage, "lineage"), membership_inference=_json_file(mia, "membership-inference"),
             epsilon=epsilon, delta=delta, licence=licence, description=description, aliases=alias or [],
-            visibility=visibility, readers=_split(readers))
+            visibility=visibility, readers=_columns(readers))
         console.print(f"model {escape(name)} version {version} published")
         return 0
 
-    _run(body)
+    _exit_with(body)
 
 
 @model_app.command("list")
 def model_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Models you may see."""
-    _run(lambda: _show(_hub(db, lake).list_models(_token(token))) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).list_models(_token(token))) or 0)
 
 
 @model_app.command("show")
 def model_show(name: str, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """A model: versions, aliases, metrics, lineage, privacy spent, membership inference."""
-    _run(lambda: _show(_hub(db, lake).show_model(_token(token), name)) or 0)
+    _exit_with(lambda: _show(_hub(db, lake).show_model(_token(token), name)) or 0)
 
 
 @model_app.command("download")
@@ -320,15 +309,11 @@ def model_download(name: str, out: str, version: Annotated[Optional[str], typer.
     """Write a model artifact (checksum-verified) to OUT."""
     def body() -> int:
         data = _hub(db, lake).download_model(_token(token), name, version)
-        target = Path(out)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        _write_atomic(data, out)
         console.print(f"written {escape(out)} ({len(data)} bytes)")
         return 0
 
-    _run(body)
+    _exit_with(body)
 
 
 def require_token() -> None:

@@ -16,12 +16,15 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from .. import __version__
 from .._config import BACKEND_NAMES
-from ..exceptions import ConfigurationError, SecuredError
+from ..exceptions import ConfigurationError
+from ._common import columns as _columns
+from ._common import console
+from ._common import exit_with as _exit_with
+from ._common import write_atomic as _write_atomic
 
 app = typer.Typer(help="SECURED: use sensitive health data together without handing it over.",
                   no_args_is_help=True, add_completion=False)
@@ -35,7 +38,6 @@ from .hub import hub_app, register_release, require_token  # noqa: E402
 app.add_typer(hub_app, name="hub")
 dp_app = typer.Typer(help="Differentially private releases (OpenDP) with a budget ledger.", no_args_is_help=True)
 app.add_typer(dp_app, name="dp")
-console = Console()
 
 
 def _version(value: bool) -> None:
@@ -60,16 +62,6 @@ def _parse_sizes(text: str) -> list[int]:
     if not sizes or any(s <= 0 for s in sizes):
         raise typer.BadParameter("--sizes takes comma-separated positive integers, e.g. 256,512,1024")
     return sizes
-
-
-def _exit_with(fn, *args: object) -> None:
-    """Run a command body; a SecuredError becomes a one-line message and exit code 2."""
-    try:
-        code = fn(*args)
-    except SecuredError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
-        raise typer.Exit(2) from None
-    raise typer.Exit(code)
 
 
 def _check_backend(name: Optional[str]) -> Optional[str]:
@@ -130,10 +122,6 @@ def mpc_train(config: Annotated[str, typer.Argument(help="YAML or JSON job confi
     raise typer.Exit(main([config]))
 
 
-def _columns(text: str) -> list[str]:
-    return [c.strip() for c in text.split(",") if c.strip()]
-
-
 def _progress_callback(progress):
     """A rich progress bar fed by ``callback(stage, done, total)`` calls."""
     tasks: dict[str, int] = {}
@@ -144,6 +132,12 @@ def _progress_callback(progress):
         progress.update(tasks[stage], completed=done, total=total)
 
     return callback
+
+
+# --register and its companions, shared by anonymize and protect
+Register = Annotated[bool, typer.Option(help="Register the release in the hub (token: SECURED_TOKEN).")]
+Title = Annotated[Optional[str], typer.Option(help="Inventory title for --register (default: file name).")]
+Tags = Annotated[str, typer.Option(help="Comma-separated inventory tags for --register.")]
 
 
 @app.command()
@@ -175,9 +169,9 @@ def anonymize(
     classification_target: Annotated[Optional[str], typer.Option(
         help="Also report classification utility for this column (80/20 split, logistic regression).")] = None,
     report: Annotated[Optional[str], typer.Option(help="JSON report path.")] = None,
-    register: Annotated[bool, typer.Option(help="Register the release in the hub (token: SECURED_TOKEN).")] = False,
-    title: Annotated[Optional[str], typer.Option(help="Inventory title for --register (default: file name).")] = None,
-    tags: Annotated[str, typer.Option(help="Comma-separated inventory tags for --register.")] = "",
+    register: Register = False,
+    title: Title = None,
+    tags: Tags = "",
 ) -> None:
     """Anonymize a table: k-anonymity (and l, t) by optimal global recoding, Mondrian or MDAV."""
     from rich.progress import Progress
@@ -291,7 +285,7 @@ def assess(
                                                                               numeric=nums, seed=seed)
         write_json_atomic(report, out)
         if html_out:
-            _write_text_atomic(assessment_html(report, max_risk), html_out)
+            _write_atomic(assessment_html(report, max_risk), html_out)
         table = Table("attack", "risk", "95% CI", "attack", "control", "baseline")
         for name, r in report["risks"].items():
             table.add_row(name, f"{r['risk']['value']:.4f}", f"[{r['risk']['ci'][0]:.4f}, {r['risk']['ci'][1]:.4f}]",
@@ -326,9 +320,9 @@ def protect(
     pseudonymize: Annotated[str, typer.Option(help="Direct identifiers to replace by HMAC pseudonyms.")] = "",
     seed: Annotated[int, typer.Option(help="Seed of the control split and the attacks.")] = 0,
     html_out: Annotated[Optional[str], typer.Option("--html", help="HTML report with plots.")] = None,
-    register: Annotated[bool, typer.Option(help="Register the release in the hub (token: SECURED_TOKEN).")] = False,
-    title: Annotated[Optional[str], typer.Option(help="Inventory title for --register (default: file name).")] = None,
-    tags: Annotated[str, typer.Option(help="Comma-separated inventory tags for --register.")] = "",
+    register: Register = False,
+    title: Title = None,
+    tags: Tags = "",
 ) -> None:
     """Anonymize, attack, strengthen, repeat: the most useful release whose risks all pass."""
     from ..privacy.anonymizer import read_table, write_json_atomic, write_table_atomic
@@ -352,7 +346,7 @@ def protect(
             write_table_atomic(protector.release_, out)
         write_json_atomic(result, report)
         if html_out:
-            _write_text_atomic(protection_html(result), html_out)
+            _write_atomic(protection_html(result), html_out)
         for it in result["iterations"]:
             s = it["settings"]
             state = ("[green]pass[/]" if it["passed"] else "[red]fail[/]") if "risks" in it else "[yellow]skipped[/]"
@@ -369,19 +363,6 @@ def protect(
         return 0
 
     _exit_with(body)
-
-
-def _write_text_atomic(text: str, path: str) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
 
 
 def _read_key(path: str) -> bytes:

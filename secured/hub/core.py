@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
+import operator
 import re
 import secrets
 from contextlib import contextmanager
@@ -302,26 +304,14 @@ class Hub:
             query = query.where(Dataset.id.in_(select(DatasetTag.dataset_id).where(DatasetTag.tag == tag)))
         if owner:
             query = query.where(Dataset.owner_id.in_(select(Member.id).where(Member.name == owner)))
-        if synthetic is not None:
-            query = query.where(Dataset.synthetic == synthetic)
-        if min_k is not None:
-            query = query.where(Dataset.k >= min_k)
-        if max_risk is not None:
-            query = query.where(Dataset.max_risk_upper <= max_risk)
-        if derived_from is not None:
-            query = query.where(Dataset.derived_from == derived_from)
-        if min_l is not None:
-            query = query.where(Dataset.l >= min_l)
-        if max_t is not None:
-            query = query.where(Dataset.t <= max_t)
-        if min_rows is not None:
-            query = query.where(Dataset.rows >= min_rows)
-        if min_people is not None:
-            query = query.where(Dataset.people >= min_people)
-        if visibility is not None:
-            query = query.where(Dataset.visibility == visibility)
-        if run is not None:
-            query = query.where(Dataset.run == run)
+        for value, field, compare in ((synthetic, Dataset.synthetic, operator.eq), (min_k, Dataset.k, operator.ge),
+                                      (min_l, Dataset.l, operator.ge), (max_t, Dataset.t, operator.le),
+                                      (max_risk, Dataset.max_risk_upper, operator.le),
+                                      (min_rows, Dataset.rows, operator.ge), (min_people, Dataset.people, operator.ge),
+                                      (derived_from, Dataset.derived_from, operator.eq),
+                                      (visibility, Dataset.visibility, operator.eq), (run, Dataset.run, operator.eq)):
+            if value is not None:
+                query = query.where(compare(field, value))
         if location is not None:
             query = query.where(func.lower(Dataset.location).like(f"%{location.lower()}%"))
         with self._tx() as s:
@@ -381,8 +371,6 @@ class Hub:
         data = self.store.get(row.digest)
         with self._tx() as s:
             self._audit(s, p, "lake.get", f"{name}@{row.version}")
-        import io
-
         return pd.read_parquet(io.BytesIO(data))
 
     def _lake_row(self, name: str, version: int | None, kind: str) -> LakeObject:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
-from .criteria import L_VARIANTS, T_DISTANCES, PrivacyCriteria
+from .criteria import PrivacyCriteria
 from .hierarchy import Hierarchy
 from .lattice import apply_recoding, optimal_recoding
 from .mdav import MDAV
@@ -84,12 +84,6 @@ class Anonymizer:
         if self.method not in METHODS:
             raise ConfigurationError(f"The 'method' parameter of Anonymizer must be one of {', '.join(METHODS)}. "
                                      f"Got {self.method!r} instead.")
-        if self.l_variant not in L_VARIANTS:
-            raise ConfigurationError(f"The 'l_variant' parameter must be one of {', '.join(L_VARIANTS)}. "
-                                     f"Got {self.l_variant!r} instead.")
-        if self.t_distance not in T_DISTANCES:
-            raise ConfigurationError(f"The 't_distance' parameter must be one of {', '.join(T_DISTANCES)}. "
-                                     f"Got {self.t_distance!r} instead.")
         if not self.quasi_identifiers:
             raise ConfigurationError("Name at least one quasi-identifier.")
         if self.max_suppression and self.method != "optimal":
@@ -108,7 +102,7 @@ class Anonymizer:
         if nan:
             raise ConfigurationError(f"Quasi-identifier(s) {', '.join(map(repr, nan))} have missing values (NaN); "
                                      "fill or drop them first.")
-        self._criteria().validate()
+        self._criteria().validate()  # k, l, t, l_variant, t_distance
 
     def _progress(self, stage: str) -> Callable[[int, int], None] | None:
         if self.progress is None:
@@ -190,7 +184,7 @@ class Anonymizer:
         if self.method == "optimal":
             out = df.copy()
             for c in self.quasi_identifiers:
-                self.hierarchies[c].codes(df[c])  # coverage check
+                self.hierarchies[c].check_covers(df[c])
                 out[c] = self.hierarchies[c].generalize(df[c], self.levels_[c])
         else:
             out = self.model_.transform(df)

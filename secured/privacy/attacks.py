@@ -209,7 +209,7 @@ def _check_frames(original: pd.DataFrame, release: pd.DataFrame, control: pd.Dat
         if not isinstance(frame, pd.DataFrame):
             raise ConfigurationError(f"The {name} table must be a pandas DataFrame; got {type(frame).__name__}.")
         if len(frame) == 0:
-            raise ConfigurationError(f"The {name} table is empty.")
+            raise ConfigurationError(f"The {name} table is empty; it needs rows to attack.")
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")

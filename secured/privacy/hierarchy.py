@@ -164,14 +164,20 @@ class Hierarchy:
             f"Hierarchy for {column!r}: no file at {spec!r} and not a builder spec; use a path to an ARX CSV or "
             "icd9, dates, flat, prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5.")
 
-    def codes(self, values: pd.Series) -> list[np.ndarray]:
-        """Per level, integer codes of the generalized values of ``values`` (for fast grouping)."""
+    def check_covers(self, values: pd.Series) -> pd.Series:
+        """``values`` as the hierarchy's keys (text); an error naming the column (never a value)
+        when some are not in the hierarchy."""
         keys = values.astype(str)
         missing = ~keys.isin(self.table.index)
         if missing.any():
             raise ConfigurationError(
                 f"The hierarchy of column {self.column!r} does not cover {int(missing.sum())} of its "
                 f"values; add them to the hierarchy or clean the column.")
+        return keys
+
+    def codes(self, values: pd.Series) -> list[np.ndarray]:
+        """Per level, integer codes of the generalized values of ``values`` (for fast grouping)."""
+        keys = self.check_covers(values)
         rows = self.table.index.get_indexer(keys)
         out = []
         for level in range(self.height):

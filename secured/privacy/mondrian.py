@@ -48,7 +48,7 @@ class Mondrian:
                     raise ConfigurationError(f"Numeric quasi-identifier {c!r} has missing or non-numeric values.")
                 out.append(values)
             else:
-                self.hierarchies[c].codes(df[c])  # coverage check with a clean error
+                self.hierarchies[c].check_covers(df[c])
                 out.append(self._rank[j].loc[df[c].astype(str)].to_numpy(dtype=float))
         return out
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from .anonymizer import Anonymizer
-from .attacks import inference, linkability, singling_out
+from .attacks import _check_frames, inference, linkability, singling_out
 from .hierarchy import Hierarchy
 from .risk import reidentification_risk
 
@@ -45,16 +45,7 @@ class ProtectionFailed(ConfigurationError):
 
 def _check_columns(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame | None,
                    columns: list[str], anonymizer: Anonymizer | None) -> None:
-    for name, frame in (("original", original), ("release", release), ("control", control)):
-        if frame is None:
-            continue
-        if not isinstance(frame, pd.DataFrame):
-            raise ConfigurationError(f"The {name} table must be a pandas DataFrame; got {type(frame).__name__}.")
-        if len(frame) == 0:
-            raise ConfigurationError(f"The {name} table is empty; it needs rows to attack.")
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")
+    _check_frames(original, release, control, columns)
     removed = set(anonymizer.drop or []) if anonymizer is not None else set()
     extra = [c for c in release.columns if c not in original.columns]
     lost = [c for c in original.columns if c not in release.columns and c not in removed]

@@ -31,18 +31,10 @@ from scipy.stats import hypergeom
 
 from ..exceptions import ConfigurationError
 from ..backend import privacy_kernels as kernels
-from .attacks import MixedSpace, wilson
+from .attacks import MixedSpace, _check_frames, wilson
+from .models import equivalence_classes
 
 __all__ = ["reidentification_risk", "zayatz_population_uniques", "distance_to_closest_record"]
-
-
-def _class_sizes(df: pd.DataFrame, qis: list[str], id_column: str | None) -> tuple[np.ndarray, pd.Series]:
-    keys = df[qis].astype(str).agg("\x1f".join, axis=1)
-    if id_column is not None:
-        sizes = pd.DataFrame({"k": keys, "p": df[id_column].astype(str)}).drop_duplicates().groupby("k").size()
-    else:
-        sizes = keys.value_counts()
-    return keys.to_numpy(), sizes
 
 
 def zayatz_population_uniques(class_sizes: np.ndarray, population_size: int) -> float:
@@ -74,33 +66,42 @@ def reidentification_risk(release: pd.DataFrame, quasi_identifiers: list[str], *
         raise ConfigurationError("The release is empty.")
     if id_column is not None and id_column not in release.columns:
         id_column = None  # dropped or pseudonymized away: count rows
-    keys, sizes = _class_sizes(release, quasi_identifiers, id_column)
-    f = sizes.reindex(keys).to_numpy(dtype=float)
-    n = float(sizes.sum())
-    prosecutor = 1.0 / f
-    out: dict[str, Any] = {
-        "counted": "people" if id_column else "rows",
-        "prosecutor": {"max": float(prosecutor.max()), "mean": float(len(sizes) / n),
-                       "records_above_threshold": float((prosecutor > threshold).mean()), "threshold": threshold},
-        "sample_uniqueness": float((sizes == 1).sum() / n),
-    }
     if population is not None:
         missing = [c for c in quasi_identifiers if c not in population.columns]
         if missing:
             raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the population table.")
-        _, pop_sizes = _class_sizes(population, quasi_identifiers, None)
-        F = pop_sizes.reindex(sizes.index).fillna(0).to_numpy(dtype=float)
-        F = np.maximum(F, sizes.to_numpy(dtype=float))
-        per_record = 1.0 / pd.Series(F, index=sizes.index).reindex(keys).to_numpy()
+    # one labelling of the release's and the population's classes, so their sizes line up
+    frames = [release] + ([population] if population is not None else [])
+    labels = equivalence_classes(pd.concat([x[quasi_identifiers].astype(str) for x in frames], ignore_index=True),
+                                 quasi_identifiers)
+    own, m = labels[:len(release)], int(labels.max()) + 1
+    if id_column is not None:
+        person = pd.factorize(release[id_column])[0].astype(np.int64)
+        stride = int(person.max()) + 1
+        sizes = np.bincount(np.unique(own * stride + person) // stride, minlength=m)
+    else:
+        sizes = np.bincount(own, minlength=m)
+    present = sizes > 0
+    n = float(sizes.sum())
+    prosecutor = 1.0 / sizes[own]
+    out: dict[str, Any] = {
+        "counted": "people" if id_column else "rows",
+        "prosecutor": {"max": float(prosecutor.max()), "mean": float(present.sum() / n),
+                       "records_above_threshold": float((prosecutor > threshold).mean()), "threshold": threshold},
+        "sample_uniqueness": float((sizes == 1).sum() / n),
+    }
+    if population is not None:
+        F = np.maximum(np.bincount(labels[len(release):], minlength=m), sizes).astype(float)
+        per_record = 1.0 / F[own]
         out["journalist"] = {"max": float(per_record.max()), "mean": float(per_record.mean()),
                              "records_above_threshold": float((per_record > threshold).mean())}
-        out["marketer"] = float((sizes.to_numpy() / F).sum() / n)
+        out["marketer"] = float((sizes[present] / F[present]).sum() / n)
         population_size = population_size or len(population)
     else:
         out["journalist"] = dict(out["prosecutor"], note="no population table: same as prosecutor")
-        out["marketer"] = float(len(sizes) / n)
+        out["marketer"] = float(present.sum() / n)
     if population_size:
-        estimate = zayatz_population_uniques(sizes.to_numpy(), int(population_size))
+        estimate = zayatz_population_uniques(sizes[present], int(population_size))
         out["population_uniqueness"] = {"estimator": "zayatz", "population_size": int(population_size),
                                         "share_of_release": estimate / n}
     return out
@@ -109,12 +110,7 @@ def reidentification_risk(release: pd.DataFrame, quasi_identifiers: list[str], *
 def distance_to_closest_record(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
                                columns: list[str], *, numeric: list[str] | None = None, max_rows: int = 5000,
                                seed: int = 0) -> dict[str, Any]:
-    for name, frame in (("original", original), ("release", release), ("control", control)):
-        if len(frame) == 0:
-            raise ConfigurationError(f"The {name} table is empty.")
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")
+    _check_frames(original, release, control, columns)
     rng = np.random.default_rng(seed)
     rows = release.iloc[rng.choice(len(release), min(max_rows, len(release)), replace=False)]
     # equal-size reference sets so "closer to the original" is a fair coin under no leakage
