@@ -36,11 +36,7 @@ from .attacks import _check_frames, inference, linkability, singling_out
 from .hierarchy import Hierarchy
 from .risk import reidentification_risk
 
-__all__ = ["assess", "Protector", "ProtectionFailed"]
-
-
-class ProtectionFailed(ConfigurationError):
-    """No setting brought every risk below the threshold."""
+__all__ = ["assess", "Protector"]
 
 
 def _check_columns(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame | None,
