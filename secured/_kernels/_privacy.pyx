@@ -301,3 +301,31 @@ def count_matches(const double[:, ::1] data, const long long[:, ::1] cols, const
                     break
         counts[p] = cnt
     return counts_arr
+
+
+def mixed_nearest(const double[:, ::1] data, const double[:, ::1] queries, const double[::1] inv_range,
+                  const unsigned char[::1] kind, const double[::1] tables, const long long[::1] offsets,
+                  const long long[::1] ncells):
+    """Per query row: the mixed-type distance to its nearest row of ``data`` and how many rows
+    of ``data`` lie at that distance (equal within 1e-9, relative), for tie-aware comparisons."""
+    cdef Py_ssize_t n = data.shape[0], m = queries.shape[0], d = data.shape[1], q, j
+    best_arr = np.full(m, np.inf, dtype=np.float64)
+    count_arr = np.zeros(m, dtype=np.int64)
+    cdef double[::1] best = best_arr
+    cdef long long[::1] count = count_arr
+    cdef double dd, b, tol
+    cdef long long c
+    for q in prange(m, nogil=True, schedule="dynamic"):
+        b = 1e308
+        c = 0
+        for j in range(n):
+            dd = _mixed(queries, q, data, j, inv_range, kind, tables, offsets, ncells, d)
+            tol = 1e-9 * (b if b > 1.0 else 1.0)
+            if dd < b - tol:
+                b = dd
+                c = 1
+            elif dd <= b + tol:
+                c = c + 1
+        best[q] = b
+        count[q] = c
+    return best_arr, count_arr

@@ -23,8 +23,11 @@ linkability and majority votes inflate inference.
 Singling-out is duplicate-aware: a predicate is kept only when it matches exactly one row of
 the release, and it succeeds only when it matches exactly one row (or one person, with an id
 column) of the original; equivalence classes of a k-anonymous release are never mistaken
-for unique people. Attack and control are compared on samples of equal size, because a
-predicate singles out more easily in a smaller table. An attacker who cannot form
+for unique people. Predicates are evaluated on the whole original (a predicate that isolates
+a person counts wherever that person is), and on the whole control; because a predicate
+singles out with a probability that depends on the table's size, the control count is
+corrected to the original's size (exactly when the control is larger, by Anonymeter's fitted
+size model when it is smaller: ``control_singles_at_size``). An attacker who cannot form
 ``n_attacks`` predicates fails the rest: rates are over ``n_attacks``.
 
 The nearest-neighbour scan and the predicate counting run in the compiled core, parallel over
@@ -46,7 +49,7 @@ from ..exceptions import ConfigurationError
 from .hierarchy import Hierarchy
 
 __all__ = ["SuccessRate", "PrivacyRisk", "AttackResult", "wilson", "residual_risk", "linkability",
-           "inference", "singling_out", "MixedSpace"]
+           "inference", "singling_out", "control_singles_at_size", "MixedSpace"]
 
 Z95 = 1.959963984540054
 
@@ -102,15 +105,18 @@ def residual_risk(attack: SuccessRate, control: SuccessRate) -> PrivacyRisk:
 
 # -- a common space for original, control and released rows ----------------------------------
 
-_INTERVAL = re.compile(r"^\s*([\[(])\s*(-?\d+(?:\.\d+)?)\s*(?:,|-|\.\.)\s*(-?\d+(?:\.\d+)?)\s*([\])])\s*$")
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_INTERVAL = re.compile(rf"^\s*([\[(])\s*({_NUMBER})\s*(?:,|-|\.\.)\s*({_NUMBER})\s*([\])])\s*$")
+_SET = re.compile(r"^\{(.*)\}$", re.S)
 
 
 def _coverage(values: np.ndarray, cells: np.ndarray, hierarchy: Hierarchy | None) -> np.ndarray:
-    """(values x cells) booleans: the cell is the value, '*', an interval holding the value,
-    or (with a hierarchy) one of the value's ancestors."""
+    """(values x cells) booleans: the cell is the value, '*', an interval holding the value, a
+    set '{a, b}' listing it, or (with a hierarchy) one of the value's ancestors."""
     cover = values[:, None] == cells[None, :]
     cover |= (cells == "*")[None, :]
-    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
+    position = {v: i for i, v in enumerate(values)}
     for ci, cell in enumerate(cells):
         m = _INTERVAL.match(cell)
         if m:
@@ -118,15 +124,23 @@ def _coverage(values: np.ndarray, cells: np.ndarray, hierarchy: Hierarchy | None
             left = numbers >= lo if m.group(1) == "[" else numbers > lo
             right = numbers <= hi if m.group(4) == "]" else numbers < hi
             cover[:, ci] |= left & right
-    if hierarchy is not None:
-        where = {cell: ci for ci, cell in enumerate(cells)}
-        table = hierarchy.table
-        for vi, value in enumerate(values):
-            if value in table.index:
-                for anc in table.loc[value]:
-                    ci = where.get(anc)
-                    if ci is not None:
-                        cover[vi, ci] = True
+            continue
+        m = _SET.match(cell)
+        if m:
+            for member in m.group(1).split(", "):
+                vi = position.get(member)
+                if vi is not None:
+                    cover[vi, ci] = True
+    if hierarchy is not None and len(values):
+        keys = hierarchy.keys(pd.Series(values, dtype=object))
+        present = keys.isin(hierarchy.table.index).to_numpy()
+        rows = np.flatnonzero(present)
+        ancestors = hierarchy.table.loc[keys[present].to_numpy()].to_numpy()
+        where = pd.Index(cells)
+        for level in range(ancestors.shape[1]):
+            ci = where.get_indexer(ancestors[:, level])
+            ok = ci >= 0
+            cover[rows[ok], ci[ok]] = True
     return cover
 
 
@@ -147,35 +161,41 @@ class MixedSpace:
         self.cover: list[np.ndarray | None] = []   # (query code x cell code) -> covers
         self.query_values: list[Any] = []
         offset = 0
+        frames = [release, *others]
         for j, c in enumerate(columns):
-            rel = release[c]
-            as_num = [pd.to_numeric(x[c], errors="coerce") for x in [release, *others]]
-            is_num = (c in numeric) if numeric is not None else all(
-                (n.notna() | x[c].isna()).all() for n, x in zip(as_num, [release, *others]))
+            # one hash pass over all rows; numbers and text are worked out on the distinct values
+            combined = pd.concat([pd.Series(x[c].to_numpy(dtype=object)) for x in frames], ignore_index=True)
+            codes, uniques = pd.factorize(combined, use_na_sentinel=False)
+            bounds = np.cumsum([0] + [len(x) for x in frames])
+            parts = [codes[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+            as_num = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(dtype=float)
+            is_num = (c in numeric) if numeric is not None else bool(
+                (~np.isnan(as_num) | pd.isna(pd.Series(uniques, dtype=object)).to_numpy()).all())
             if is_num:
-                values = np.concatenate([n.to_numpy(dtype=float) for n in as_num])
-                span = np.nanmax(values) - np.nanmin(values) if np.isfinite(values).any() else 0.0
+                finite = as_num[np.isfinite(as_num)]
+                span = finite.max() - finite.min() if len(finite) else 0.0
                 self.kind[j] = 1
                 self.inv_range[j] = 1.0 / span if span > 0 else 0.0
-                self.release[:, j] = as_num[0].to_numpy(dtype=float)
-                for o, n in zip(self.others, as_num[1:]):
-                    o[:, j] = n.to_numpy(dtype=float)
+                self.release[:, j] = as_num[parts[0]]
+                for o, part in zip(self.others, parts[1:]):
+                    o[:, j] = as_num[part]
                 self.cells.append(None)
                 self.cover.append(None)
                 offsets.append(offset)
                 ncells.append(0)
                 continue
-            cell_labels, cell_codes = np.unique(rel.astype(str).to_numpy(), return_inverse=True)
-            query_text = [o[c].astype(str).to_numpy() for o in others]
-            query_labels, query_codes = np.unique(np.concatenate(query_text) if query_text else np.array([], str),
-                                                  return_inverse=True)
+            labels, label_of = np.unique(pd.Series(uniques, dtype=object).astype(str).to_numpy(), return_inverse=True)
+            rel_lab = label_of[parts[0]]
+            present = np.unique(rel_lab)
+            cell_labels, cell_codes = labels[present], np.searchsorted(present, rel_lab)
+            q_lab = label_of[np.concatenate(parts[1:])] if len(parts) > 1 else np.zeros(0, dtype=np.int64)
+            q_present = np.unique(q_lab)
+            query_labels, query_codes = labels[q_present], np.searchsorted(q_present, q_lab)
             cover = _coverage(query_labels, cell_labels, hierarchies.get(c))
             self.kind[j] = 2
             self.release[:, j] = cell_codes
-            start = 0
-            for o, text in zip(self.others, query_text):
-                o[:, j] = query_codes[start:start + len(text)]
-                start += len(text)
+            for o, a, b in zip(self.others, bounds[1:-1] - len(release), bounds[2:] - len(release)):
+                o[:, j] = query_codes[a:b]
             self.cells.append(cell_labels)
             self.cover.append(cover)
             tables.append((~cover).astype(np.float64).ravel())
@@ -307,52 +327,141 @@ def inference(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFra
 
 # -- singling out -------------------------------------------------------------------------------------
 
+def _singles_integral(n: np.ndarray | float, w_max: float) -> np.ndarray | float:
+    """Integral over w in [0, w_max] of n w (1 - w)^(n - 1), the chance that a predicate of
+    weight w (the share of the population it matches) singles out one of n units
+    (Cohen and Nissim 2020): (1 - (n w_max + 1)(1 - w_max)^n) / (n + 1)."""
+    n = np.asarray(n, dtype=float)
+    return (1.0 - (n * w_max + 1.0) * (1.0 - w_max) ** n) / (n + 1.0)
+
+
+def control_singles_at_size(matched: np.ndarray, m: int, n: int) -> tuple[float, dict[str, Any]]:
+    """How many of the predicates would single out in a control of ``n`` units (the size of
+    the original), from ``matched``: the number of units each predicate matches in the
+    control, which has ``m`` units.
+
+    - m == n: the observed count of predicates matching exactly one unit.
+    - m > n: exact, no sampling noise: the expected count in a random n-subset of the
+      control, sum over predicates of the hypergeometric P(exactly one of the X matched units
+      is drawn).
+    - m < n: the observed count times model(n) / model(m), where the model (Anonymeter's
+      size correction) assumes predicate weights uniform on [0, w_eff] and is fitted by least
+      squares to the exact expected counts of random subsets of the control (sizes from
+      min(1000, m / 4) up to m), so the fit carries no subsampling noise.
+    """
+    from scipy.optimize import curve_fit
+    from scipy.stats import hypergeom
+
+    matched = np.asarray(matched, dtype=np.int64)
+    observed = float((matched == 1).sum())
+    if m == n or len(matched) == 0:
+        return observed, {"method": "none", "factor": 1.0}
+    values, counts = np.unique(matched[matched > 0], return_counts=True)
+
+    def expected(size: int) -> float:
+        return float((counts * hypergeom.pmf(1, m, values, size)).sum()) if len(values) else 0.0
+
+    if m > n:
+        value = expected(n)
+        return value, {"method": "exact subsample expectation", "factor": value / observed if observed else None}
+    if observed == 0:
+        return 0.0, {"method": "none (no predicate singles out in the control)", "factor": 1.0}
+    smallest = max(1, min(1000, m // 4))
+    sizes = np.unique(np.linspace(smallest, m, 10).astype(np.int64))
+    y = np.array([expected(int(s)) for s in sizes])
+
+    def model(x, w_eff, norm):
+        return norm * _singles_integral(x, w_eff)
+
+    w0 = 1.0 / float(sizes.max())
+    try:
+        (w_eff, norm), _ = curve_fit(model, sizes.astype(float), y, p0=(w0, y[-1] / float(_singles_integral(m, w0))),
+                                     bounds=(0, (1, np.inf)))
+        factor = float(model(n, w_eff, norm) / model(m, w_eff, norm))
+        if not np.isfinite(factor) or factor <= 0:
+            raise ValueError("degenerate fit")
+    except (RuntimeError, ValueError, FloatingPointError):
+        return observed, {"method": "size model did not fit; uncorrected", "factor": 1.0}
+    return observed * factor, {"method": "extrapolated (size model)", "factor": factor, "w_eff": float(w_eff)}
+
+
 def singling_out(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame, columns: list[str], *,
                  mode: str = "multivariate", n_attacks: int = 500, n_cols: int = 3, max_attempts: int = 100_000,
                  id_column: str | None = None, numeric: list[str] | None = None,
                  hierarchies: dict[str, Hierarchy] | None = None, seed: int = 0) -> AttackResult:
-    """Predicates built from the release that match exactly one released row; a predicate
-    singles out when it matches exactly one row (one person with ``id_column``) of the
-    original sample (attack) or of the control sample (control), both of the same size."""
-    from ..backend import privacy_kernels as kernels
-
+    """Predicates built from the release that match exactly one released row. The attack
+    succeeds when a predicate matches exactly one row (one person with ``id_column``) of the
+    whole original; the control rate is the share of the same predicates that single out in
+    the control, corrected to the original's size (``control_singles_at_size``)."""
     start = time.perf_counter()
     if mode not in ("univariate", "multivariate"):
         raise ConfigurationError(f"The 'mode' parameter must be 'univariate' or 'multivariate'. Got {mode!r} instead.")
     if not columns:
         raise ConfigurationError("Singling-out needs at least one column the attacker knows.")
+    if isinstance(n_attacks, bool) or not isinstance(n_attacks, (int, np.integer)) or n_attacks < 1:
+        raise ConfigurationError(f"The 'n_attacks' parameter must be an int >= 1. Got {n_attacks!r} instead.")
     _check_frames(original, release, control, columns)
     if id_column is not None and (id_column not in original.columns or id_column not in control.columns):
         raise ConfigurationError(f"The id column {id_column!r} must be in the original and control tables.")
     rng = np.random.default_rng(seed)
-    size = min(len(original), len(control))
-    ori = original.iloc[_sample(len(original), size, rng)]
-    ctl = control.iloc[_sample(len(control), size, rng)]
-    space = MixedSpace(release, [ori, ctl, original], list(columns), numeric, hierarchies)
-    R = space.release
-    d = len(columns)
+    space = MixedSpace(release, [original, control], list(columns), numeric, hierarchies)
+    if id_column is None:
+        units = [None, None]
+        sizes = (len(original), len(control))
+    else:
+        units = [pd.factorize(original[id_column].astype(str))[0], pd.factorize(control[id_column].astype(str))[0]]
+        sizes = (int(units[0].max()) + 1, int(units[1].max()) + 1)
+    width = 1 if mode == "univariate" else min(n_cols, len(columns))
+    predicates, attempts = _unique_predicates(space, mode, width, n_attacks, max_attempts, rng)
 
-    # candidate predicates: (columns, ops, values) rows; op 0 '==' (or covers), 1 '<=', 2 '>='
-    width = 1 if mode == "univariate" else min(n_cols, d)
-    cands_cols, cands_ops, cands_vals = [], [], []
+    def matched(frame: int, preds: list) -> np.ndarray:
+        return np.array([_units_matched(space, frame, p, units[frame]) for p in preds], dtype=np.int64)
+
+    on_original = matched(0, predicates)
+    attack_hits = int((on_original == 1).sum())
+    control_hits, correction = control_singles_at_size(matched(1, predicates), sizes[1], sizes[0])
+    singled = [p for p, c in zip(predicates, on_original) if c == 1]
+    # baseline: random predicates of the same shape (random columns and released values)
+    d, R = len(columns), space.release
+    baseline = []
+    for _ in range(n_attacks):
+        cols = rng.permutation(d)[:width]
+        row = int(rng.integers(0, len(R)))
+        baseline.append((list(cols), [0 if space.kind[j] != 1 else int(rng.integers(1, 3)) for j in cols],
+                         [R[row, j] for j in cols]))
+    base = int((matched(0, baseline) == 1).sum())
+    return _result(f"singling_out_{mode}", attack_hits, base, control_hits, n_attacks, n_attacks, start,
+                   columns=list(columns), predicates_found=len(predicates), attempts=int(attempts),
+                   units="people" if id_column else "rows", original_units=sizes[0], control_units=sizes[1],
+                   control_correction=correction, singled_out_in_original=attack_hits,
+                   examples=[describe_predicate(space, p) for p in singled[:5]])
+
+
+def _unique_predicates(space: MixedSpace, mode: str, width: int, n_attacks: int, max_attempts: int,
+                       rng: np.random.Generator) -> tuple[list, int]:
+    """Up to ``n_attacks`` distinct predicates (columns, ops, values) over the release's codes
+    that match exactly one released row; op 0 '==' (or covers), 1 '<=', 2 '>='."""
+    from ..backend import privacy_kernels as kernels
+
+    R, d = space.release, len(space.columns)
+    cands: list[tuple[list, list, list]] = []
     attempts = 0
     if mode == "univariate":
         for j in range(d):
             col = R[:, j]
             values, counts = np.unique(col[~np.isnan(col)], return_counts=True)
-            for v in values[counts == 1]:
-                cands_cols.append([j]); cands_ops.append([0]); cands_vals.append([v])
-            if space.kind[j] == 1 and len(values):  # extremes, when one row holds them
-                for op, v, count in ((1, values[0], counts[0]), (2, values[-1], counts[-1])):
-                    if count == 1 and len(values) > 1:
-                        cands_cols.append([j]); cands_ops.append([op]); cands_vals.append([v])
-        attempts = len(cands_cols)
+            cands.extend(([j], [0], [v]) for v in values[counts == 1])
+            if space.kind[j] == 1 and len(values) > 1:  # extremes, when one row holds them
+                if counts[0] == 1:
+                    cands.append(([j], [1], [values[0]]))
+                if counts[-1] == 1:
+                    cands.append(([j], [2], [values[-1]]))
+        attempts = len(cands)
     else:
         medians = np.array([np.nanmedian(R[:, j]) if space.kind[j] == 1 else 0.0 for j in range(d)])
-        batch = 1000
         seen: set[tuple] = set()
-        while len(cands_cols) < 4 * n_attacks and attempts < max_attempts:
-            b = min(batch, max_attempts - attempts)
+        while len(cands) < 4 * n_attacks and attempts < max_attempts:
+            b = min(1000, max_attempts - attempts)
             rows = rng.integers(0, len(R), b)
             cols = np.argsort(rng.random((b, d)), axis=1)[:, :width]
             vals = R[rows[:, None], cols]
@@ -364,51 +473,31 @@ def singling_out(original: pd.DataFrame, release: pd.DataFrame, control: pd.Data
                 key = tuple(sorted(zip(cols[i].tolist(), ops[i].tolist(), vals[i].tolist())))
                 if key not in seen:
                     seen.add(key)
-                    cands_cols.append(list(cols[i])); cands_ops.append(list(ops[i])); cands_vals.append(list(vals[i]))
+                    cands.append((list(cols[i]), list(ops[i]), list(vals[i])))
             if len(seen) >= n_attacks:
                 break
-    order = rng.permutation(len(cands_cols))[:n_attacks]
-    predicates = [(cands_cols[i], cands_ops[i], cands_vals[i]) for i in order]
+    order = rng.permutation(len(cands))[:n_attacks]
+    return [cands[i] for i in order], attempts
 
-    def matches(frame_idx: int, pred) -> np.ndarray:
-        Q = space.others[frame_idx]
-        mask = np.ones(len(Q), dtype=bool)
-        for j, op, v in zip(*pred):
-            x = Q[:, j]
-            if space.kind[j] == 2:
-                mask &= space.cover[j][x.astype(np.int64), int(v)]
-            elif op == 0:
-                mask &= x == v
-            elif op == 1:
-                mask &= x <= v
-            else:
-                mask &= x >= v
-        return mask
 
-    ids = {0: ori, 1: ctl, 2: original}
-
-    def singled(frame_idx: int, pred) -> bool:
-        mask = matches(frame_idx, pred)
-        if id_column is None:
-            return int(mask.sum()) == 1
-        people = ids[frame_idx][id_column].to_numpy()[mask]
-        return len(people) > 0 and len(set(map(str, people))) == 1
-
-    attack_hits = sum(singled(0, p) for p in predicates)
-    control_hits = sum(singled(1, p) for p in predicates)
-    full_hits = [p for p in predicates if singled(2, p)]
-    # baseline: random predicates of the same shape (random columns and released values)
-    base = 0
-    for _ in range(n_attacks):
-        cols = rng.permutation(d)[:width]
-        row = rng.integers(0, len(R))
-        pred = (list(cols), [0 if space.kind[j] != 1 else int(rng.integers(1, 3)) for j in cols],
-                [R[row, j] for j in cols])
-        base += singled(0, pred)
-    return _result(f"singling_out_{mode}", attack_hits, base, control_hits, n_attacks, n_attacks, start,
-                   columns=list(columns), predicates_found=len(predicates), attempts=int(attempts),
-                   sample_size=int(size), singled_out_in_full_original=len(full_hits),
-                   examples=[describe_predicate(space, p) for p in full_hits[:5]])
+def _units_matched(space: MixedSpace, frame: int, pred, units: np.ndarray | None) -> int:
+    """Rows (or distinct people, given their codes) of query frame ``frame`` the predicate matches."""
+    Q = space.others[frame]
+    mask = None
+    for j, op, v in zip(*pred):
+        x = Q[:, j]
+        if space.kind[j] == 2:
+            m = space.cover[j][x.astype(np.int64), int(v)]
+        elif op == 0:
+            m = x == v
+        elif op == 1:
+            m = x <= v
+        else:
+            m = x >= v
+        mask = m if mask is None else mask & m
+    if units is None:
+        return int(np.count_nonzero(mask))
+    return int(np.unique(units[mask]).size)
 
 
 def describe_predicate(space: MixedSpace, pred) -> str:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 
-__all__ = ["Hierarchy"]
+__all__ = ["Hierarchy", "format_number"]
 
 
 class Hierarchy:
@@ -96,7 +96,8 @@ class Hierarchy:
         """Ordered categories merged in runs of ``group_sizes[0]`` neighbours, then runs of
         ``group_sizes[1]`` of those, ... The order is ``order`` or the natural order (numbers
         inside the labels compared as numbers). Runs of interval labels such as '[10-20)',
-        '[20-30)' are named '[10-30)'."""
+        '[20-30)' are named '[10-30)'; other runs list their members, '{Female, Male}', so a
+        label never reads as a range that would include values outside the run."""
         present = pd.unique(pd.Series(values).astype(str))
         if order is None:
             order = sorted(present, key=_natural_key)
@@ -164,10 +165,29 @@ class Hierarchy:
             f"Hierarchy for {column!r}: no file at {spec!r} and not a builder spec; use a path to an ARX CSV or "
             "icd9, dates, flat, prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5.")
 
+    def keys(self, values: pd.Series) -> pd.Series:
+        """``values`` as the hierarchy's keys (text). Numbers match by value, so a column read as
+        floats (67.0) finds the key '67' of a hierarchy built from its numbers, and the reverse;
+        values with no key come back unchanged (``check_covers`` reports them)."""
+        values = pd.Series(values)
+        keys = pd.Series(values.astype(str).to_numpy(dtype=object), index=values.index)
+        missing = ~keys.isin(self.table.index).to_numpy()
+        if missing.any():
+            if not hasattr(self, "_by_number"):
+                index = pd.Series(self.table.index, dtype=object)
+                numbers = pd.to_numeric(index, errors="coerce")
+                ok = numbers.notna().to_numpy()
+                self._by_number = dict(zip(numbers[ok].map(format_number), index[ok]))
+            if self._by_number:
+                numbers = pd.to_numeric(values[missing], errors="coerce")
+                found = numbers.dropna().map(format_number).map(self._by_number).dropna()
+                keys.loc[found.index] = found.to_numpy()
+        return keys
+
     def check_covers(self, values: pd.Series) -> pd.Series:
         """``values`` as the hierarchy's keys (text); an error naming the column (never a value)
         when some are not in the hierarchy."""
-        keys = values.astype(str)
+        keys = self.keys(values)
         missing = ~keys.isin(self.table.index)
         if missing.any():
             raise ConfigurationError(
@@ -186,11 +206,19 @@ class Hierarchy:
         return out
 
     def generalize(self, values: pd.Series, level: int) -> pd.Series:
-        return values.astype(str).map(self.table[level])
+        return self.keys(values).map(self.table[level])
 
 
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+def format_number(v: float) -> str:
+    """A number as the shortest text that reads back as the same float, never in scientific
+    notation ('67', '51.220400557', '2220510'), so released labels contain their values exactly."""
+    v = float(v)
+    if v.is_integer() and abs(v) < 2**63:
+        return str(int(v))
+    return np.format_float_positional(v, trim="-")
+
+
+_fmt = format_number
 
 
 def _numeric(column: str, values: Any) -> np.ndarray:
@@ -216,7 +244,7 @@ def _run_label(run: list[str]) -> str:
     if first and last:
         sep = "-" if "-" in run[0][1:] and "," not in run[0] else ", "
         return f"{first.group(1)}{first.group(2)}{sep}{last.group(3)}{last.group(4)}"
-    return f"{run[0]}..{run[-1]}"
+    return "{" + ", ".join(run) + "}"
 
 
 # ICD-9-CM chapters (first and last three-digit category of each).

@@ -12,8 +12,8 @@ person is the mean of their rows, and every row of a person takes the person's g
 k counts people.
 
 Each round is four passes over the remaining records (O(n^2 / k) in all), fused in the
-compiled core (through ``secured.backend.privacy_kernels``); the numpy loop is the reference it is tested
-against.
+compiled core (through ``secured.backend.privacy_kernels``); the numpy loop in
+``secured.backend._privacy_numpy`` is the reference it is tested against.
 """
 
 from __future__ import annotations
@@ -30,54 +30,15 @@ __all__ = ["MDAV"]
 
 
 def _groups(X: np.ndarray, k: int, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Group label per row; the compiled rounds when the core is built, numpy otherwise."""
-    try:
-        from ..backend import privacy_kernels as kernels
-    except Exception:  # noqa: BLE001 - an unbuilt core falls back to the reference loop
-        return _groups_numpy(X, k, progress)
+    """Group label per row (the compiled rounds, or their numpy twin on an unbuilt checkout)."""
+    from ..backend import privacy_kernels as kernels
+
     if progress is not None:
         progress(0, len(X))
     out = kernels.mdav_groups(np.ascontiguousarray(X, dtype=np.float64), int(k))
     if progress is not None:
         progress(len(X), len(X))
     return out
-
-
-def _groups_numpy(X: np.ndarray, k: int, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    n = len(X)
-    group = np.full(n, -1, dtype=np.int64)
-    remaining = np.arange(n)
-    Xr = X
-    g = 0
-
-    def take(center: np.ndarray) -> None:
-        nonlocal remaining, Xr, g
-        d = ((Xr - center) ** 2).sum(axis=1)
-        nearest = np.argpartition(d, k - 1)[:k] if len(d) > k else np.arange(len(d))
-        group[remaining[nearest]] = g
-        g += 1
-        keep = np.ones(len(remaining), dtype=bool)
-        keep[nearest] = False
-        remaining, Xr = remaining[keep], Xr[keep]
-
-    rounds = 0
-    while len(remaining) >= 3 * k:
-        c = Xr.mean(axis=0)
-        r = Xr[((Xr - c) ** 2).sum(axis=1).argmax()].copy()
-        s = Xr[((Xr - r) ** 2).sum(axis=1).argmax()].copy()
-        take(r)
-        take(s)
-        rounds += 1
-        if progress is not None and rounds % 200 == 0:
-            progress(n - len(remaining), n)
-    if len(remaining) >= 2 * k:
-        c = Xr.mean(axis=0)
-        take(Xr[((Xr - c) ** 2).sum(axis=1).argmax()].copy())
-    if len(remaining):
-        group[remaining] = g
-    if progress is not None:
-        progress(n, n)
-    return group
 
 
 class MDAV:

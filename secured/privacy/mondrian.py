@@ -22,13 +22,9 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 from .criteria import CriteriaEvaluator, PrivacyCriteria
-from .hierarchy import Hierarchy
+from .hierarchy import Hierarchy, format_number as _fmt
 
 __all__ = ["Mondrian", "mondrian"]
-
-
-def _fmt(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 class Mondrian:
@@ -49,7 +45,7 @@ class Mondrian:
                 out.append(values)
             else:
                 self.hierarchies[c].check_covers(df[c])
-                out.append(self._rank[j].loc[df[c].astype(str)].to_numpy(dtype=float))
+                out.append(self._rank[j].loc[self.hierarchies[c].keys(df[c])].to_numpy(dtype=float))
         return out
 
     def _prepare(self, df: pd.DataFrame) -> None:

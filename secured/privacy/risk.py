@@ -15,10 +15,14 @@ n the people released and F_j the class's size in the population:
   the population's, and the hypergeometric chance that a population class of size i shows up
   once in a sample of n out of N gives P(population unique | sample unique).
 - distance to closest record (for synthetic releases): for each released row, the mixed-type
-  distance to the nearest original row (exact copies: distance 0) and, on equal-size samples
-  of the original and of control, the share of released rows closer to the original than to
-  control (about half when the release is no closer to its training rows than to new people
-  from the same population; ties count half).
+  distance to the nearest row of the whole original (exact copies: distance 0) and of the
+  whole control. Whether a released row sits closer to the original than to control is
+  judged on the pooled original + control: the row's nearest neighbour there lies in the
+  original with probability n / (n + m) when the row owes nothing to the original (n, m the
+  two sizes; the rows are exchangeable draws from one population), and with probability 1
+  when it copies one. The share is reported on the equal-size scale,
+  0.5 + 0.5 (share - n/(n+m)) / (1 - n/(n+m)): 0.5 when no closer than chance, 1 for copies,
+  0.75 for a release half made of copies, with no subsampling to dilute it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ import pandas as pd
 from scipy.stats import hypergeom
 
 from ..exceptions import ConfigurationError
-from ..backend import privacy_kernels as kernels
 from .attacks import MixedSpace, _check_frames, wilson
 from .models import equivalence_classes
 
@@ -110,23 +113,35 @@ def reidentification_risk(release: pd.DataFrame, quasi_identifiers: list[str], *
 def distance_to_closest_record(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
                                columns: list[str], *, numeric: list[str] | None = None, max_rows: int = 5000,
                                seed: int = 0) -> dict[str, Any]:
+    """Distance from released rows to their closest original and control rows (see the module
+    docstring); ``max_rows`` released rows are sampled, the original and control are used whole."""
+    from ..backend import privacy_kernels as kernels
+
     _check_frames(original, release, control, columns)
     rng = np.random.default_rng(seed)
-    rows = release.iloc[rng.choice(len(release), min(max_rows, len(release)), replace=False)]
-    # equal-size reference sets so "closer to the original" is a fair coin under no leakage
-    size = min(len(original), len(control))
-    ori = original.iloc[rng.choice(len(original), size, replace=False)]
-    ctl = control.iloc[rng.choice(len(control), size, replace=False)]
-    d = []
-    for reference in (ori, ctl, original):
+    rows = release.iloc[np.sort(rng.choice(len(release), min(max_rows, len(release)), replace=False))]
+    nearest = []
+    for reference in (original, control):
         space = MixedSpace(reference, [rows], list(columns), numeric)
-        _, dist = kernels.mixed_kneighbors(space.release, space.others[0], space.inv_range, space.kind, space.tables,
-                                           space.offsets, space.ncells, int(rng.integers(0, 2**63)), 1)
-        d.append(dist[:, 0])
-    to_ori, to_ctl, to_full = d
-    closer = int((to_ori < to_ctl).sum() + 0.5 * (to_ori == to_ctl).sum())
-    share = wilson(closer, len(rows))
-    return {"rows": int(len(rows)), "median_to_original": float(np.median(to_full)),
-            "median_to_control": float(np.median(to_ctl)), "exact_copies": float((to_full == 0).mean()),
+        nearest.append(kernels.mixed_nearest(space.release, space.others[0], space.inv_range, space.kind,
+                                             space.tables, space.offsets, space.ncells))
+    (to_ori, ties_ori), (to_ctl, ties_ctl) = nearest
+    # credit per released row: its nearest neighbour in the pooled original + control lies in the
+    # original (ties shared by count). Rows that are no closer to the original than to anyone
+    # else from the population score n / (n + m) on average (exchangeability), copies score 1.
+    tol = 1e-9 * np.maximum(np.minimum(to_ori, to_ctl), 1.0)
+    credit = np.where(to_ori < to_ctl - tol, 1.0, np.where(to_ctl < to_ori - tol, 0.0,
+                                                            ties_ori / np.maximum(ties_ori + ties_ctl, 1)))
+    n, m = len(original), len(control)
+    null = n / (n + m)
+    share = wilson(float(credit.sum()), len(rows))
+
+    def scaled(p: float) -> float:   # onto the equal-size scale: 0.5 = no closer than chance, 1 = copies
+        return float(min(max(0.5 + 0.5 * (p - null) / (1 - null), 0.0), 1.0))
+
+    return {"rows": int(len(rows)), "median_to_original": float(np.median(to_ori)),
+            "median_to_control": float(np.median(to_ctl)), "exact_copies": float((to_ori == 0).mean()),
             "exact_copies_control": float((to_ctl == 0).mean()),
-            "closer_to_original": {"value": share.value, "ci": [share.value - share.error, share.value + share.error]}}
+            "pooled_nearest_in_original": {"value": float(credit.mean()), "expected_if_no_leak": null},
+            "closer_to_original": {"value": scaled(credit.mean()),
+                                   "ci": [scaled(share.value - share.error), scaled(share.value + share.error)]}}

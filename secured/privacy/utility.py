@@ -36,7 +36,7 @@ __all__ = ["utility_report", "classification_utility"]
 def _cell_level(hierarchy: Hierarchy, original: pd.Series, released: pd.Series) -> np.ndarray:
     """Hierarchy level of each released cell (-1 where the released value is no ancestor)."""
     level = np.full(len(original), -1, dtype=np.int64)
-    orig = original.astype(str)
+    orig = hierarchy.keys(original)
     rel = released.astype(str).to_numpy()
     for L in range(hierarchy.height):
         anc = orig.map(hierarchy.table[L]).to_numpy()
@@ -47,7 +47,7 @@ def _cell_level(hierarchy: Hierarchy, original: pd.Series, released: pd.Series) 
 
 def _leaves_under(hierarchy: Hierarchy, original: pd.Series, level: np.ndarray) -> np.ndarray:
     out = np.ones(len(original), dtype=np.float64)
-    orig = original.astype(str)
+    orig = hierarchy.keys(original)
     for L in np.unique(level[level >= 0]):
         _, anc, count = np.unique(hierarchy.table[L].to_numpy(), return_inverse=True, return_counts=True)
         per_leaf = pd.Series(count[anc], index=hierarchy.table.index)  # leaves under each leaf's ancestor at L

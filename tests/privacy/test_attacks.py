@@ -116,7 +116,7 @@ def test_planted_unique_record_is_found(adult_split):
     ori_p = pd.concat([ori, planted], ignore_index=True)
     release_p = pd.concat([release, planted], ignore_index=True)  # a record published un-generalized
     r = singling_out(ori_p, release_p, ctl, QIS, mode="univariate", n_attacks=50, seed=3)
-    assert r.details["singled_out_in_full_original"] >= 1
+    assert r.details["singled_out_in_original"] >= 1
     assert any("Atlantis" in e or "Lighthouse-keeper" in e for e in r.details["examples"])
 
 
