@@ -5,6 +5,8 @@ subclass also derives from the builtin a caller would naturally catch::
 
     SecuredError
     ├── ConfigurationError      (ValueError)   unknown option, bad backend name, bad setting
+    ├── BadInputError           (ValueError)   unusable data: unreadable file, missing column, NaN, empty table
+    ├── NotFittedError          (ValueError, AttributeError) an estimator used before fit
     ├── BackendError            (RuntimeError) a backend that cannot be used here
     │   └── BackendUnavailableError (ImportError) compiled core or cupy missing
     ├── BackendMismatchError    (TypeError)    numpy and cupy arrays mixed in one call
@@ -25,6 +27,8 @@ from __future__ import annotations
 __all__ = [
     "SecuredError",
     "ConfigurationError",
+    "BadInputError",
+    "NotFittedError",
     "BackendError",
     "BackendUnavailableError",
     "BackendMismatchError",
@@ -44,6 +48,15 @@ class SecuredError(Exception):
 
 class ConfigurationError(SecuredError, ValueError):
     """An option, setting or parameter value is not one SECURED accepts."""
+
+
+class BadInputError(SecuredError, ValueError):
+    """The data given cannot be used as it is: an unreadable or empty file, a missing column,
+    missing values where none are allowed, a table too small for the request."""
+
+
+class NotFittedError(SecuredError, ValueError, AttributeError):
+    """An estimator's result or ``transform`` was asked for before ``fit``."""
 
 
 class BackendError(SecuredError, RuntimeError):

@@ -1,11 +1,7 @@
-"""Pieces every ``secured`` command shares: the console, the error wrapper, list options and
-atomic file writes."""
+"""Pieces every ``secured`` command shares: the consoles (results on stdout, errors and
+progress on stderr), the error wrapper and list options."""
 
 from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -14,6 +10,7 @@ from rich.markup import escape
 from ..exceptions import SecuredError
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def exit_with(fn, *args: object) -> None:
@@ -21,7 +18,7 @@ def exit_with(fn, *args: object) -> None:
     try:
         code = fn(*args)
     except SecuredError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}")
+        err_console.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     raise typer.Exit(code or 0)
 
@@ -31,15 +28,27 @@ def columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def write_atomic(data: bytes | str, path: str | Path) -> None:
-    """Write into a temporary file next to ``path``, then rename: never a partial file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class RichProgress:
+    """The progress protocol (``secured.progress``) rendered on stderr: counted stages as bars,
+    status stages as dim lines. Use as a context manager around the work."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress
+
+        self._bars = Progress(console=err_console, transient=True)
+        self._tasks: dict[str, int] = {}
+
+    def __enter__(self) -> "RichProgress":
+        self._bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bars.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
+        if done is None:
+            self._bars.console.print(f"[dim]{escape(stage)}[/]")
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bars.add_task(escape(stage), total=total)
+        self._bars.update(self._tasks[stage], completed=done, total=total)

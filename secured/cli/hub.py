@@ -18,7 +18,7 @@ from ..exceptions import ConfigurationError
 from ._common import columns as _columns
 from ._common import console
 from ._common import exit_with as _exit_with
-from ._common import write_atomic as _write_atomic
+from ..io import write_bytes as _write_atomic
 
 hub_app = typer.Typer(help="The hub's knowledge base: members, tokens, datasets, lake, models.", no_args_is_help=True)
 member_app = typer.Typer(help="Members (organizations) and their roles.", no_args_is_help=True)
@@ -139,7 +139,7 @@ def dataset_register(
 
 def _fields_from(file: str | None, schema: str | None, report: str | None, id_column: str | None) -> dict:
     from ..hub import describe_table
-    from ..privacy.anonymizer import read_table
+    from ..io import read_table
 
     fields: dict[str, Any] = {}
     if file:
@@ -168,12 +168,10 @@ def report_fields(rep: dict) -> dict:
     for key in ("l", "t"):
         if anon.get(key) is not None:
             out[key] = float(anon[key])
-    if rep.get("iterations"):
-        passed = [it for it in rep["iterations"] if it.get("passed")]
-        if passed:
-            best = min(passed, key=lambda it: it["utility"]["loss"])
-            out["risks"] = best["risks"]
-            out["max_risk_upper"] = float(best["max_risk_upper"])
+    assessment = rep.get("assessment")
+    if assessment:  # protect: the published release's own attack results
+        out["risks"] = {name: r["risk"] for name, r in assessment["risks"].items()}
+        out["max_risk_upper"] = float(assessment["max_risk_upper"])
     return out
 
 
@@ -251,10 +249,10 @@ def lake_put(name: str, file: str, token: Tok = None, db: Db = None, lake: Lake 
 def lake_get(name: str, out: str, version: Optional[int] = None, token: Tok = None, db: Db = None,
              lake: Lake = None) -> None:
     """Fetch a version (default: the latest), checksum-verified, into OUT (.csv or .parquet)."""
-    from ..privacy.anonymizer import write_table_atomic
+    from ..io import write_table
 
     def body() -> int:
-        write_table_atomic(_hub(db, lake).lake_get(_token(token), name, version), out)
+        write_table(_hub(db, lake).lake_get(_token(token), name, version), out)
         console.print(f"written {escape(out)}")
         return 0
 
@@ -326,7 +324,7 @@ def register_release(release_path: str, report: dict, title: str | None, id_colu
     """``--register`` of anonymize/protect: the release's schema, counts and scores, owned by
     the SECURED_TOKEN member, in the default hub."""
     from ..hub import Hub, describe_table
-    from ..privacy.anonymizer import read_table
+    from ..io import read_table
 
     table = table if table is not None else read_table(release_path)
     fields = describe_table(table, id_column)

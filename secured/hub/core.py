@@ -331,7 +331,7 @@ class Hub:
         p = self._allow(token, "lake.put", "write", ("admin", "producer"), name)
         name = _check_name(name, "lake name")
         if isinstance(table, (str, Path)):
-            from ..privacy.anonymizer import read_table
+            from ..io import read_table
 
             table = read_table(table)
         if not isinstance(table, pd.DataFrame) or table.shape[1] == 0:

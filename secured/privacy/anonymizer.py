@@ -13,6 +13,17 @@ same way (no suppression), e.g. a held-out test set.
   numeric ones); l and t constrain every cut.
 - mdav: microaggregation of numeric quasi-identifiers (k-anonymity only).
 
+A quasi-identifier given without a hierarchy gets one built from its values
+(``hierarchy.auto_hierarchy``: quantile intervals for many-valued numbers, runs of 2 then 4
+otherwise), listed in ``report_["hierarchies_built"]``. Columns nobody declared are screened
+(``screening.screen_columns``): one that identifies people alone or with the
+quasi-identifiers stops the release until it is declared or kept on purpose (``keep``).
+
+``recoding()`` is the fitted recoding as JSON-ready data (hierarchies, chosen levels or the
+Mondrian cut tree or the MDAV means, and the parameters); ``Anonymizer.from_recoding(d)``
+restores an anonymizer whose ``transform`` generalizes rows exactly as the fitted one did, so
+a release can be assessed later the way it was assessed when it was made.
+
 Direct identifiers are removed (``drop``) or replaced by keyed pseudonyms (``pseudonymize``):
 HMAC-SHA256 under a 32-byte key, so equal values stay linkable within (and, with the same
 key, across) releases while nobody without the key can recompute them. Without a key a random
@@ -23,26 +34,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-import os
+import inspect
 import secrets
-import tempfile
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ConfigurationError
+from ..exceptions import BadInputError, ConfigurationError, NotFittedError
+from ..progress import Progress, stage_counter
 from .criteria import PrivacyCriteria
-from .hierarchy import Hierarchy
+from .hierarchy import Hierarchy, auto_hierarchy
 from .lattice import apply_recoding, optimal_recoding
 from .mdav import MDAV
 from .models import check_k_anonymity, check_l_diversity, check_t_closeness
 from .mondrian import Mondrian
+from .screening import screen_columns
 from .utility import utility_report
 
-__all__ = ["Anonymizer", "read_table", "write_table_atomic", "write_json_atomic", "pseudonymize", "METHODS"]
+__all__ = ["Anonymizer", "pseudonymize", "METHODS", "RECODING_FORMAT"]
 
 METHODS = ("optimal", "mondrian", "mdav")
 
@@ -56,78 +66,167 @@ def pseudonymize(values: pd.Series, key: bytes) -> pd.Series:
     return pd.Series(digests[inverse], index=values.index)
 
 
+RECODING_FORMAT = "secured-recoding/1"
+
+
 class Anonymizer:
+    """k-anonymity (with l-diversity / t-closeness) by global recoding, Mondrian or MDAV.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"age": [31, 35, 38, 33, 52, 55, 58, 51], "sex": list("FMFMFMFM"),
+    ...                    "dx": list("abcdabcd")})
+    >>> anon = Anonymizer(k=2, quasi_identifiers=["age", "sex"], method="mondrian", numeric=["age"],
+    ...                   hierarchies={"sex": Hierarchy.from_spec("sex", "flat", df["sex"])})
+    >>> release = anon.fit_transform(df)
+    >>> anon.report_["k"] >= 2
+    True
+    """
+
     def __init__(self, *, k: int, quasi_identifiers: list[str], method: str = "optimal",
                  hierarchies: dict[str, Hierarchy] | None = None, numeric: list[str] | None = None,
                  max_suppression: float = 0.0, id_column: str | None = None, sensitive: str | None = None,
                  l: float | None = None, l_variant: str = "distinct", c: float | None = None,
                  t: float | None = None, t_distance: str = "equal", drop: list[str] | None = None,
                  pseudonymize: list[str] | None = None, pseudonym_key: bytes | None = None,
-                 utility: bool = True, progress: Callable[[str, int, int], None] | None = None) -> None:
+                 keep: Sequence[str] | str | None = None, utility: bool = True,
+                 progress: Progress | None = None) -> None:
         self.k, self.quasi_identifiers, self.method = k, quasi_identifiers, method
         self.hierarchies, self.numeric = hierarchies, numeric
         self.max_suppression, self.id_column, self.sensitive = max_suppression, id_column, sensitive
         self.l, self.l_variant, self.c, self.t, self.t_distance = l, l_variant, c, t, t_distance
         self.drop, self.pseudonymize, self.pseudonym_key = drop, pseudonymize, pseudonym_key
-        self.utility, self.progress = utility, progress
+        self.keep, self.utility, self.progress = keep, utility, progress
 
+    # -- scikit-learn style parameters -------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> "Anonymizer":
+        unknown = [p for p in params if p not in self._param_names()]
+        if unknown:
+            raise ConfigurationError(f"Unknown Anonymizer parameter(s) {', '.join(map(repr, unknown))}; "
+                                     f"known: {', '.join(self._param_names())}.")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def clone(self, **params: Any) -> "Anonymizer":
+        """An unfitted copy with the same parameters, ``params`` changed."""
+        return type(self)(**self.get_params()).set_params(**params)
+
+    # -- fitting -------------------------------------------------------------------------------
     def _criteria(self) -> PrivacyCriteria:
-        t_hierarchy = (self.hierarchies or {}).get(self.sensitive) if self.t_distance == "hierarchical" else None
+        t_hierarchy = self.hierarchies_.get(self.sensitive) if self.t_distance == "hierarchical" else None
         return PrivacyCriteria(k=self.k, sensitive=self.sensitive, l=self.l, l_variant=self.l_variant, c=self.c,
                                t=self.t, t_distance=self.t_distance, t_hierarchy=t_hierarchy, id_column=self.id_column)
 
-    def _validate(self, df: pd.DataFrame) -> None:
-        if not isinstance(df, pd.DataFrame):
-            raise ConfigurationError(f"Anonymizer.fit_transform takes a pandas DataFrame; got {type(df).__name__}.")
-        if len(df) == 0:
-            raise ConfigurationError("The table is empty.")
+    def _validate_params(self) -> None:
         if self.method not in METHODS:
             raise ConfigurationError(f"The 'method' parameter of Anonymizer must be one of {', '.join(METHODS)}. "
                                      f"Got {self.method!r} instead.")
-        if not self.quasi_identifiers:
-            raise ConfigurationError("Name at least one quasi-identifier.")
+        if not self.quasi_identifiers or isinstance(self.quasi_identifiers, str):
+            raise ConfigurationError("Name at least one quasi-identifier (a list of column names).")
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 2:
+            raise ConfigurationError(f"The 'k' parameter of Anonymizer must be an int in the range [2, inf). "
+                                     f"Got {self.k!r} instead.")
+        if not isinstance(self.max_suppression, (int, float)) or not 0.0 <= self.max_suppression < 1.0:
+            raise ConfigurationError(f"The 'max_suppression' parameter of Anonymizer must be a number in [0, 1). "
+                                     f"Got {self.max_suppression!r} instead.")
         if self.max_suppression and self.method != "optimal":
-            raise ConfigurationError("Record suppression (max_suppression) applies to method 'optimal' only.")
+            raise ConfigurationError(
+                "Record suppression (max_suppression) applies to method 'optimal' only: Mondrian generalizes each "
+                "box on its own, so a rare value widens only its box, and MDAV has no classes to drop.")
+        if self.keep is not None and self.keep != "all" and (isinstance(self.keep, str) or
+                                                              not all(isinstance(c, str) for c in self.keep)):
+            raise ConfigurationError("The 'keep' parameter of Anonymizer must be a list of column names or 'all'.")
+
+    def _validate(self, df: pd.DataFrame) -> None:
+        if not isinstance(df, pd.DataFrame):
+            raise BadInputError(f"Anonymizer.fit_transform takes a pandas DataFrame; got {type(df).__name__}.")
+        if len(df) == 0:
+            raise BadInputError("The table is empty.")
+        self._validate_params()
         direct = [*(self.drop or []), *(self.pseudonymize or [])]
         cols = [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c), *direct]
         missing = [c for c in cols if c not in df.columns]
         if missing:
-            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the table; "
-                                     f"available: {', '.join(map(str, df.columns))}.")
+            raise BadInputError(f"Column(s) {', '.join(map(repr, missing))} not in the table "
+                                f"({df.shape[1]} columns); check the names and the header row.")
         clash = [c for c in direct if c in self.quasi_identifiers or c == self.sensitive]
         if clash:
             raise ConfigurationError(f"Column(s) {', '.join(map(repr, clash))} cannot be both a direct identifier "
                                      "(drop/pseudonymize) and a quasi-identifier or the sensitive column.")
         nan = [c for c in self.quasi_identifiers if df[c].isna().any()]
         if nan:
-            raise ConfigurationError(f"Quasi-identifier(s) {', '.join(map(repr, nan))} have missing values (NaN); "
-                                     "fill or drop them first.")
-        self._criteria().validate()  # k, l, t, l_variant, t_distance
+            raise BadInputError(f"Quasi-identifier(s) {', '.join(map(repr, nan))} have missing values (NaN); "
+                                "fill or drop them first.")
+        unknown = [c for c in (self.hierarchies or {}) if c not in df.columns]
+        if unknown:
+            raise ConfigurationError(f"Hierarchies given for column(s) {', '.join(map(repr, unknown))}, which are "
+                                     "not in the table.")
+        for c in self.quasi_identifiers:
+            if c in (self.hierarchies or {}) and not (self.method == "mondrian" and c in (self.numeric or [])):
+                self.hierarchies[c].check_covers(df[c])
+        if self.keep not in (None, "all"):
+            absent = [c for c in self.keep if c not in df.columns]
+            if absent:
+                raise BadInputError(f"keep names column(s) {', '.join(map(repr, absent))}, not in the table.")
 
-    def _progress(self, stage: str) -> Callable[[int, int], None] | None:
-        if self.progress is None:
-            return None
-        return lambda done, total: self.progress(stage, done, total)
+    def _complete_hierarchies(self, df: pd.DataFrame) -> None:
+        self.hierarchies_ = dict(self.hierarchies or {})
+        self.numeric_ = list(self.numeric or [])
+        self.hierarchies_built_: dict[str, str] = {}
+        if self.method == "mdav":
+            return
+        for c in self.quasi_identifiers:
+            if c in self.hierarchies_ or (self.method == "mondrian" and c in self.numeric_):
+                continue
+            h, spec, numeric = auto_hierarchy(c, df[c])
+            self.hierarchies_[c] = h
+            self.hierarchies_built_[c] = spec
+            if numeric and c not in self.numeric_:
+                self.numeric_.append(c)
+
+    def declared_columns(self) -> list[str]:
+        return [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c),
+                *(self.drop or []), *(self.pseudonymize or [])]
 
     def fit_transform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The release of ``df``; the report in ``report_`` (see the module docstring)."""
         self._validate(df)
         qis = list(self.quasi_identifiers)
+        self._complete_hierarchies(df)
+        screening = screen_columns(df, qis, self.declared_columns(), self.keep)
+        if screening["flagged"]:
+            raise BadInputError(
+                f"Column(s) {', '.join(map(repr, screening['flagged']))} identify people ("
+                + "; ".join(f"{r['column']!r}: unique alone for {r['unique_alone']:.0%} of rows, with the "
+                            f"quasi-identifiers for {r['unique_with_quasi_identifiers']:.0%}"
+                            for r in screening["columns"] if r["identifying"])
+                + ") and were neither declared nor kept. Decide for each: make it a quasi-identifier or the "
+                "sensitive column, drop or pseudonymize it, or keep it on purpose (keep=[...], --keep).")
         criteria = self._criteria()
+        criteria.validate()
         details: dict[str, Any] = {}
         if self.method == "optimal":
-            result = optimal_recoding(df, qis, self.hierarchies or {}, criteria, self.max_suppression,
-                                      progress=self._progress("lattice nodes"))
-            release, kept = apply_recoding(df, qis, self.hierarchies, result.levels, criteria, return_kept=True)
+            result = optimal_recoding(df, qis, self.hierarchies_, criteria, self.max_suppression,
+                                      progress=stage_counter(self.progress, "lattice nodes"))
+            release, kept = apply_recoding(df, qis, self.hierarchies_, result.levels, criteria, return_kept=True)
             self.levels_ = result.levels
-            details = {"levels": result.levels, "nodes_checked": result.nodes_checked, "nodes_total": result.nodes_total}
+            details = {"levels": result.levels, "nodes_checked": result.nodes_checked,
+                       "nodes_total": result.nodes_total, "level_costs": result.level_costs}
         elif self.method == "mondrian":
-            self.model_ = Mondrian(qis, criteria, hierarchies=self.hierarchies, numeric=self.numeric)
-            release = self.model_.fit_transform(df, progress=self._progress("rows partitioned"))
+            self.model_ = Mondrian(qis, criteria, hierarchies=self.hierarchies_, numeric=self.numeric_)
+            release = self.model_.fit_transform(df, progress=stage_counter(self.progress, "rows partitioned"))
             kept = np.ones(len(df), dtype=bool)
             details = {"partitions": self.model_.partitions_}
         else:
             self.model_ = MDAV(qis, criteria)
-            release = self.model_.fit_transform(df, progress=self._progress("rows aggregated"))
+            release = self.model_.fit_transform(df, progress=stage_counter(self.progress, "rows aggregated"))
             kept = np.ones(len(df), dtype=bool)
             details = {"groups": self.model_.groups_}
         report: dict[str, Any] = {
@@ -136,26 +235,33 @@ class Anonymizer:
             "suppression_rate": float((len(df) - len(release)) / len(df)),
             "k_requested": self.k, "k": check_k_anonymity(release, qis, self.id_column) if len(release) else 0,
             "counted": "people" if self.id_column else "rows",
-            "quasi_identifiers": qis, **{f"search_{key}": v for key, v in details.items()},
+            "quasi_identifiers": qis, "hierarchies_built": dict(self.hierarchies_built_),
+            "undeclared_columns": screening, **{f"search_{key}": v for key, v in details.items()},
         }
+        if self.method == "optimal":
+            few = max(10, int(0.005 * len(df)))
+            report["levels_decided_by_few_rows"] = [
+                c for c in details["level_costs"] if not c["passes_one_level_lower"]
+                and 0 < c["rows_to_suppress_one_level_lower"] <= few]
         if self.sensitive:
             report.update(sensitive=self.sensitive, l_variant=self.l_variant, l_requested=self.l,
                           t_distance=self.t_distance, t_requested=self.t)
             report["l"] = check_l_diversity(release, qis, self.sensitive, self.l_variant, self.c)
             report["t"] = check_t_closeness(release, qis, self.sensitive, self.t_distance,
-                                            (self.hierarchies or {}).get(self.sensitive))
+                                            self.hierarchies_.get(self.sensitive))
             if (self.l is not None and report["l"] < self.l - 1e-9) or (self.t is not None and report["t"] > self.t + 1e-9):
                 raise ConfigurationError(  # the searches enforce l and t; this guards the written file
                     f"The release misses the requested l or t for {self.sensitive!r}; raise k or allow suppression.")
         if report["k"] < self.k:
             raise ConfigurationError("The release misses the requested k; this is a bug, please report it.")
         if self.utility:
-            report["utility"] = utility_report(df, release, kept, qis, self.hierarchies, self.numeric, self.k)
+            report["utility"] = utility_report(df, release, kept, qis, self.hierarchies_, self.numeric_, self.k)
             report["discernibility"] = report["utility"]["discernibility"]
         else:
             sizes = release.groupby(qis).size().astype(float)
             report["discernibility"] = float((sizes ** 2).sum() + (len(df) - len(release)) * len(df))
         release = self._direct_identifiers(release, report)
+        self.kept_ = kept
         self.report_ = report
         return release
 
@@ -174,58 +280,79 @@ class Anonymizer:
                 report["pseudonym_key"] = "given" if self.pseudonym_key is not None else "random, not stored"
         return release
 
-    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Further rows generalized as the fitted release was (no suppression, no new classes)."""
-        if not hasattr(self, "report_"):
-            raise ConfigurationError("Call fit_transform before transform.")
+    def transform(self, df: pd.DataFrame, *, direct_identifiers: bool = True) -> pd.DataFrame:
+        """Further rows generalized as the fitted release was (no suppression, no new classes).
+        ``direct_identifiers=False`` leaves dropped and pseudonymized columns as they are (an
+        attacker's targets keep their ids, so people are still counted once)."""
+        if not hasattr(self, "levels_") and not hasattr(self, "model_"):
+            raise NotFittedError("This Anonymizer is not fitted yet; call fit_transform first.")
+        if not isinstance(df, pd.DataFrame):
+            raise BadInputError(f"Anonymizer.transform takes a pandas DataFrame; got {type(df).__name__}.")
         missing = [c for c in self.quasi_identifiers if c not in df.columns]
         if missing:
-            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the table.")
+            raise BadInputError(f"Column(s) {', '.join(map(repr, missing))} not in the table.")
         if self.method == "optimal":
             out = df.copy()
             for c in self.quasi_identifiers:
-                self.hierarchies[c].check_covers(df[c])
-                out[c] = self.hierarchies[c].generalize(df[c], self.levels_[c])
+                self.hierarchies_[c].check_covers(df[c])
+                out[c] = self.hierarchies_[c].generalize(df[c], self.levels_[c])
         else:
             out = self.model_.transform(df)
+        if not direct_identifiers:
+            return out
+        if self.pseudonymize and not hasattr(self, "_key"):
+            raise NotFittedError("This Anonymizer was restored from a recoding without its pseudonym key; "
+                                 "use transform(..., direct_identifiers=False).")
         return self._direct_identifiers(out)
 
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigurationError(f"No input file at {path}.")
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    if path.suffix.lower() == ".csv":
-        # empty cells are missing values (NaN); "NA", "null" and the like stay codes
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], sep=None, engine="python")
-    raise ConfigurationError(f"Unsupported input type {path.suffix!r}; use .csv or .parquet.")
-
-
-def write_table_atomic(df: pd.DataFrame, path: str | Path) -> None:
-    """Write CSV or Parquet by extension into a temporary file, then rename: no partial file."""
-    path = Path(path)
-    if path.suffix.lower() not in (".csv", ".parquet"):
-        raise ConfigurationError(f"Unsupported output type {path.suffix!r}; use .csv or .parquet.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".csv":
-            df.to_csv(tmp, index=False)
+    # -- persistence -----------------------------------------------------------------------------
+    def recoding(self) -> dict[str, Any]:
+        """The fitted recoding as JSON-ready data (never the pseudonym key). It holds the
+        hierarchies, i.e. the quasi-identifiers' values: keep it with the data, not the release."""
+        if not hasattr(self, "levels_") and not hasattr(self, "model_"):
+            raise NotFittedError("This Anonymizer is not fitted yet; call fit_transform first.")
+        params = {name: value for name, value in self.get_params().items()
+                  if name not in ("hierarchies", "pseudonym_key", "progress")}
+        params["numeric"] = list(self.numeric_)
+        if self.method == "optimal":
+            model = {"levels": {c: int(v) for c, v in self.levels_.items()}}
         else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            model = self.model_.to_dict()
+        return {"format": RECODING_FORMAT, "params": params, "hierarchies_built": dict(self.hierarchies_built_),
+                "hierarchies": {c: h.to_dict() for c, h in self.hierarchies_.items()}, "model": model}
 
+    @classmethod
+    def from_recoding(cls, recoding: dict[str, Any]) -> "Anonymizer":
+        """A fitted anonymizer from ``recoding()``'s data: ``transform`` works, ``fit_transform``
+        fits anew. A pseudonym key is not stored, so pseudonymized columns cannot be recomputed."""
+        if not isinstance(recoding, dict) or recoding.get("format") != RECODING_FORMAT:
+            raise BadInputError(f"Not a recoding file (expected format {RECODING_FORMAT!r}).")
+        try:
+            params = dict(recoding["params"])
+            hierarchies = {c: Hierarchy.from_dict(h) for c, h in recoding["hierarchies"].items()}
+            model = recoding["model"]
+            anon = cls(**params, hierarchies=hierarchies)
+        except (KeyError, TypeError) as exc:
+            raise BadInputError(f"The recoding is malformed ({type(exc).__name__}).") from None
+        anon._validate_params()
+        anon.hierarchies_, anon.numeric_ = hierarchies, list(params.get("numeric") or [])
+        anon.hierarchies_built_ = dict(recoding.get("hierarchies_built", {}))
+        criteria = anon._criteria()
+        if anon.method == "optimal":
+            levels = model.get("levels") if isinstance(model, dict) else None
+            if not isinstance(levels, dict) or set(levels) != set(anon.quasi_identifiers):
+                raise BadInputError("The recoding's levels do not match its quasi-identifiers.")
+            anon.levels_ = {c: int(v) for c, v in levels.items()}
+        elif anon.method == "mondrian":
+            anon.model_ = Mondrian.from_dict(model, list(anon.quasi_identifiers), criteria, hierarchies)
+        else:
+            anon.model_ = MDAV.from_dict(model, list(anon.quasi_identifiers), criteria)
+        return anon
 
-def write_json_atomic(obj: Any, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    def kept_rows(self, df: pd.DataFrame) -> np.ndarray:
+        """Which rows of ``df`` (the table it was fitted on) a release keeps: the suppression of
+        global recoding recomputed from the recoding; every row for Mondrian and MDAV."""
+        if self.method != "optimal":
+            return np.ones(len(df), dtype=bool)
+        return apply_recoding(df, list(self.quasi_identifiers), self.hierarchies_, self.levels_, self._criteria(),
+                              return_kept=True)[1]

@@ -45,7 +45,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ConfigurationError
+from ..exceptions import BadInputError, ConfigurationError
 from .hierarchy import Hierarchy
 
 __all__ = ["SuccessRate", "PrivacyRisk", "AttackResult", "wilson", "residual_risk", "linkability",
@@ -227,12 +227,12 @@ def _check_frames(original: pd.DataFrame, release: pd.DataFrame, control: pd.Dat
         if frame is None:
             continue
         if not isinstance(frame, pd.DataFrame):
-            raise ConfigurationError(f"The {name} table must be a pandas DataFrame; got {type(frame).__name__}.")
+            raise BadInputError(f"The {name} table must be a pandas DataFrame; got {type(frame).__name__}.")
         if len(frame) == 0:
-            raise ConfigurationError(f"The {name} table is empty; it needs rows to attack.")
+            raise BadInputError(f"The {name} table is empty; it needs rows to attack.")
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")
+            raise BadInputError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")
 
 
 def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:

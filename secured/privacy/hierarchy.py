@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..exceptions import ConfigurationError
 
-__all__ = ["Hierarchy", "format_number"]
+__all__ = ["Hierarchy", "format_number", "auto_hierarchy"]
 
 
 class Hierarchy:
@@ -35,6 +35,19 @@ class Hierarchy:
         self.column = column
         self.table = table.astype(str)
         self.table.columns = range(table.shape[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table as JSON-ready lists (it holds the column's values: keep it with the data)."""
+        return {"column": self.column, "levels": [self.table[level].tolist() for level in range(self.height)],
+                "keys": self.table.index.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Hierarchy":
+        try:
+            table = pd.DataFrame({i: list(level) for i, level in enumerate(d["levels"])}, index=list(d["keys"]))
+            return cls(str(d["column"]), table)
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError("A stored hierarchy is malformed (needs column, keys and levels).") from None
 
     @property
     def height(self) -> int:
@@ -207,6 +220,27 @@ class Hierarchy:
 
     def generalize(self, values: pd.Series, level: int) -> pd.Series:
         return self.keys(values).map(self.table[level])
+
+
+def auto_hierarchy(column: str, values: Any) -> tuple["Hierarchy", str, bool]:
+    """A hierarchy for a quasi-identifier given without one: (hierarchy, spec, numeric).
+
+    Numbers with more than 16 distinct values get nested quantile intervals (16, 8, 4 and 2
+    bins; Mondrian cuts them as numbers: ``numeric`` is True). Other columns are merged in runs
+    of 2, then 4: numbers and interval labels in their natural order; nominal values ordered by
+    frequency, so that rare values merge with each other first, and labelled by their members.
+    """
+    values = pd.Series(values)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all() and numbers.nunique() > 16:
+        return Hierarchy.from_quantiles(column, numbers, [16, 8, 4, 2]), "quantiles:16,8,4,2", True
+    text = values.astype(str)
+    ordinal = numbers.notna().all() or text.map(lambda v: bool(_INTERVAL.match(v))).all()
+    if ordinal:
+        return Hierarchy.from_ordered(column, text, [2, 4]), "ordered:2,4", False
+    counts = text.value_counts(sort=False)
+    order = sorted(counts.index, key=lambda v: (-int(counts[v]), _natural_key(v)))
+    return Hierarchy.from_ordered(column, text, [2, 4], order=order), "by-frequency:2,4", False
 
 
 def format_number(v: float) -> str:

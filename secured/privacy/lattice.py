@@ -40,6 +40,8 @@ class LatticeResult:
     nodes_total: int
     seconds: float
     minimal_nodes: list[tuple[int, ...]] = field(default_factory=list)
+    # per generalized quasi-identifier: rows that would have to be suppressed one level lower
+    level_costs: list[dict] = field(default_factory=list)
 
 
 class NodeEvaluator:
@@ -180,7 +182,21 @@ def optimal_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies
     if progress is not None:
         progress(len(nodes), len(nodes))
     return LatticeResult(dict(zip(quasi_identifiers, best)), best_metric, ev.evaluate(best)[2], ev.checked,
-                         len(nodes), time.perf_counter() - start, candidates)
+                         len(nodes), time.perf_counter() - start, candidates, _level_costs(ev, quasi_identifiers, best))
+
+
+def _level_costs(ev: NodeEvaluator, quasi_identifiers: list[str], best: tuple[int, ...]) -> list[dict]:
+    """For each generalized column of the chosen node: the rows the node one level lower on that
+    column would have to suppress (a level forced by a handful of rare rows shows up here)."""
+    out = []
+    for i, c in enumerate(quasi_identifiers):
+        if best[i] == 0:
+            continue
+        lower = tuple(v - (j == i) for j, v in enumerate(best))
+        ok, _, suppressed = ev.evaluate(lower)
+        out.append({"column": c, "level": int(best[i]), "rows_to_suppress_one_level_lower": int(suppressed),
+                    "passes_one_level_lower": bool(ok)})
+    return out
 
 
 def exhaustive_recoding(df: pd.DataFrame, quasi_identifiers: list[str], hierarchies: dict[str, Hierarchy],

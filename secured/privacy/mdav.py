@@ -89,6 +89,22 @@ class MDAV:
             out[c] = self.centroids_[row_group, j]
         return out
 
+    def to_dict(self) -> dict:
+        """The fitted standardization and group means (JSON-ready)."""
+        return {"decimals": self.decimals, "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
+                "centroids": self.centroids_.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict, quasi_identifiers: list[str], criteria: PrivacyCriteria) -> "MDAV":
+        model = cls(quasi_identifiers, criteria, decimals=int(d.get("decimals", 2)))
+        try:
+            model.mean_, model.scale_ = np.asarray(d["mean"], dtype=float), np.asarray(d["scale"], dtype=float)
+            model.centroids_ = np.asarray(d["centroids"], dtype=float).reshape(-1, len(quasi_identifiers))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError("A stored MDAV recoding is malformed.") from None
+        model.groups_ = len(model.centroids_)
+        return model
+
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """New rows replaced by their nearest group mean (standardized distance)."""
         X = (self._matrix(df) - self.mean_) / self.scale_

@@ -53,6 +53,9 @@ class Mondrian:
                    if c not in df.columns]
         if missing:
             raise ConfigurationError(f"Column(s) {', '.join(map(repr, missing))} not in the table.")
+        self._prepare_orders()
+
+    def _prepare_orders(self) -> None:
         self._rank, self._levels = [], []
         for c in self.quasi_identifiers:
             if c in self.numeric:
@@ -150,6 +153,26 @@ class Mondrian:
             out[meet] = names[codes[lo_i[meet]]]
             unset &= ~meet
         return out
+
+    def to_dict(self) -> dict:
+        """The fitted cut tree and box labels (JSON-ready); the hierarchies are stored apart."""
+        return {"numeric": list(self.numeric), "tree": [list(node) for node in self.tree_],
+                "labels": [list(labels) for labels in self.labels_]}
+
+    @classmethod
+    def from_dict(cls, d: dict, quasi_identifiers: list[str], criteria: PrivacyCriteria,
+                  hierarchies: dict[str, Hierarchy]) -> "Mondrian":
+        model = cls(quasi_identifiers, criteria, hierarchies=hierarchies, numeric=d.get("numeric"))
+        try:
+            model.tree_ = [[int(a), float(b), bool(c), int(e), int(f), int(g)] for a, b, c, e, f, g in d["tree"]]
+            model.labels_ = [np.array(labels, dtype=object) for labels in d["labels"]]
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError("A stored Mondrian recoding is malformed.") from None
+        if len(model.labels_) != len(quasi_identifiers):
+            raise ConfigurationError("A stored Mondrian recoding does not match its quasi-identifiers.")
+        model.partitions_ = len(model.labels_[0]) if model.labels_ else 0
+        model._prepare_orders()
+        return model
 
     def transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """New rows generalized like the release: each routed down the tree of cuts to the

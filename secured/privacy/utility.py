@@ -17,7 +17,8 @@ Every metric takes the original table, the release and the mask of original rows
   one, -log2 P(original | released), summed over cells; also normalized by its value for a
   fully suppressed table (0 best, 1 worst).
 - classification utility: a model trained on the release, tested on held-out original rows
-  generalized the same way, next to the same model trained on the original rows.
+  generalized the same way, next to the same model trained on the original rows and the
+  majority-class baseline; balanced accuracy and AUROC, which see minority classes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import ConfigurationError
+from ..exceptions import BadInputError, ConfigurationError
 from .hierarchy import Hierarchy
 
 __all__ = ["utility_report", "classification_utility"]
@@ -134,37 +135,68 @@ def utility_report(original: pd.DataFrame, release: pd.DataFrame, kept: np.ndarr
 
 def classification_utility(df: pd.DataFrame, target: str, anonymizer, *, test_size: float = 0.2,
                            seed: int = 0) -> dict[str, Any]:
-    """Accuracy of a model trained on the release of a training split, tested on the held-out
-    original rows generalized the same way, next to the model trained on the original split.
+    """How well a model trained on the release of a training split predicts the held-out rows
+    (generalized the same way), next to the same model trained on the original split and the
+    majority-class baseline. Balanced accuracy and AUROC (one-vs-rest for more than two
+    classes) see the minority classes that plain accuracy hides.
 
     ``anonymizer`` is an unfitted ``Anonymizer``; it is fitted here on the training split.
     """
     from sklearn.compose import make_column_transformer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
     if target not in df.columns:
-        raise ConfigurationError(f"The target column {target!r} is not in the table.")
+        raise BadInputError(f"The target column {target!r} is not in the table.")
     if target in anonymizer.quasi_identifiers:
         raise ConfigurationError(f"The target column {target!r} cannot be a quasi-identifier.")
-    train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=df[target])
+    labels = df[target].astype(str)
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise BadInputError(f"The target column {target!r} has a single class; nothing to classify.")
+    rare = int((counts < 2).sum())
+    if rare:
+        raise BadInputError(f"The target column {target!r} has {rare} class(es) with a single row, too rare to appear "
+                            "in both the training and the test split; merge rare classes first.")
+    try:
+        train, test = train_test_split(df, test_size=test_size, random_state=seed, stratify=labels)
+    except ValueError:  # scikit-learn's message may name class values
+        raise BadInputError(f"The table is too small to split {len(counts)} classes of {target!r} into training "
+                            "and test rows; use more rows or fewer classes.") from None
     train, test = train.reset_index(drop=True), test.reset_index(drop=True)
     release = anonymizer.fit_transform(train)
     test_release = anonymizer.transform(test)
     features = [c for c in df.columns if c != target and c != anonymizer.id_column
                 and c not in (anonymizer.drop or []) and c not in (anonymizer.pseudonymize or [])]
+    truth = test[target].astype(str).to_numpy()
 
-    def accuracy(train_x: pd.DataFrame, test_x: pd.DataFrame) -> float:
+    def scores(train_x: pd.DataFrame, test_x: pd.DataFrame) -> dict[str, float]:
         encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore", min_frequency=5), features))
         model = make_pipeline(encode, LogisticRegression(max_iter=300))
         model.fit(train_x[features].astype(str), train_x[target].astype(str))
-        return float((model.predict(test_x[features].astype(str)) == test_x[target].astype(str)).mean())
+        x = test_x[features].astype(str)
+        proba = model.predict_proba(x)
+        classes = list(model.classes_)
+        auroc = None
+        if set(truth) <= set(classes) and len(set(truth)) > 1:
+            auroc = float(roc_auc_score(truth, proba[:, 1], labels=classes) if len(classes) == 2
+                          else roc_auc_score(truth, proba, multi_class="ovr", labels=classes))
+        predicted = model.predict(x)
+        return {"accuracy": float((predicted == truth).mean()),
+                "balanced_accuracy": float(balanced_accuracy_score(truth, predicted)), "auroc": auroc}
 
-    anonymized = accuracy(release, test_release)
-    baseline = accuracy(train, test)
-    majority = float(test[target].astype(str).eq(train[target].astype(str).mode()[0]).mean())
-    return {"target": target, "accuracy": anonymized, "accuracy_original": baseline, "accuracy_majority": majority,
-            "relative": anonymized / baseline if baseline else 0.0, "test_rows": int(len(test)),
-            "model": "one-hot logistic regression"}
+    anonymized, original = scores(release, test_release), scores(train, test)
+    majority = train[target].astype(str).mode()[0]
+    out = {"target": target, **anonymized, **{f"{key}_original": v for key, v in original.items()},
+           "accuracy_majority": float((truth == majority).mean()), "balanced_accuracy_majority": 1.0 / len(counts),
+           "auroc_majority": 0.5, "test_rows": int(len(test)), "classes": int(len(counts)),
+           "model": "one-hot logistic regression"}
+    base = original["balanced_accuracy"] - out["balanced_accuracy_majority"]
+    out["relative"] = ((anonymized["balanced_accuracy"] - out["balanced_accuracy_majority"]) / base
+                       if base > 0 else 0.0)
+    out["relative_means"] = ("(balanced accuracy on the release - majority baseline) / (balanced accuracy on the "
+                             "original - majority baseline): 1 keeps all the signal, 0 none")
+    return out

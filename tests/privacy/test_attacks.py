@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from secured.cli.main import app
 from secured.data import load, path
-from secured.exceptions import ConfigurationError
+from secured.exceptions import BadInputError, ConfigurationError
 from secured.privacy import Hierarchy
 from secured.privacy.anonymizer import Anonymizer
 from secured.privacy.attacks import MixedSpace, inference, linkability, residual_risk, singling_out, wilson
@@ -183,11 +183,11 @@ def test_reidentification_models_by_hand():
 
 def test_assess_bad_input(adult_split):
     ori, ctl = adult_split
-    with pytest.raises(ConfigurationError, match="different columns.*'extra'"):
+    with pytest.raises(BadInputError, match="different columns.*'extra'"):
         assess(ori, ori.assign(extra=1), ctl, QIS[:3])
-    with pytest.raises(ConfigurationError, match="control table is empty"):
+    with pytest.raises(BadInputError, match="control table is empty"):
         assess(ori, ori, ctl.iloc[:0], QIS[:3])
-    with pytest.raises(ConfigurationError, match="'agee'"):
+    with pytest.raises(BadInputError, match="'agee'"):
         assess(ori, ori, ctl, ["agee", "sex"])
     with pytest.raises(ConfigurationError, match="needs a control"):
         assess(ori, ori, None, QIS[:3])
@@ -199,7 +199,8 @@ def nist_args(tmp_path):
     load("nist2018").to_parquet(n18)
     return [str(n19), "--quasi-identifiers", "PUMA,AGEP,SEX,RAC1P,MSP", "--sensitive", "INDP_CAT",
             "--control", str(n18), "--hierarchy", "PUMA=prefix:2", "--hierarchy", "AGEP=intervals:5,10,20,40",
-            "--hierarchy", "SEX=flat", "--hierarchy", "RAC1P=flat", "--hierarchy", "MSP=flat", "--numeric", "AGEP"]
+            "--hierarchy", "SEX=flat", "--hierarchy", "RAC1P=flat", "--hierarchy", "MSP=flat", "--numeric", "AGEP",
+            "--keep", "INDP,EDU,PINCP,PINCP_DECILE,POVPIP,PWGTP,WGTP"]
 
 
 def test_protect_nist_with_2018_as_control(tmp_path):
@@ -231,8 +232,9 @@ def test_protect_diabetes_people_counted_once():
     qis = ["age", "gender", "race", "diag_1", "admission_source_id"]
     H = {"age": Hierarchy.from_spec("age", "ordered:2,5", d["age"]), "diag_1": Hierarchy.icd9("diag_1", d["diag_1"]),
          **{c: Hierarchy.from_spec(c, "flat", d[c]) for c in ("gender", "race", "admission_source_id")}}
-    p = Protector(quasi_identifiers=qis, sensitive=["readmitted"], hierarchies=H, id_column="patient_nbr",
-                  max_risk=0.05, pseudonymize=["patient_nbr"], drop=["encounter_id"]).fit(d)
+    template = Anonymizer(k=2, quasi_identifiers=qis, hierarchies=H, id_column="patient_nbr",
+                          pseudonymize=["patient_nbr"], drop=["encounter_id"], keep="all")
+    p = Protector(template, sensitive=["readmitted"], max_risk=0.05).fit(d)
     assert p.report_["passed"] and p.release_ is not None
     people = p.release_.groupby(qis)["patient_nbr"].nunique()
     assert people.min() >= p.report_["chosen"]["k"]
@@ -275,9 +277,9 @@ def test_distance_to_closest_record(adult_split):
 def test_protect_builds_missing_hierarchies():
     df = load("adult").head(8000)
     qis = ["age", "sex", "race", "marital-status"]
-    p = Protector(quasi_identifiers=qis, max_risk=0.05, n_attacks=500).fit(df)
-    assert p.report_["hierarchies_built"] == {"age": "quantiles:16,8,4,2", "sex": "ordered:2,4",
-                                              "race": "ordered:2,4", "marital-status": "ordered:2,4"}
+    p = Protector(Anonymizer(k=2, quasi_identifiers=qis), max_risk=0.05, n_attacks=500).fit(df)
+    assert p.report_["hierarchies_built"] == {"age": "quantiles:16,8,4,2", "sex": "by-frequency:2,4",
+                                              "race": "by-frequency:2,4", "marital-status": "by-frequency:2,4"}
     assert p.report_["passed"] and p.release_.groupby(qis).size().min() >= p.report_["chosen"]["k"]
-    with pytest.raises(ConfigurationError, match="'agee'"):
-        Protector(quasi_identifiers=["agee"]).fit(df)
+    with pytest.raises(BadInputError, match="'agee'"):
+        Protector(Anonymizer(k=2, quasi_identifiers=["agee"])).fit(df)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from secured.data import load, path
-from secured.exceptions import ConfigurationError
+from secured.exceptions import BadInputError, ConfigurationError
 from secured.privacy import Hierarchy
 from secured.privacy.anonymizer import Anonymizer
 from secured.privacy.criteria import PrivacyCriteria
@@ -227,6 +227,27 @@ def test_classification_utility(adult):
     result = classification_utility(df, "salary-class", Anonymizer(k=5, quasi_identifiers=qis, hierarchies=H))
     assert result["accuracy_majority"] < result["accuracy"] <= result["accuracy_original"] + 0.01
     assert 0.78 < result["accuracy_original"] < 0.88
+    # balanced accuracy and AUROC see the minority class; the majority baseline is 0.5 for both
+    assert 0.5 < result["balanced_accuracy"] <= result["balanced_accuracy_original"] + 0.01
+    assert 0.5 < result["auroc"] <= result["auroc_original"] + 0.01 and result["balanced_accuracy_majority"] == 0.5
+    assert 0 < result["relative"] <= 1.05
+
+
+def test_classification_utility_rare_target_sees_the_minority(adult):
+    """A 5%-positive target: a model that predicts the majority for everyone scores a high
+    accuracy but a balanced accuracy of 0.5; the relative score is about the minority signal."""
+    df, H = adult
+    df = df.head(6000).copy()
+    rng = np.random.default_rng(0)
+    df["rare"] = np.where((df["education"] == "Doctorate") | (rng.random(len(df)) < 0.03), "yes", "no")
+    qis = ["sex", "age", "race"]
+    result = classification_utility(df, "rare", Anonymizer(k=5, quasi_identifiers=qis, hierarchies=H, keep="all"))
+    assert result["accuracy_majority"] > 0.9 and result["balanced_accuracy_majority"] == 0.5
+    assert result["auroc_original"] > 0.6        # education predicts the minority
+    with pytest.raises(BadInputError, match="single row") as err:
+        classification_utility(df.assign(rare=["only-one"] + ["no"] * (len(df) - 1)), "rare",
+                               Anonymizer(k=5, quasi_identifiers=qis, hierarchies=H, keep="all"))
+    assert "only-one" not in str(err.value)
 
 
 # -- direct identifiers ----------------------------------------------------------------------
@@ -244,7 +265,8 @@ def test_pseudonyms_are_keyed_hmacs(diabetes):
     expected = [hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:32] for v in kept["patient_nbr"].astype(str)]
     assert release["patient_nbr"].tolist() == expected
     assert plain_k(release, qis, "patient_nbr") >= 5  # pseudonyms keep people distinct
-    other = Anonymizer(k=5, quasi_identifiers=qis, hierarchies=H, pseudonymize=["patient_nbr"]).fit_transform(df)
+    other = Anonymizer(k=5, quasi_identifiers=qis, hierarchies=H, pseudonymize=["patient_nbr"],
+                       drop=["encounter_id"]).fit_transform(df)
     assert not set(other["patient_nbr"]) & set(release["patient_nbr"])  # random key: unlinkable
     with pytest.raises(ConfigurationError, match="'age'.*both a direct identifier"):
         Anonymizer(k=5, quasi_identifiers=qis, hierarchies=H, drop=["age"]).fit_transform(df)
