@@ -42,3 +42,6 @@ def backend(request):
 
 def to_numpy(be, x):
     return be.to_numpy(x)
+
+
+from tests.mpc.conftest import ray_runtime  # noqa: E402,F401  (one Ray instance for the run)

@@ -310,7 +310,8 @@ def protect(
                                                                            "(optimal).")] = 0.02,
     methods: Annotated[str, typer.Option(help="Methods to try, in order.")] = "optimal,mondrian",
     k_values: Annotated[str, typer.Option(help="The k ladder.")] = "2,5,10,20,50,100",
-    l: Annotated[Optional[float], typer.Option("--l", help="l-diversity of --l-column in every setting.")] = None,
+    l: Annotated[Optional[float], typer.Option("--l", help="l-diversity of --l-column in every setting (default: "
+                                                           "none and 2 are tried when --sensitive is given).")] = None,
     l_column: Annotated[Optional[str], typer.Option(help="Column for --l and --t (default: the first "
                                                          "--sensitive).")] = None,
     l_variant: Annotated[str, typer.Option(help="distinct, entropy or recursive.")] = "distinct",
@@ -358,10 +359,13 @@ def protect(
             if (l is not None or t is not None) else None, l=l, l_variant=l_variant, c=c, t=t,
             t_distance=t_distance, drop=_columns(drop), pseudonymize=_columns(pseudonymize),
             pseudonym_key=_read_key(pseudonym_key_file) if pseudonym_key_file else None, keep=_keep(keep))
+        search: dict[str, Any] = {"k": _ints(k_values, "--k-values"), "method": _columns(methods),
+                                  "max_suppression": suppression}
+        if sens and l is None and t is None:   # the strengthening inference attacks answer to
+            search["l"] = [None, 2]
         with RichProgress() as progress:
             protector = Protector(
-                template, max_risk=max_risk, sensitive=sens, control_fraction=control_fraction,
-                search={"k": _ints(k_values, "--k-values"), "method": _columns(methods), "max_suppression": suppression},
+                template, max_risk=max_risk, sensitive=sens, control_fraction=control_fraction, search=search,
                 n_attacks=n_attacks, max_attacks=max_attacks, n_singling=n_singling, seed=seed, progress=progress)
             protector.fit(table, ctl)
         result = protector.report_

@@ -164,8 +164,10 @@ class Cluster:
     # ------------------------------------------------------------------ persistence
     def save_shared(self, model: nn.Module, directory: str | Path) -> None:
         """Each party writes its own shares of the weights to ``directory/party_<r>.npz`` (in
-        a deployment, each on its own machine); nothing is revealed."""
-        directory = Path(directory)
+        a deployment, each on its own machine); nothing is revealed. A relative ``directory``
+        is taken from the driver's working folder (party processes have their own)."""
+        directory = Path(directory).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
         ids = [p.value._id for p in model.parameters()]
         self.session.party_call("save_shares", [(str(directory / f"party_{r}.npz"), ids)
                                                 for r in range(self.n_parties)])
@@ -176,7 +178,7 @@ class Cluster:
     def load_shared(self, template: Any, directory: str | Path) -> nn.Module:
         """The model saved by ``save_shared``, rebuilt on the structure of the torch
         ``template`` (its weights are ignored), for inference or further training."""
-        directory = Path(directory)
+        directory = Path(directory).resolve()
         meta = json.loads((directory / "model.json").read_text())
         if meta["parties"] != self.n_parties or meta["fractional_bits"] != self.session.fractional_bits:
             raise ConfigurationError("The saved model belongs to a cluster of another size or precision.")

@@ -13,7 +13,9 @@ cells are matched by coverage (intervals, sets, '*', hierarchy ancestors), a wea
 ``Protector(Anonymizer(...), max_risk=0.05, sensitive=[...]).fit(df)`` is the loop, built the
 way scikit-learn's ``GridSearchCV`` is: the anonymizer is the template (every one of its
 options applies in the loop) and ``search`` is the space tried, from the weakest setting up:
-``{"k": [2, 5, 10, ...], "method": [...], "max_suppression": [...]}`` by default. The first
+``{"k": [2, 5, 10, ...], "method": [...], "max_suppression": [...]}`` by default (with
+``"l": [None, 2]`` of the first sensitive column when sensitive columns are attacked and the
+template sets neither l nor t). The first
 key ("k") makes the rounds; within a round every combination of the others is tried, and
 once a round has a passing release the loop stops (a larger k only costs utility).
 
@@ -242,7 +244,8 @@ def _grid(search: Mapping[str, Sequence[Any]]) -> list[list[dict[str, Any]]]:
 def _valid(params: dict[str, Any], template: Anonymizer) -> bool:
     method = params.get("method", template.method)
     suppression = params.get("max_suppression", template.max_suppression)
-    return not (suppression and method != "optimal") and not (method == "mdav" and (template.l or template.t))
+    diversity = params.get("l", template.l) is not None or params.get("t", template.t) is not None
+    return not (suppression and method != "optimal") and not (method == "mdav" and diversity)
 
 
 class Protector:
@@ -297,10 +300,25 @@ class Protector:
         template._validate(df)
         for params in itertools.chain.from_iterable(_grid(self._search())):
             if _valid(params, template):
-                template.clone(**params)._validate_params()
+                self._candidate(template, params)._validate_params()
 
     def _search(self) -> dict[str, Sequence[Any]]:
-        return dict(DEFAULT_SEARCH if self.search is None else self.search)
+        """The search space; by default the k ladder, both methods, no or a small suppression
+        budget, and, when sensitive columns are attacked and the template sets neither l nor t,
+        l-diversity (none or 2) of the first sensitive column, the strengthening that inference
+        attacks answer to."""
+        if self.search is not None:
+            return dict(self.search)
+        search = dict(DEFAULT_SEARCH)
+        if list(self.sensitive) and self.anonymizer.l is None and self.anonymizer.t is None:
+            search["l"] = (None, 2)
+        return search
+
+    def _candidate(self, base: Anonymizer, params: dict[str, Any]) -> Anonymizer:
+        params = dict(params)
+        if params.get("l") is not None and base.sensitive is None and params.get("sensitive") is None:
+            params["sensitive"] = list(self.sensitive)[0]
+        return base.clone(**params, progress=None)
 
     def fit(self, df: pd.DataFrame, control: pd.DataFrame | None = None) -> "Protector":
         self._validate(df, control)
@@ -351,7 +369,7 @@ class Protector:
                 label = " ".join(f"{k}={v}" for k, v in params.items())
                 emit(say, f"{label}: anonymizing")
                 entry: dict[str, Any] = {"iteration": len(history) + 1, "settings": dict(params)}
-                anon = base.clone(**params, progress=None)
+                anon = self._candidate(base, params)
                 try:
                     release = anon.fit_transform(members)
                 except ConfigurationError as exc:

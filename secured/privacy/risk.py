@@ -120,11 +120,13 @@ def distance_to_closest_record(original: pd.DataFrame, release: pd.DataFrame, co
     _check_frames(original, release, control, columns)
     rng = np.random.default_rng(seed)
     rows = release.iloc[np.sort(rng.choice(len(release), min(max_rows, len(release)), replace=False))]
-    nearest = []
-    for reference in (original, control):
-        space = MixedSpace(reference, [rows], list(columns), numeric)
-        nearest.append(kernels.mixed_nearest(space.release, space.others[0], space.inv_range, space.kind,
-                                             space.tables, space.offsets, space.ncells))
+    # one space for both, so numeric columns are scaled by the same range on either side
+    space = MixedSpace(pd.concat([original[list(columns)], control[list(columns)]], ignore_index=True), [rows],
+                       list(columns), numeric)
+    n = len(original)
+    nearest = [kernels.mixed_nearest(np.ascontiguousarray(part), space.others[0], space.inv_range, space.kind,
+                                     space.tables, space.offsets, space.ncells)
+               for part in (space.release[:n], space.release[n:])]
     (to_ori, ties_ori), (to_ctl, ties_ctl) = nearest
     # credit per released row: its nearest neighbour in the pooled original + control lies in the
     # original (ties shared by count). Rows that are no closer to the original than to anyone
@@ -132,7 +134,7 @@ def distance_to_closest_record(original: pd.DataFrame, release: pd.DataFrame, co
     tol = 1e-9 * np.maximum(np.minimum(to_ori, to_ctl), 1.0)
     credit = np.where(to_ori < to_ctl - tol, 1.0, np.where(to_ctl < to_ori - tol, 0.0,
                                                             ties_ori / np.maximum(ties_ori + ties_ctl, 1)))
-    n, m = len(original), len(control)
+    m = len(control)
     null = n / (n + m)
     share = wilson(float(credit.sum()), len(rows))
 
