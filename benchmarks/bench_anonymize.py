@@ -86,7 +86,9 @@ def diabetes_steps(df: pd.DataFrame, k: int, mdav: bool = True) -> list[tuple[st
     else:
         rows.append((f"MDAV, 4 numeric QIs, k={k} people", float("nan"), "skipped: O(n^2/k)"))
     ledger = BudgetLedger(Path(tempfile.mkdtemp()) / "ledger.json", rho=10.0)
-    rel, s = timed(lambda: dp_histogram(df, ["age", "readmitted"], rho=0.5, id_column="patient_nbr", ledger=ledger))
+    domains = {"age": [f"[{10 * i}-{10 * (i + 1)})" for i in range(10)], "readmitted": ["NO", ">30", "<30"]}
+    rel, s = timed(lambda: dp_histogram(df, ["age", "readmitted"], rho=0.5, id_column="patient_nbr", domains=domains,
+                                        ledger=ledger))
     rows.append(("DP age x readmitted histogram, rho=0.5, 1 row/patient", s, f"noise sd {rel.scale:.2f}"))
     return rows
 

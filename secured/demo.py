@@ -160,7 +160,9 @@ def _data_flow_step(console: Console) -> bool:
                   f"[{time.perf_counter() - start:.1f} s]")
     with tempfile.TemporaryDirectory() as tmp:
         ledger = BudgetLedger(Path(tmp) / "ledger.json", rho=1.0)
-        hist = dp_histogram(d, ["age", "readmitted"], rho=0.5, id_column="patient_nbr", ledger=ledger)
+        domains = {"age": [f"[{10 * i}-{10 * (i + 1)})" for i in range(10)], "readmitted": ["NO", ">30", "<30"]}
+        hist = dp_histogram(d, ["age", "readmitted"], rho=0.5, id_column="patient_nbr", domains=domains,
+                            ledger=ledger)
         accounted = ledger.spent
     truth = d.drop_duplicates("patient_nbr").shape[0]
     noisy = int(hist.table["count"].sum() + (hist.other or 0))

@@ -13,6 +13,8 @@ subclass also derives from the builtin a caller would naturally catch::
     ├── RingValueError          (ValueError)   wrong dtype/shape for ring arithmetic
     ├── FixedPointOverflowError (OverflowError) a value does not fit the fixed-point range
     ├── PartyTimeoutError       (TimeoutError) a party or dealer did not answer in time
+    ├── PrivacyBudgetError      (RuntimeError) a privacy budget or its ledger refuses a release
+    │   └── BudgetExceededError               the release would spend more than is left
     └── HubError                (RuntimeError) the knowledge base refused or failed an operation
         ├── AccessDenied        (PermissionError) bad, expired or revoked token; not allowed
         ├── NotFound            (LookupError)  no such member, dataset, object or model
@@ -35,6 +37,8 @@ __all__ = [
     "RingValueError",
     "FixedPointOverflowError",
     "PartyTimeoutError",
+    "PrivacyBudgetError",
+    "BudgetExceededError",
     "HubError",
     "AccessDenied",
     "NotFound",
@@ -85,6 +89,14 @@ class PartyTimeoutError(SecuredError, TimeoutError):
     def __init__(self, message: str, *, party: str | None = None) -> None:
         super().__init__(message)
         self.party = party
+
+
+class PrivacyBudgetError(SecuredError, RuntimeError):
+    """A privacy budget ledger refuses a release: exhausted, corrupt, or of the wrong kind."""
+
+
+class BudgetExceededError(PrivacyBudgetError):
+    """A release would spend more privacy budget than the ledger has left."""
 
 
 class HubError(SecuredError, RuntimeError):

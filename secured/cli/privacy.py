@@ -412,8 +412,13 @@ def dp_histogram_cmd(
     contributions: Annotated[int, typer.Option(min=1, help="Rows kept per patient.")] = 1,
     domain: Annotated[Optional[list[str]], typer.Option(
         help="COLUMN=v1,v2,... or COLUMN=@file (one value per line): the public categories; repeatable.")] = None,
+    key_selection: Annotated[bool, typer.Option(
+        help="Release the categories found in the data through DP key selection (thresholded Laplace counts, "
+             "(epsilon, delta)-DP; needs --epsilon and --delta) instead of public --domain lists.")] = False,
+    delta: Annotated[Optional[float], typer.Option("--delta", help="delta of a --key-selection release.")] = None,
     budget_rho: Annotated[Optional[float], typer.Option(help="Total rho of a new ledger.")] = None,
     budget_epsilon: Annotated[Optional[float], typer.Option(help="Total epsilon of a new ledger.")] = None,
+    budget_delta: Annotated[Optional[float], typer.Option(help="Total delta of a new epsilon ledger.")] = None,
     label: Annotated[Optional[str], typer.Option(help="Name of this release in the ledger.")] = None,
     report: Annotated[Optional[str], typer.Option(help="JSON report path.")] = None,
 ) -> None:
@@ -437,9 +442,10 @@ def dp_histogram_cmd(
             else:
                 values = [v for v in spec.split(",") if v]
             domains[column] = values
-        book = BudgetLedger(ledger, rho=budget_rho, epsilon=budget_epsilon)
+        book = BudgetLedger(ledger, rho=budget_rho, epsilon=budget_epsilon, delta=budget_delta)
         release = dp_histogram(read_table(input), _columns(columns), rho=rho, epsilon=epsilon, id_column=id_column,
-                               contributions=contributions, domains=domains or None, ledger=book, label=label)
+                               contributions=contributions, domains=domains or None, ledger=book, label=label,
+                               key_selection=key_selection, delta=delta)
         write_table(release.table, out)
         if report:
             write_json(release.to_dict(), report)
@@ -447,8 +453,9 @@ def dp_histogram_cmd(
         console.print(f"{len(release.table)} noisy cells; spent {spent:g} "
                       f"({'rho' if release.rho is not None else 'epsilon'}); ledger: {book.spent:g} of "
                       f"{book.total:g} {book.kind} used")
-        if release.domain_from_data:
-            err_console.print("[yellow]note:[/] categories were taken from the data (pass --domain to keep them public)")
+        if release.delta:
+            err_console.print(f"[dim]categories chosen by DP key selection: noisy counts below {release.threshold} "
+                              f"dropped; delta {release.delta:.3g} spent[/]")
         return 0
 
     _exit_with(body)

@@ -22,11 +22,16 @@ Privacy measures
     :class:`BudgetLedger` charges an epsilon release to a rho budget.
 
 Domains
-    The categories of every released column must be public. Pass them in ``domains``; a column
-    without one uses the sorted distinct values of the table, which reveals which values occur
-    (the release is then flagged ``domain_from_data=True``). Rows whose value lies outside the
-    domain go to OpenDP's extra "null" category, released as the separate noisy count
-    ``other``.
+    The categories of every released column must be public: pass them in ``domains`` (rows
+    whose value lies outside the domain go to OpenDP's extra "null" category, released as the
+    separate noisy count ``other``). Reading the categories from the data is not differentially
+    private (one patient's unique value would appear in the release), so a column without a
+    domain is refused, unless ``key_selection=True`` is chosen explicitly: then the categories
+    present in the data are released only through a DP key-selection mechanism, OpenDP's
+    thresholded Laplace counts (``make_count_by`` >> ``make_laplace_threshold``: noisy counts
+    of the joint categories, those below a threshold dropped), which is (epsilon, delta)-DP;
+    it needs ``epsilon=`` and ``delta=`` and an epsilon ledger with a delta budget. The
+    threshold is the smallest for which OpenDP's privacy map gives at most ``delta``.
 
 ``rows_used`` (the number of rows after the contribution bound) is exact, not protected: it is
 kept for the data holder's audit and the ledger, and left out of :meth:`DPRelease.to_dict`.
@@ -49,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ..exceptions import ConfigurationError
+from ..exceptions import BudgetExceededError, ConfigurationError, PrivacyBudgetError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,10 +70,6 @@ _LEDGER_RTOL = 1e-12
 _LEDGER_FORMAT = "secured-dp-budget-ledger"
 
 _DP_MODULE: Any = None
-
-
-class BudgetExceededError(ConfigurationError):
-    """A release would spend more privacy budget than a :class:`BudgetLedger` has left."""
 
 
 def _dp() -> Any:
@@ -141,7 +142,7 @@ class DPRelease:
     rows_used : int
         Rows counted after the contribution bound. Exact, not private; not in :meth:`to_dict`.
     domain_from_data : bool
-        True when some column's categories were read from the data (this leaks which occur).
+        True when the categories came from the data, through DP key selection (never directly).
     other : int or None
         Noisy count of rows outside the given domains (None for a total count).
     mechanism : str
@@ -162,6 +163,8 @@ class DPRelease:
     other: int | None = None
     label: str | None = None
     data_domain_columns: tuple[str, ...] = field(default=())
+    delta: float | None = None
+    threshold: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary of the release (noisy results only; no ``rows_used``)."""
@@ -172,6 +175,8 @@ class DPRelease:
             "mechanism": self.mechanism,
             "rho": self.rho,
             "epsilon": self.epsilon,
+            "delta": self.delta,
+            "threshold": self.threshold,
             "scale": self.scale,
             "contributions": self.contributions,
             "domain_from_data": self.domain_from_data,
@@ -188,43 +193,59 @@ class BudgetLedger:
     ``BudgetLedger(path, rho=1.0)`` creates the ledger when ``path`` does not exist, or opens
     it (the budget given must then equal the stored one; give none to use the stored one).
     A rho ledger accepts zCDP releases (charged rho) and pure-DP releases (charged
-    epsilon^2/2); an epsilon ledger accepts pure-DP releases only. Every charge is a
-    read-check-write under an exclusive ``flock`` on ``<path>.lock``, written atomically
-    (temporary file + ``os.replace``), so concurrent charges never both overspend or lose an
-    entry. A refused charge writes nothing.
+    epsilon^2/2); an epsilon ledger accepts pure-DP releases, and (epsilon, delta)-DP ones
+    when it was created with a ``delta=`` budget (epsilons and deltas add up).
+
+    Safety: the path is resolved to the real file first (symlinks included), and the lock
+    is taken on ``<real file>.lock``, so every alias of one ledger shares one lock and one
+    file. Every charge is a read-check-write under that exclusive ``flock``, written
+    atomically and fsynced, so concurrent charges never both overspend or lose an entry; a
+    refused charge writes nothing. Reading fails closed: a ledger whose total, kind or any
+    entry is missing, not a finite non-negative number (NaN, infinity) or of an unknown kind
+    refuses every release (``PrivacyBudgetError``) until it is repaired.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, rho: float | None = None,
-                 epsilon: float | None = None) -> None:
-        self.path = Path(path)
+                 epsilon: float | None = None, delta: float | None = None) -> None:
+        given = Path(path)
+        if given.is_dir():
+            raise ConfigurationError(f"BudgetLedger: {str(given)!r} is a folder; give a file path.")
+        self.path = given.resolve()
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         if not self.path.parent.is_dir():
             raise ConfigurationError(
-                f"BudgetLedger: the folder of the ledger file {str(self.path)!r} does not exist; "
-                f"create it first.")
+                f"BudgetLedger: the folder of the ledger file {str(given)!r} does not exist; create it first.")
         kind, total = _budget(rho, epsilon, where="BudgetLedger", required=False)
+        if delta is not None:
+            delta = _delta(delta, "BudgetLedger")
+            if kind == "rho":
+                raise ConfigurationError("BudgetLedger: a delta budget goes with an epsilon budget "
+                                         "((epsilon, delta)-DP); a rho ledger does not take one.")
         with self._locked():
             if self.path.exists():
                 state = self._read()
-                if kind is not None and (state["kind"] != kind or state["total"] != total):
+                if kind is not None and (state["kind"] != kind or state["total"] != total
+                                         or state.get("delta_total") != delta):
                     raise ConfigurationError(
-                        f"BudgetLedger: {str(self.path)!r} holds a total budget of "
-                        f"{state['kind']}={state['total']!r}, not {kind}={total!r}. A ledger's "
-                        f"budget cannot change; open it without rho=/epsilon= to use the stored "
-                        f"budget.")
+                        f"BudgetLedger: {str(given)!r} holds a total budget of {state['kind']}={state['total']!r}"
+                        + (f", delta={state['delta_total']!r}" if state.get("delta_total") is not None else "")
+                        + ". A ledger's budget cannot change; open it without rho=/epsilon=/delta= to use the "
+                          "stored budget.")
             else:
                 if kind is None:
                     raise ConfigurationError(
-                        f"BudgetLedger: {str(self.path)!r} does not exist; pass rho= or epsilon= "
+                        f"BudgetLedger: {str(given)!r} does not exist; pass rho= or epsilon= "
                         f"to create it with that total budget.")
-                state = {"format": _LEDGER_FORMAT, "version": 1, "kind": kind, "total": total,
-                         "entries": []}
+                state = {"format": _LEDGER_FORMAT, "version": 2, "kind": kind, "total": total,
+                         "delta_total": delta, "entries": []}
                 self._write(state)
         self.kind: Kind = state["kind"]
         self.total: float = float(state["total"])
+        self.delta_total: float | None = state.get("delta_total")
 
     def __repr__(self) -> str:
-        return f"BudgetLedger({str(self.path)!r}, {self.kind}={self.total!r})"
+        extra = f", delta={self.delta_total!r}" if self.delta_total is not None else ""
+        return f"BudgetLedger({str(self.path)!r}, {self.kind}={self.total!r}{extra})"
 
     @contextmanager
     def _locked(self, exclusive: bool = True) -> Iterator[None]:
@@ -236,42 +257,51 @@ class BudgetLedger:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def _corrupt(self, what: str) -> PrivacyBudgetError:
+        return PrivacyBudgetError(
+            f"BudgetLedger: {self.path.name} is corrupt ({what}); every release is refused until it is repaired "
+            "(it is never overwritten).")
+
     def _read(self) -> dict[str, Any]:
+        def refuse_constant(name: str) -> Any:
+            raise ValueError(name)
+
         try:
-            state = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            state = json.loads(self.path.read_text(encoding="utf-8"), parse_constant=refuse_constant)
+        except (OSError, UnicodeDecodeError, ValueError):
+            raise self._corrupt("not a readable JSON ledger, or it holds NaN or infinity") from None
+        if not isinstance(state, dict) or state.get("format") != _LEDGER_FORMAT:
             raise ConfigurationError(
-                f"BudgetLedger: {str(self.path)!r} cannot be read as a budget ledger; check the "
-                f"path (it is never overwritten).") from exc
-        if (not isinstance(state, dict) or state.get("format") != _LEDGER_FORMAT
-                or state.get("kind") not in ("rho", "epsilon")
-                or not isinstance(state.get("entries"), list)):
-            raise ConfigurationError(
-                f"BudgetLedger: {str(self.path)!r} is not a SECURED budget ledger; check the path "
+                f"BudgetLedger: {self.path.name} is not a SECURED budget ledger; check the path "
                 f"(it is never overwritten).")
+        if state.get("kind") not in ("rho", "epsilon") or not _finite(state.get("total"), positive=True):
+            raise self._corrupt("its kind or total budget")
+        state.setdefault("delta_total", None)
+        if state["delta_total"] is not None and not (_finite(state["delta_total"]) and state["delta_total"] < 1):
+            raise self._corrupt("its delta budget")
+        entries = state.get("entries")
+        if not isinstance(entries, list):
+            raise self._corrupt("its entries")
+        for i, e in enumerate(entries):
+            if (not isinstance(e, dict) or e.get("kind") not in ("rho", "epsilon")
+                    or not _finite(e.get("charged")) or not _finite(e.get("amount"))
+                    or not _finite(e.get("delta", 0.0))):
+                raise self._corrupt(f"entry {i + 1} is not a finite non-negative charge")
         return state
 
     def _write(self, state: dict[str, Any]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
-                                   suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(state, f, indent=1)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from ..io import atomic_write
+
+        with atomic_write(self.path) as tmp:
+            tmp.write_text(json.dumps(state, indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
     def _snapshot(self) -> dict[str, Any]:
         with self._locked(exclusive=False):
             return self._read()
 
     @staticmethod
-    def _sum(entries: Sequence[Mapping[str, Any]]) -> float:
-        return math.fsum(float(e["charged"]) for e in entries)
+    def _sum(entries: Sequence[Mapping[str, Any]], key: str = "charged") -> float:
+        return math.fsum(float(e.get(key, 0.0)) for e in entries)
 
     @property
     def entries(self) -> list[dict[str, Any]]:
@@ -282,6 +312,10 @@ class BudgetLedger:
     def spent(self) -> float:
         """Budget spent so far, in the ledger's unit (rho or epsilon)."""
         return self._sum(self._snapshot()["entries"])
+
+    @property
+    def delta_spent(self) -> float:
+        return self._sum(self._snapshot()["entries"], "delta")
 
     @property
     def remaining(self) -> float:
@@ -298,42 +332,68 @@ class BudgetLedger:
                 f"BudgetLedger.charge: the amount of {kind} must be a positive, finite number.")
         return _to_rho_or_epsilon(float(amount), kind, self.kind)
 
-    def charge(self, amount: float, kind: Kind, **meta: Any) -> dict[str, Any]:
-        """Record a release spending ``amount`` of ``kind`` ('rho' or 'epsilon').
+    def charge(self, amount: float, kind: Kind, *, delta: float = 0.0, **meta: Any) -> dict[str, Any]:
+        """Record a release spending ``amount`` of ``kind`` ('rho' or 'epsilon') and ``delta``.
 
         ``meta`` (e.g. label, columns, mechanism, contributions, rows_used) is stored with the
         entry and must be JSON-serialisable. Raises :class:`BudgetExceededError`, writing
         nothing, when the charge would pass the total. Returns the recorded entry.
         """
         charged = self.cost(amount, kind)
-        reserved = {"time", "kind", "amount", "charged"}
+        if isinstance(delta, bool) or not _finite(delta) or not delta < 1:
+            raise ConfigurationError("BudgetLedger.charge: delta must be a number in [0, 1).")
+        delta = float(delta)
+        if delta > 0 and (self.kind != "epsilon" or kind != "epsilon"):
+            raise ConfigurationError("An (epsilon, delta)-DP release goes into an epsilon ledger with a delta budget; "
+                                     "this ledger cannot account for it.")
+        if delta > 0 and self.delta_total is None:
+            raise ConfigurationError("This release spends a delta; the ledger has no delta budget. Create one with "
+                                     "BudgetLedger(path, epsilon=..., delta=...) (--budget-delta).")
+        reserved = {"time", "kind", "amount", "charged", "delta"}
         if reserved & meta.keys():
             raise ConfigurationError(
                 f"BudgetLedger.charge: {sorted(reserved & meta.keys())} are set by the ledger; "
                 f"rename those metadata keys.")
         entry = {"time": datetime.now(timezone.utc).isoformat(), "kind": kind,
-                 "amount": float(amount), "charged": charged,
+                 "amount": float(amount), "charged": charged, "delta": delta,
                  **{k: (list(v) if isinstance(v, tuple) else v) for k, v in meta.items()}}
         try:
-            json.dumps(entry)
+            json.dumps(entry, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ConfigurationError(
-                "BudgetLedger.charge: metadata must be JSON-serialisable (str, numbers, lists).") \
+                "BudgetLedger.charge: metadata must be JSON-serialisable (str, finite numbers, lists).") \
                 from exc
         with self._locked():
             state = self._read()
             spent = self._sum(state["entries"])
-            if spent + charged > self.total * (1.0 + _LEDGER_RTOL):
+            spent_delta = self._sum(state["entries"], "delta")
+            if spent + charged > self.total * (1.0 + _LEDGER_RTOL) or (
+                    delta > 0 and spent_delta + delta > self.delta_total * (1.0 + _LEDGER_RTOL)):
                 raise BudgetExceededError(
-                    f"Privacy budget exceeded: the ledger {str(self.path)!r} has spent "
+                    f"Privacy budget exceeded: the ledger {self.path.name} has spent "
                     f"{self.kind}={spent:.6g} of {self.total:.6g} (remaining "
-                    f"{max(self.total - spent, 0.0):.6g}); this release needs {self.kind}="
-                    f"{charged:.6g}. Nothing was released or recorded. Ask for a smaller "
-                    f"budget (more noise) or release fewer statistics; a ledger's total cannot "
-                    f"be raised.")
+                    f"{max(self.total - spent, 0.0):.6g})"
+                    + (f" and delta={spent_delta:.3g} of {self.delta_total:.3g}" if self.delta_total is not None else "")
+                    + f"; this release needs {self.kind}={charged:.6g}" + (f", delta={delta:.3g}" if delta else "")
+                    + ". Nothing was released or recorded. Ask for a smaller budget (more noise) or release fewer "
+                      "statistics; a ledger's total cannot be raised.")
             state["entries"].append(entry)
             self._write(state)
         return dict(entry)
+
+
+def _finite(value: Any, positive: bool = False) -> bool:
+    """A finite non-negative (or positive) number, not a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    value = float(value)
+    return math.isfinite(value) and (value > 0 if positive else value >= 0)
+
+
+def _delta(value: Any, where: str) -> float:
+    if not _finite(value, positive=True) or not value < 1:
+        raise ConfigurationError(f"{where}: delta must be a number in (0, 1), e.g. 1e-6.")
+    return float(value)
 
 
 def _bound_rows(ids: np.ndarray, contributions: int, rng: np.random.Generator) -> np.ndarray:
@@ -385,8 +445,8 @@ def _noise_chain(dp: Any, kind: Kind, n_cells: int | None) -> tuple[Any, Any, st
 def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float | None = None,
                  epsilon: float | None = None, id_column: str | None = None,
                  contributions: int = 1, domains: Mapping[str, Sequence[Any]] | None = None,
-                 ledger: BudgetLedger, label: str | None = None,
-                 seed: int | None = None) -> DPRelease:
+                 ledger: BudgetLedger, label: str | None = None, key_selection: bool = False,
+                 delta: float | None = None, seed: int | None = None) -> DPRelease:
     """Release a noisy joint histogram of ``columns`` (a total count when ``columns=[]``).
 
     Parameters
@@ -402,9 +462,14 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
         it every row is a patient and ``contributions`` must be 1.
     contributions : int
         Rows kept per patient, which is the ``d_in`` of the privacy map.
-    domains : mapping column -> list, optional
-        Public categories per column. Columns not listed use the values in the data
-        (flagged ``domain_from_data``); values outside a domain are counted in ``other``.
+    domains : mapping column -> list
+        Public categories per column, required for every column unless ``key_selection``;
+        values outside a domain are counted in ``other``.
+    key_selection : bool
+        Release the joint categories present in the data through DP key selection
+        (thresholded Laplace counts, (epsilon, delta)-DP; needs ``epsilon`` and ``delta``).
+    delta : float
+        The delta of a key-selection release.
     ledger : BudgetLedger
         Required: every release is accounted. Charged with the spent budget before any
         noisy result is computed; a refusal (:class:`BudgetExceededError`) releases nothing.
@@ -457,6 +522,24 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
                 f"dp_histogram: column {c!r} has missing values; fill them (e.g. with an "
                 f"'Unknown' category listed in domains) or drop those rows before the release.")
     given = {c: _validate_domain(c, domains[c]) for c in cols if c in domains}
+    if key_selection:
+        if domains:
+            raise ConfigurationError("dp_histogram: key_selection releases the categories found in the data; do not "
+                                     "pass domains with it.")
+        if kind != "epsilon" or delta is None or not cols:
+            raise ConfigurationError("dp_histogram: key_selection is (epsilon, delta)-DP: pass epsilon= and delta= "
+                                     "(e.g. delta=1e-6) and at least one column.")
+        delta = _delta(delta, "dp_histogram")
+    else:
+        if delta is not None:
+            raise ConfigurationError("dp_histogram: delta= applies to key_selection releases only.")
+        no_domain = [c for c in cols if c not in given]
+        if no_domain:
+            raise ConfigurationError(
+                f"dp_histogram: column(s) {', '.join(map(repr, no_domain))} have no public domain. Categories "
+                "read from the data are not differentially private (a patient's unique value would be released): "
+                "pass domains={column: [categories]} (--domain), or choose key_selection=True with epsilon= and "
+                "delta= (--key-selection) to release the categories found through thresholded noisy counts.")
 
     # Contribution bound: at most `contributions` uniformly random rows per patient.
     if id_column is None:
@@ -465,6 +548,8 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
         rng = np.random.default_rng(secrets.randbits(128) if seed is None else seed)
         keep = _bound_rows(df[id_column].to_numpy(), contributions, rng)
     rows_used = int(len(keep))
+    if key_selection:
+        return _key_selection_release(df, cols, keep, budget, delta, contributions, ledger, label)
 
     # Per-column codes in the (public or data) domain; -1 for values outside it.
     doms: list[list[Any]] = []
@@ -507,9 +592,14 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
     def make_noise(s: float) -> Any:
         return noise(query.output_domain, query.output_metric, s)
 
-    scale = float(dp.binary_search_param(make_noise, d_in=query.map(contributions), d_out=budget))
-    meas = query >> make_noise(scale)
-    spent = float(meas.map(contributions))
+    try:
+        scale = float(dp.binary_search_param(make_noise, d_in=query.map(contributions), d_out=budget))
+        meas = query >> make_noise(scale)
+        spent = float(meas.map(contributions))
+    except Exception:  # noqa: BLE001 - OpenDP's errors carry no data, but say nothing useful either
+        raise ConfigurationError(f"dp_histogram: OpenDP found no noise scale for {kind}={budget:g} at "
+                                 f"{contributions} contribution(s) per patient; the budget is too small (or too "
+                                 "large) to release. Use a budget between 1e-6 and 1e6.") from None
     if spent > budget:  # pragma: no cover - binary_search_param guarantees this
         raise RuntimeError("OpenDP returned a measurement over the requested budget.")
 
@@ -532,3 +622,43 @@ def dp_histogram(df: pd.DataFrame, columns: Sequence[str] | str, *, rho: float |
         rows_used=rows_used, domain_from_data=bool(from_data), mechanism=mechanism,
         rho=spent if kind == "rho" else None, epsilon=spent if kind == "epsilon" else None,
         other=other, label=label, data_domain_columns=tuple(from_data))
+
+
+def _key_selection_release(df: pd.DataFrame, cols: list[str], keep: np.ndarray, epsilon: float, delta: float,
+                           contributions: int, ledger: BudgetLedger, label: str | None) -> DPRelease:
+    """Noisy counts of the joint categories present in the data, those whose noisy count is
+    below a threshold dropped (OpenDP's thresholded Laplace mechanism, (epsilon, delta)-DP):
+    a category held by few patients is released only with probability about delta."""
+    import pandas as pd
+
+    dp = _dp()
+    frame = df[cols].iloc[keep]
+    keys = [json.dumps([str(v) for v in row]) for row in frame.itertuples(index=False, name=None)]
+    space = dp.vector_domain(dp.atom_domain(T=str)), dp.symmetric_distance()
+    query = dp.t.make_count_by(*space, TV="i64")
+
+    def measure(scale: float, threshold: int) -> Any:
+        return query >> dp.m.then_laplace_threshold(scale=scale, threshold=threshold)
+
+    try:
+        scale = float(dp.binary_search(lambda s: measure(s, 2**40).map(contributions)[0] <= epsilon, bounds=(1e-6, 1e9)))
+        threshold = int(dp.binary_search(lambda t: measure(scale, t).map(contributions)[1] <= delta, bounds=(1, 2**30)))
+        meas = measure(scale, threshold)
+        spent_epsilon, spent_delta = (float(x) for x in meas.map(contributions))
+    except Exception:  # noqa: BLE001
+        raise ConfigurationError(f"dp_histogram: OpenDP found no key-selection mechanism for epsilon={epsilon:g}, "
+                                 f"delta={delta:g}; use a budget between 1e-6 and 1e6 and delta in (0, 1).") from None
+    if spent_epsilon > epsilon or spent_delta > delta:  # pragma: no cover - the searches guarantee this
+        raise RuntimeError("OpenDP returned a measurement over the requested budget.")
+    ledger.charge(spent_epsilon, "epsilon", delta=spent_delta, label=label, columns=cols,
+                  mechanism="count_by+laplace_threshold", contributions=contributions, rows_used=int(len(keep)),
+                  threshold=threshold)
+    noisy = meas(keys)
+    records = [json.loads(key) + [int(count)] for key, count in sorted(noisy.items())]
+    table = pd.DataFrame(records, columns=[*cols, "count"]) if records else pd.DataFrame(columns=[*cols, "count"])
+    table["count"] = table["count"].astype(np.int64)
+    table["count_clipped"] = np.maximum(table["count"].to_numpy(), 0)
+    return DPRelease(table=table, columns=tuple(cols), scale=scale, contributions=contributions,
+                     rows_used=int(len(keep)), domain_from_data=True, mechanism="count_by+laplace_threshold",
+                     epsilon=spent_epsilon, delta=spent_delta, other=None, label=label, data_domain_columns=tuple(cols),
+                     threshold=threshold)

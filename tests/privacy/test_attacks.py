@@ -234,7 +234,8 @@ def test_protect_diabetes_people_counted_once():
          **{c: Hierarchy.from_spec(c, "flat", d[c]) for c in ("gender", "race", "admission_source_id")}}
     template = Anonymizer(k=2, quasi_identifiers=qis, hierarchies=H, id_column="patient_nbr",
                           pseudonymize=["patient_nbr"], drop=["encounter_id"], keep="all")
-    p = Protector(template, sensitive=["readmitted"], max_risk=0.05).fit(d)
+    p = Protector(template, sensitive=["readmitted"], max_risk=0.05,   # the full loop: bench_protect.py
+                  search={"k": [2], "method": ["optimal"], "max_suppression": [0.02]}).fit(d)
     assert p.report_["passed"] and p.release_ is not None
     people = p.release_.groupby(qis)["patient_nbr"].nunique()
     assert people.min() >= p.report_["chosen"]["k"]

@@ -122,12 +122,62 @@ def test_other_cell_counts_rows_outside_the_domain(one_row_per_patient):
         assert abs(c - int((t["age"] == a).sum())) <= tol
 
 
-def test_domain_from_data_is_flagged(one_row_per_patient):
-    rel = dp_histogram(one_row_per_patient, CELLS, rho=1.0, domains={"readmitted": READMITTED}, ledger=_ledger())
-    assert rel.domain_from_data is True and rel.data_domain_columns == ("age",)
-    assert list(rel.table["age"].unique()) == sorted(AGES)
-    rel = dp_histogram(one_row_per_patient, CELLS, rho=1.0, domains=DOMAINS, ledger=_ledger())
-    assert rel.domain_from_data is False
+def test_categories_from_the_data_need_key_selection(one_row_per_patient, tmp_path):
+    """Without a public domain a column is refused (its categories would leak a patient's
+    unique value); with key selection the categories come out through thresholded noisy
+    counts: a category held by one patient is not released, frequent ones are, near their
+    true counts, and the ledger records epsilon and delta."""
+    t = one_row_per_patient.copy()
+    t.loc[5, "age"] = "[130-140)"                 # one patient's unique value
+    with pytest.raises(ConfigurationError, match="no public domain") as err:
+        dp_histogram(t, CELLS, rho=1.0, domains={"readmitted": READMITTED}, ledger=_ledger())
+    assert "[130-140)" not in str(err.value)
+    ledger = BudgetLedger(tmp_path / "l.json", epsilon=2.0, delta=1.1e-6)
+    rel = dp_histogram(t, CELLS, epsilon=1.0, delta=1e-6, key_selection=True, ledger=ledger)
+    assert rel.epsilon <= 1.0 and 0 < rel.delta <= 1e-6 and rel.threshold > 5 and rel.domain_from_data
+    assert "[130-140)" not in set(rel.table["age"])
+    truth = crosstab(t)
+    for (a, r), count in released(rel).items():
+        assert abs(count - truth[(a, r)]) <= 20 * rel.scale      # Laplace noise of scale b
+    frequent = [key for key, v in truth.items() if v > 10 * rel.threshold]
+    assert all(key in released(rel) for key in frequent)
+    assert ledger.spent == pytest.approx(rel.epsilon) and ledger.delta_spent == pytest.approx(rel.delta)
+    before = (tmp_path / "l.json").read_bytes()
+    with pytest.raises(BudgetExceededError, match="delta"):
+        # the second spends at least exp(-epsilon) of the delta asked (one threshold step): over 1.1e-6
+        dp_histogram(t, CELLS, epsilon=0.5, delta=1e-6, key_selection=True, ledger=ledger)
+    assert (tmp_path / "l.json").read_bytes() == before
+    with pytest.raises(ConfigurationError, match="delta budget"):
+        dp_histogram(t, CELLS, epsilon=0.5, delta=1e-6, key_selection=True,
+                     ledger=BudgetLedger(tmp_path / "nodelta.json", epsilon=2.0))
+
+
+def test_ledger_aliases_share_one_budget_and_corruption_fails_closed(one_row_per_patient, tmp_path):
+    import os
+
+    real = tmp_path / "real" / "ledger.json"
+    real.parent.mkdir()
+    BudgetLedger(real, rho=1.0)
+    os.symlink(real, tmp_path / "alias.json")
+    os.symlink(real.parent, tmp_path / "folder-alias")
+    first = BudgetLedger(real)
+    first.charge(0.6, "rho", label="a")
+    for alias in (tmp_path / "alias.json", tmp_path / "folder-alias" / "ledger.json"):
+        with pytest.raises(BudgetExceededError):
+            BudgetLedger(alias).charge(0.6, "rho", label="b")
+    assert (tmp_path / "alias.json").is_symlink() and len(first.entries) == 1
+    # one NaN (or negative, or missing) charge: every release refused, not enforcement disabled
+    from secured.exceptions import PrivacyBudgetError
+
+    for bad in ("NaN", "-1", '"x"', "Infinity"):
+        state = json.loads(real.read_text())
+        text = json.dumps(state).replace('"charged": 0.6', f'"charged": {bad}')
+        real.write_text(text)
+        with pytest.raises(PrivacyBudgetError, match="corrupt"):
+            BudgetLedger(real).charge(0.01, "rho")
+        with pytest.raises(PrivacyBudgetError):
+            dp_histogram(one_row_per_patient, CELLS, rho=0.01, domains=DOMAINS, ledger=first)
+        real.write_text(json.dumps(state))
 
 
 @pytest.mark.parametrize("k", [1, 3])
