@@ -13,6 +13,8 @@ subclass also derives from the builtin a caller would naturally catch::
     ├── RingValueError          (ValueError)   wrong dtype/shape for ring arithmetic
     ├── FixedPointOverflowError (OverflowError) a value does not fit the fixed-point range
     ├── PartyTimeoutError       (TimeoutError) a party or dealer did not answer in time
+    ├── PartyError              (RuntimeError) a party's step failed (message withheld: it may quote data)
+    ├── PartyRefused            (PermissionError) a party refused a request outside its protocol
     ├── PrivacyBudgetError      (RuntimeError) a privacy budget or its ledger refuses a release
     │   └── BudgetExceededError               the release would spend more than is left
     └── HubError                (RuntimeError) the knowledge base refused or failed an operation
@@ -37,6 +39,8 @@ __all__ = [
     "RingValueError",
     "FixedPointOverflowError",
     "PartyTimeoutError",
+    "PartyError",
+    "PartyRefused",
     "PrivacyBudgetError",
     "BudgetExceededError",
     "HubError",
@@ -89,6 +93,15 @@ class PartyTimeoutError(SecuredError, TimeoutError):
     def __init__(self, message: str, *, party: str | None = None) -> None:
         super().__init__(message)
         self.party = party
+
+
+class PartyError(SecuredError, RuntimeError):
+    """A step failed inside a party; the library's own message is withheld (it may quote data)."""
+
+
+class PartyRefused(SecuredError, PermissionError):
+    """A party refused a request outside its protocol: opening a party's private input as it
+    is, a second dealer key, code sent to run inside the party."""
 
 
 class PrivacyBudgetError(SecuredError, RuntimeError):

@@ -25,7 +25,7 @@ import secrets
 import sys
 from typing import Any
 
-from ..exceptions import BackendUnavailableError, PartyTimeoutError
+from ..exceptions import BackendUnavailableError, PartyRefused, PartyTimeoutError
 from ..mpc._comm import CommStats, Communicator, _Mailbox
 from ..mpc.session import DRIVER_GRACE, BaseSession
 
@@ -78,7 +78,20 @@ class RayCommunicator(Communicator):
         return got
 
 
-class _PartyActor:
+def _refuse_code(*args: Any, **kwargs: Any) -> Any:
+    raise PartyRefused("SECURED party actors run only their protocol's methods; arbitrary code is refused")
+
+
+class _OwnRayMethods(type):
+    """Marks a class as already carrying Ray's default actor methods (Ray then leaves it as it
+    is); a metaclass attribute, so the class's own namespace holds no reference to itself."""
+
+    @property
+    def __ray_actor_class__(cls) -> type:
+        return cls
+
+
+class _PartyActor(metaclass=_OwnRayMethods):
     """One party: its shares, its endpoint, its key (received from the dealer actor)."""
 
     def __init__(self, rank: int, n_parties: int, timeout: float, backend: str | None,
@@ -92,7 +105,28 @@ class _PartyActor:
         self.record = record
         self.received: list[Any] = []
 
+    # Ray adds to every actor class a `__ray_call__` that runs any function a caller sends (it
+    # could read this party's table and shares). A class that already carries Ray's marker
+    # attribute is taken as is, so the party defines Ray's three default methods itself, with
+    # `__ray_call__` refusing.
+    def __ray_ready__(self) -> bool:
+        return True
+
+    def __ray_call__(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        _refuse_code()
+
+    def __ray_terminate__(self) -> None:
+        import ray
+
+        ray.actor.exit_actor()
+
     def set_key(self, key: bytes) -> None:
+        """The dealer's key for this party, accepted once: a second delivery (a caller other
+        than the dealer racing it) is refused, and the session fails to start."""
+        if self.key is not None:
+            raise PartyRefused("this party already holds its dealer key; a second key is refused")
+        if not isinstance(key, bytes) or len(key) != 32:
+            raise PartyRefused("a dealer key is 32 bytes")
         self.key = key
 
     def start(self, peers: list[Any], dealer: Any) -> bool:
@@ -172,8 +206,8 @@ class RaySession(BaseSession):
                  fractional_bits: int | None = None, address: str | None = None,
                  party_resources: list[dict[str, float]] | None = None,
                  dealer_resources: dict[str, float] | None = None,
-                 record_messages: bool = False) -> None:
-        self._setup(n_parties, timeout, backend, fractional_bits)
+                 record_messages: bool = False, checked: bool = False) -> None:
+        self._setup(n_parties, timeout, backend, fractional_bits, checked)
         ensure_ray(address)
         ray = _ray()
         party_cls = ray.remote(num_cpus=0, max_concurrency=16)(_PartyActor)

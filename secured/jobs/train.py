@@ -22,52 +22,128 @@ Progress goes to stdout; the metrics file and the model are written at the end, 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Optional
 
-from ..exceptions import ConfigurationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
 
-__all__ = ["load_config", "build_model", "run", "main"]
+from ..exceptions import BadInputError, ConfigurationError, SecuredError
+from ..io import write_bytes, write_json
 
-_TOP = {"parties", "label", "partition", "id_column", "transport", "model", "train", "output",
-        "reveal_model", "timeout", "address"}
-_TRAIN = {"epochs", "batch_size", "lr", "momentum", "weight_decay", "loss"}
-_MODEL = {"layers", "activation", "seed"}
+__all__ = ["JobConfig", "load_config", "build_model", "run", "main"]
+
+Number = StrictFloat | StrictInt
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PartySpec(_Strict):
+    source: StrictStr = Field(description="The party's table (.csv or .parquet), read by that party.")
+    resources: dict[StrictStr, Number] = Field(default_factory=dict, description="Ray resources to pin the party.")
+
+
+class ModelSpec(_Strict):
+    layers: list[StrictInt] = Field(min_length=2, description="Linear layer sizes, input size first.")
+    activation: Literal["relu", "sigmoid", "tanh"] = "relu"
+    seed: StrictInt = 0
+
+
+class TrainSpec(_Strict):
+    epochs: StrictInt = Field(ge=1)
+    batch_size: StrictInt = Field(ge=1)
+    lr: Number = Field(gt=0)
+    momentum: Number = Field(default=0.0, ge=0, lt=1)
+    weight_decay: Number = Field(default=0.0, ge=0)
+    loss: Literal["bce", "mse", "cross_entropy"] = "bce"
+
+
+class JobConfig(_Strict):
+    """The job file's schema: unknown keys and wrongly typed values are errors (a quoted
+    "false" is not a boolean), so a typo never changes what is written."""
+
+    parties: list[PartySpec] = Field(min_length=2)
+    label: StrictStr
+    partition: Literal["horizontal", "vertical"] = "horizontal"
+    id_column: Optional[StrictStr] = None
+    transport: Literal["ray", "threads"] = "ray"
+    model: ModelSpec
+    train: TrainSpec
+    output: StrictStr
+    reveal_model: StrictBool = False
+    timeout: Number = Field(default=120, gt=0)
+    address: Optional[StrictStr] = None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """pydantic's errors without the offending values (they could be anything)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:8]:
+        where = ".".join(str(x) for x in error["loc"]) or "(top level)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise ConfigurationError(f"No config file at {path}.")
-    text = path.read_text()
+        raise BadInputError(f"No config file at {path}.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise BadInputError(f"The config file {path.name} is not readable UTF-8 text.") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
-        config = yaml.safe_load(text)
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            raise BadInputError(f"The config file {path.name} is not valid YAML{where}.") from None
     else:
-        config = json.loads(text)
-    if not isinstance(config, dict):
-        raise ConfigurationError("The config must be a mapping.")
-    for section, allowed in ((config, _TOP), (config.get("train", {}), _TRAIN), (config.get("model", {}), _MODEL)):
-        unknown = sorted(set(section) - allowed)
-        if unknown:
-            raise ConfigurationError(f"Unknown config key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}.")
-    for key in ("parties", "label", "model", "train", "output"):
-        if key not in config:
-            raise ConfigurationError(f"The config needs '{key}'.")
-    if not isinstance(config["parties"], list) or not all(isinstance(p, dict) and "source" in p for p in config["parties"]):
-        raise ConfigurationError("'parties' must be a list of {source: PATH} entries.")
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"The config file {path.name} is not valid JSON (line {exc.lineno}, column "
+                                f"{exc.colno}).") from None
+    if not isinstance(raw, dict):
+        raise BadInputError("The config must be a mapping of keys (parties, label, model, train, output, ...).")
+    try:
+        config = JobConfig.model_validate(raw).model_dump()
+    except ValidationError as exc:
+        raise ConfigurationError(f"The config file {path.name} does not match the job schema: "
+                                 f"{_validation_message(exc)}.") from None
+    if config["partition"] == "vertical" and not config["id_column"]:
+        raise ConfigurationError("A vertical partition needs id_column.")
+    if any(v <= 0 for v in config["model"]["layers"]):
+        raise ConfigurationError("model.layers must be positive sizes.")
     base = path.parent
     for party in config["parties"]:  # relative paths are relative to the config file
         source = Path(party["source"])
         party["source"] = str(source if source.is_absolute() else (base / source).resolve())
-    config["output"] = str(Path(config["output"]) if Path(config["output"]).is_absolute()
-                           else (base / config["output"]).resolve())
+    out = Path(config["output"])
+    config["output"] = str(out if out.is_absolute() else (base / out).resolve())
+    _check_output_folder(Path(config["output"]))
     return config
+
+
+def _check_output_folder(out: Path) -> None:
+    """Refuse an output that cannot be written before any training starts."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"The output {out} exists and is not a folder.")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInputError(f"The output folder {out} cannot be created or written here.")
 
 
 def build_model(spec: dict[str, Any]):
@@ -81,25 +157,13 @@ def build_model(spec: dict[str, Any]):
     act = spec.get("activation", "relu")
     if act not in acts:
         raise ConfigurationError(f"model.activation must be one of {', '.join(acts)}; got {act!r}.")
-    torch.manual_seed(int(spec.get("seed", 0)))
+    torch.manual_seed(int(spec.get("seed") or 0))
     modules: list[Any] = []
     for i, (a, b) in enumerate(zip(layers, layers[1:])):
         modules.append(torch.nn.Linear(a, b).double())
         if i < len(layers) - 2:
             modules.append(acts[act]())
     return torch.nn.Sequential(*modules)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
@@ -141,13 +205,13 @@ def run(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     final = out / "model"
     if final.exists():
-        import shutil
-
         shutil.rmtree(final)
-    os.replace(staging, final)
+    staging.replace(final)
     if revealed is not None:
-        _write_atomic(out / "model.pt", revealed)
-    _write_atomic(out / "metrics.json", json.dumps(metrics, indent=2).encode())
+        write_bytes(revealed, out / "model.pt")
+    else:
+        (out / "model.pt").unlink(missing_ok=True)   # never leave an older run's revealed weights
+    write_json(metrics, out / "metrics.json")
     return metrics
 
 
@@ -158,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         metrics = run(load_config(argv[0]))
-    except ConfigurationError as exc:
+    except SecuredError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({k: v for k, v in metrics.items() if k != "epochs"}))

@@ -3,6 +3,11 @@
 The driver (``Session``) never holds a share of a secret value except when it is the output
 receiver of ``reveal``. It sends each party the same command — an op name, the ids of the
 shared operands, public values — and every party runs the same protocol code on its own share.
+
+Errors leave a party only in SECURED's own words: an error raised by a library inside a party
+(numpy, pandas, pyarrow, the filesystem) may quote the party's data ("could not convert 'XYZ'
+to float"), so ``Party.run`` replaces it by a ``PartyError`` naming the party, the op and the
+error's type, and nothing of its message.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import get_backend, new_key
+from ..exceptions import BadInputError, PartyError, PartyRefused, SecuredError
 from . import _nonlinear as N
 from . import _protocols as P
 from . import _tables as T
@@ -151,10 +157,10 @@ def _op_concat(ctx, axis, *parts):
     return ctx.be.xp.concatenate(parts, axis=axis)
 
 
-def _op_input_from(ctx, owner, name):
+def _op_input_from(ctx, owner, name, bound=None):
     """Secret-share the owner's private array ``name`` (fixed point): the owner draws a
     uniform share for every other party from a fresh key, sends it, and keeps the rest.
-    One round; only the owner sends."""
+    One round; only the owner sends. (A declared bound was checked by the owner before.)"""
     be = ctx.be
     if ctx.rank == owner:
         value = be.encode(ctx.private[name], ctx.fractional_bits)
@@ -215,15 +221,21 @@ def load_array(path: str | Path) -> np.ndarray:
     """A party's private data file as a float array: .npy, .csv (header row), .parquet."""
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix == ".csv":
-        return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    if suffix == ".parquet":
+    if suffix not in (".npy", ".csv", ".parquet"):
+        raise BadInputError(f"Unsupported data file type {suffix or '(none)'!r}; use .npy, .csv or .parquet.")
+    if not path.is_file():
+        raise BadInputError(f"No data file at {path} on this party's machine.")
+    try:
+        if suffix == ".npy":
+            return np.asarray(np.load(path, allow_pickle=False), dtype=np.float64)
+        if suffix == ".csv":
+            return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pandas().to_numpy(dtype=np.float64)
-    raise ValueError(f"Unsupported data file type {suffix!r}; use .npy, .csv or .parquet.")
+    except (ValueError, TypeError, OSError, UnicodeDecodeError):
+        raise BadInputError(f"The data file {path.name} is not a table of numbers (non-numeric or missing cells, "
+                            "or not a valid file); encode categories as numbers first.") from None
 
 
 #: Ops on a party's own plaintext table; they return metadata, never shares.
@@ -239,12 +251,24 @@ class Party:
                  backend: str | None, fractional_bits: int) -> None:
         self.rank = rank
         self.store: dict[int, Any] = {}
+        self.private_inputs: set[int] = set()   # ids of shares of a party's own private data
         self.ctx = P.PartyContext(rank, n_parties, get_backend(name=backend), comm, key,
                                   dealer_correction, fractional_bits)
 
     def run(self, op: str, out: int | None, args: tuple, frees: tuple = ()) -> Any:
+        try:
+            return self._run(op, out, args, frees)
+        except SecuredError:
+            raise
+        except Exception as exc:  # a library's message may quote this party's data: withhold it
+            raise PartyError(f"party {self.rank}: {op!r} failed ({type(exc).__name__}); the message is withheld "
+                             "because it may quote the party's data. The party operator sees it by running the "
+                             "party's step locally.") from None
+
+    def _run(self, op: str, out: int | None, args: tuple, frees: tuple = ()) -> Any:
         for tensor_id in frees:  # tensors the driver no longer references
             self.store.pop(tensor_id, None)
+            self.private_inputs.discard(tensor_id)
         self.ctx.comm.op = op
         resolved = [self.store[a[1]] if isinstance(a, tuple) and a and a[0] == "#id" else a
                     for a in args]
@@ -257,6 +281,14 @@ class Party:
             data = np.asarray(source() if callable(source) else load_array(source), dtype=np.float64)
             self.ctx.private[name] = data
             return tuple(data.shape)
+        elif op == "check_bound":   # the owner vouches for a bound declared on its data
+            name, bound = resolved
+            if name is None:
+                return None
+            data = self.ctx.private[name]
+            if np.size(data) and not float(np.abs(data).max()) <= bound:
+                raise BadInputError(f"party {self.rank}: the data exceeds the declared bound; declare a larger one.")
+            return None
         elif op == "save_shares":
             path, ids = resolved
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -265,9 +297,14 @@ class Party:
         elif op in TABLE_OPS:
             return TABLE_OPS[op](self.ctx, *resolved)
         elif op == "reveal":
+            if args and isinstance(args[0], tuple) and args[0][1] in self.private_inputs:
+                raise PartyRefused(f"party {self.rank} refuses to open a party's private input as it is; only "
+                                      "results computed from it are opened")
             return self.ctx.be.to_numpy(resolved[0])
         else:
             value = OPS[op](self.ctx, *resolved)
+            if op == "input_from":
+                self.private_inputs.add(out)
         self.store[out] = value
         return tuple(value.shape)
 

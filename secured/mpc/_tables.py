@@ -30,12 +30,15 @@ def read_table(source: Any):
     if isinstance(value, pd.DataFrame):
         return value.reset_index(drop=True)
     if isinstance(value, (str, Path)):
-        path = Path(value)
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
-        if path.suffix.lower() == ".parquet":
-            return pd.read_parquet(path)
-        raise ConfigurationError(f"Unsupported table file type {path.suffix!r}; use .csv or .parquet.")
+        from ..io import read_table as read_file
+
+        table = read_file(value)   # one reader for the project: clear errors, no cell in a message
+        for c in table.columns:    # CSV cells are text: columns that hold numbers become numbers
+            if table[c].dtype == object or str(table[c].dtype).startswith("str"):
+                numbers = pd.to_numeric(table[c], errors="coerce")
+                if numbers.notna().sum() == table[c].notna().sum():
+                    table[c] = numbers
+        return table
     if isinstance(value, np.ndarray):
         return pd.DataFrame(value, columns=[f"x{i}" for i in range(value.shape[1])])
     raise ConfigurationError(f"A party source must be a path, a DataFrame or a callable; got {type(value).__name__}.")

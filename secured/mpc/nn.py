@@ -401,6 +401,11 @@ class SGD:
                 p.velocity = g if p.velocity is None else p.velocity * self.momentum + g
                 g = p.velocity
             p.value = p.value - g * self.lr
+            # a trained weight's magnitude depends on the data: its bound is no longer tracked
+            # (worst-case bounds would grow with every step and refuse sound training)
+            p.value.bound = None
+            if p.velocity is not None:
+                p.velocity.bound = None
 
     def zero_grad(self) -> None:
         for p in self.params:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import itertools
+import math
 import queue
 import threading
 from concurrent.futures import Future, wait
@@ -28,6 +29,7 @@ import numpy as np
 from .._config import get_config
 from ..backend import RingBackend, get_backend, new_key
 from ..exceptions import ConfigurationError, PartyTimeoutError, SecuredError
+from . import _bounds
 from ._comm import CommStats, close_all, make_thread_communicators
 from ._dealer import Dealer
 from ._party import Party
@@ -50,7 +52,7 @@ class BaseSession(abc.ABC):
     be: RingBackend
 
     def _setup(self, n_parties: int, timeout: float, backend: str | None,
-               fractional_bits: int | None) -> None:
+               fractional_bits: int | None, checked: bool = False) -> None:
         name = type(self).__name__
         if isinstance(n_parties, bool) or not isinstance(n_parties, int) or n_parties < 2:
             raise ConfigurationError(
@@ -58,6 +60,9 @@ class BaseSession(abc.ABC):
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ConfigurationError(
                 f"The 'timeout' parameter of {name} must be a positive number of seconds. Got {timeout!r} instead.")
+        if not isinstance(checked, bool):
+            raise ConfigurationError(f"The 'checked' parameter of {name} must be True or False.")
+        self.checked = checked  # development only: every op's inputs and results are revealed to the driver
         self.n_parties = n_parties
         self.timeout = float(timeout)
         self.fractional_bits = int(get_config()["fractional_bits"] if fractional_bits is None else fractional_bits)
@@ -125,10 +130,19 @@ class BaseSession(abc.ABC):
         return err
 
     def run(self, op: str, *args: Any) -> SharedTensor:
-        """Run a registered op on every party with the same arguments; returns the new tensor."""
+        """Run a registered op on every party with the same arguments; returns the new tensor.
+        The result's public bound is propagated, and an op that could wrap is refused first
+        (``_bounds.py``); a checked session also reveals and checks inputs and results."""
+        bound = _bounds.propagate(op, args, self)
+        if self.checked and op in _bounds.DOMAIN:
+            operand = args[1] if op == "div" else args[0]
+            _bounds.check_domain(op, operand.reveal(), self.fractional_bits)
         out = next(self._ids)
         shapes = self._dispatch(op, [self._wire(args)] * self.n_parties, out)
-        return SharedTensor(self, out, shapes[0])
+        result = SharedTensor(self, out, shapes[0], bound)
+        if self.checked:
+            _bounds.check_result(op, result.reveal(), bound, self.fractional_bits)
+        return result
 
     @staticmethod
     def _wire(args: tuple) -> tuple:
@@ -140,8 +154,11 @@ class BaseSession(abc.ABC):
 
         Parties 1..n-1 get shares expanded from a fresh PRG key; party 0 gets x minus their sum.
         """
-        enc = self.be.encode(np.asarray(x, dtype=np.float64), self.fractional_bits)
-        return self.share_ring(enc)
+        values = np.asarray(x, dtype=np.float64)
+        enc = self.be.encode(values, self.fractional_bits)
+        shared = self.share_ring(enc)
+        shared.bound = float(np.abs(values).max()) if values.size else 0.0  # the driver's own data
+        return shared
 
     def share_ring(self, x_ring: Any) -> SharedTensor:
         x_ring = self.be.asarray(x_ring)
@@ -164,13 +181,20 @@ class BaseSession(abc.ABC):
         args = [(name, source if r == owner else None) for r in range(self.n_parties)]
         return self._dispatch("load", args, None)[owner]
 
-    def input_from(self, owner: int, name: str) -> SharedTensor:
+    def input_from(self, owner: int, name: str, bound: float | None = None) -> SharedTensor:
         """Secret-share party ``owner``'s private data ``name`` among all parties; the driver
-        and the other parties see only shares."""
+        and the other parties see only shares. ``bound`` is a public bound on its magnitude
+        declared by the data's owner (checked by the owner's party; None: unknown)."""
         self._check_owner(owner)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                  or not math.isfinite(bound) or bound < 0):
+            raise ConfigurationError("'bound' must be a finite number >= 0 (or None).")
+        if bound is not None:
+            self._dispatch("check_bound", [(name, float(bound)) if r == owner else (None, None)
+                                           for r in range(self.n_parties)], None)
         out = next(self._ids)
-        shapes = self._dispatch("input_from", [(owner, name)] * self.n_parties, out)
-        return SharedTensor(self, out, shapes[0])
+        shapes = self._dispatch("input_from", [(owner, name, bound)] * self.n_parties, out)
+        return SharedTensor(self, out, shapes[0], None if bound is None else float(bound))
 
     def concat(self, parts: list[SharedTensor], axis: int = 0) -> SharedTensor:
         """Concatenate shared tensors (e.g. the row blocks of a horizontal partition)."""
@@ -222,12 +246,14 @@ class Session(BaseSession):
     """n parties (threads) and a dealer in this process. Use as a context manager or ``close``.
 
     ``observer(src, dst, arrays)``, when given, sees every message between parties (tests use
-    it to check what parties receive).
+    it to check what parties receive). ``checked=True`` is a development mode: the driver
+    reveals every op's inputs and results to check ranges and wraps (see ``_bounds.py``);
+    never use it on real data.
     """
 
     def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
-                 fractional_bits: int | None = None, observer=None) -> None:
-        self._setup(n_parties, timeout, backend, fractional_bits)
+                 fractional_bits: int | None = None, observer=None, checked: bool = False) -> None:
+        self._setup(n_parties, timeout, backend, fractional_bits, checked)
         self.dealer = Dealer(n_parties, self.be, derivations(self.be))
         self._comms = make_thread_communicators(n_parties, self.timeout, observer)
         self.parties = [

@@ -1,8 +1,9 @@
 """SharedTensor: a numpy-like handle on a value secret-shared among the parties of a session.
 
-The driver holds only the handle (id, shape); each party holds its additive share in Z_2^64
-(fixed point, ``fractional_bits`` fractional bits). ``reveal()`` is the only way out: ``repr``
-shows no value, and ``bool()`` / ``numpy.asarray`` on a secret raise.
+The driver holds only the handle (id, shape, and a public bound on the magnitude when one is
+known: see ``_bounds.py``); each party holds its additive share in Z_2^64 (fixed point,
+``fractional_bits`` fractional bits). ``reveal()`` is the only way out: ``repr`` shows no
+value, and ``bool()`` / ``numpy.asarray`` on a secret raise.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ __all__ = ["SharedTensor"]
 
 
 class SharedTensor:
-    __slots__ = ("_session", "_id", "shape", "__weakref__")
+    __slots__ = ("_session", "_id", "shape", "bound", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators (x + shared -> __radd__)
 
-    def __init__(self, session: "BaseSession", tensor_id: int, shape: tuple[int, ...]) -> None:
+    def __init__(self, session: "BaseSession", tensor_id: int, shape: tuple[int, ...],
+                 bound: float | None = None) -> None:
         self._session = session
         self._id = tensor_id
         self.shape = tuple(shape)
+        self.bound = bound  # public: |value| <= bound, or None when unknown (see _bounds.py)
 
     def __del__(self) -> None:
         session = getattr(self, "_session", None)

@@ -144,15 +144,22 @@ def test_dp_histogram_cli_and_refusal(tmp_path, diabetes_parquet):
     ledger, out = tmp_path / "ledger.json", tmp_path / "hist.csv"
     base = ["dp", "histogram", str(diabetes_parquet), "--columns", "age,readmitted", "--id-column", "patient_nbr",
             "--ledger", str(ledger)]
+    ages = tmp_path / "ages.txt"
+    ages.write_text("\n".join(f"[{10 * i}-{10 * (i + 1)})" for i in range(10)))
     result = runner.invoke(app, [*base, "--rho", "0.5", "--budget-rho", "0.8", "--out", str(out),
                                  "--domain", "readmitted=NO,>30,<30"])
+    assert result.exit_code == 2 and "no public domain" in result.output and not out.exists()
+    assert not ledger.exists() or json.loads(ledger.read_text())["entries"] == []
+    result = runner.invoke(app, [*base, "--rho", "0.5", "--budget-rho", "0.8", "--out", str(out),
+                                 "--domain", "readmitted=NO,>30,<30", "--domain", f"age=@{ages}"])
     assert result.exit_code == 0, result.output
     hist = pd.read_csv(out, keep_default_na=False)
     assert len(hist) == 30 and set(hist["readmitted"]) == {"NO", ">30", "<30"}
     truth = load("diabetes130").drop_duplicates("patient_nbr").shape[0]
     assert abs(hist["count"].sum() - truth) < 30 * 8  # 30 cells, sd 1 each
     again = tmp_path / "again.csv"
-    result = runner.invoke(app, [*base, "--rho", "0.5", "--out", str(again)])
+    result = runner.invoke(app, [*base, "--rho", "0.5", "--out", str(again), "--domain", "readmitted=NO,>30,<30",
+                                 "--domain", f"age=@{ages}"])
     assert result.exit_code == 2 and "budget" in result.output.lower() and not again.exists()
     assert len(json.loads(ledger.read_text())["entries"]) == 1
 
