@@ -1,8 +1,8 @@
 """Build script: the Cython ring core and the CUDA sources shipped inside the package.
 
 Metadata lives in pyproject.toml; this file only declares what setuptools cannot: the
-compiled extensions in secured/_kernels/ and the top-level cuda/ folder installed as the
-package data ``secured/cuda``. Set SECURED_NO_OPENMP=1 for a compiler without OpenMP.
+compiled extensions in secured/_kernels/ (next to the CUDA sources of the same kernels,
+shipped as package data). Set SECURED_NO_OPENMP=1 for a compiler without OpenMP.
 """
 
 import os
@@ -27,7 +27,6 @@ extensions = [
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}),
-    package_dir={"secured.cuda": "cuda"},
     packages=[
         "secured",
         "secured._kernels",
@@ -38,12 +37,12 @@ setup(
         "secured.cluster",
         "secured.data",
         "secured.jobs",
-        "secured.cuda",
+        "secured.cluster.jobs",
         "secured.privacy",
         "secured.hub",
     ],
     package_data={
-        "secured.cuda": ["*.cu", "*.cuh"],
+        "secured._kernels": ["*.cu", "*.cuh", "*.pyx"],
         "secured.data": ["*.parquet", "*.csv", "*.json", "*.md", "arx/*.csv"],
         "secured.hub": ["migrations/*.py", "migrations/script.py.mako", "migrations/versions/*.py"],
     },

@@ -18,9 +18,9 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
-__all__ = ["Progress", "ProgressEvent", "ProgressLog", "emit", "stage_counter"]
+__all__ = ["Progress", "ProgressEvent", "ProgressLog", "RichProgress", "emit", "stage_counter"]
 
 
 class Progress(Protocol):
@@ -73,3 +73,32 @@ def stage_counter(progress: Optional[Progress], stage: str) -> Optional[Callable
     if progress is None:
         return None
     return lambda done, total: progress(stage, done, total)
+
+
+class RichProgress:
+    """The protocol rendered with rich (on stderr by default): counted stages as bars, status
+    stages as dim lines. Use as a context manager around the work."""
+
+    def __init__(self, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import Progress as Bars
+
+        self._bars = Bars(console=console or Console(stderr=True), transient=True)
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "RichProgress":
+        self._bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bars.__exit__(*exc)
+
+    def __call__(self, stage: str, done: Optional[int] = None, total: Optional[int] = None) -> None:
+        from rich.markup import escape
+
+        if done is None:
+            self._bars.console.print(f"[dim]{escape(stage)}[/]")
+            return
+        if stage not in self._tasks:
+            self._tasks[stage] = self._bars.add_task(escape(stage), total=total)
+        self._bars.update(self._tasks[stage], completed=done, total=total)

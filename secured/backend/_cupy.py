@@ -2,14 +2,13 @@
 
 The float64 GEMMs go to cuBLAS through ``cupy.matmul`` (exact for the same reason as on the
 CPU: every partial sum is an integer below 2^53); digit splitting, recombination, fixed-point
-coding, ChaCha20 and bit slicing are the kernels of ``cuda/ring.cu``, compiled by NVRTC
+coding, ChaCha20 and bit slicing are the kernels of ``secured/_kernels/ring.cu``, compiled by NVRTC
 through ``cupy.RawModule`` the first time this backend is used. cupy is imported lazily:
 nothing here runs unless a caller asks for the cupy backend or passes cupy arrays.
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +24,13 @@ _THREADS = 256
 
 
 def cuda_source_path(name: str = "ring.cu") -> Path:
-    """Path of a CUDA source shipped with the package (``secured/cuda``), or in a checkout."""
-    try:
-        candidate = resources.files("secured.cuda") / name
-        if candidate.is_file():
-            return Path(str(candidate))
-    except ModuleNotFoundError:
-        pass
-    checkout = Path(__file__).resolve().parents[2] / "cuda" / name
-    if checkout.is_file():
-        return checkout
+    """Path of a CUDA source: they live beside the Cython kernels they mirror, in
+    ``secured/_kernels/`` (read as files, so an unbuilt checkout finds them too)."""
+    path = Path(__file__).resolve().parents[1] / "_kernels" / name
+    if path.is_file():
+        return path
     raise BackendUnavailableError(
-        f"The CUDA source {name} is not installed with secured (looked in the package data "
-        "secured/cuda and in the checkout's cuda/ folder). Reinstall with `pip install -e .`."
-    )
+        f"The CUDA source {name} is missing from secured/_kernels; reinstall with `pip install -e .`.")
 
 
 def _import_cupy() -> Any:

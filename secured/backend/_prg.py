@@ -3,7 +3,7 @@
 ``chacha20_words(key, counter, n, offset)`` is the RFC 8439 ChaCha20 keystream for the
 32-byte ``key`` and the 96-bit nonce ``counter`` (little-endian), starting at block
 ``offset // 8``, read as little-endian uint64 words and skipping ``offset % 8`` words. The
-CUDA kernel in ``cuda/ring.cu`` computes the same words on a GPU; the tests check both
+CUDA kernel in ``secured/_kernels/ring.cu`` computes the same words on a GPU; the tests check both
 against this function, which runs OpenSSL's ChaCha20 through the ``cryptography`` package.
 """
 

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..exceptions import SecuredError
+from ..progress import RichProgress as _RichProgress
 
 console = Console()
 err_console = Console(stderr=True)
@@ -28,27 +29,8 @@ def columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-class RichProgress:
-    """The progress protocol (``secured.progress``) rendered on stderr: counted stages as bars,
-    status stages as dim lines. Use as a context manager around the work."""
+class RichProgress(_RichProgress):
+    """``secured.progress.RichProgress`` on the CLI's error console (stderr)."""
 
     def __init__(self) -> None:
-        from rich.progress import Progress
-
-        self._bars = Progress(console=err_console, transient=True)
-        self._tasks: dict[str, int] = {}
-
-    def __enter__(self) -> "RichProgress":
-        self._bars.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._bars.__exit__(*exc)
-
-    def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
-        if done is None:
-            self._bars.console.print(f"[dim]{escape(stage)}[/]")
-            return
-        if stage not in self._tasks:
-            self._tasks[stage] = self._bars.add_task(escape(stage), total=total)
-        self._bars.update(self._tasks[stage], completed=done, total=total)
+        super().__init__(err_console)

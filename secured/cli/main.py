@@ -117,9 +117,9 @@ def bench_train(
 
 
 @mpc_app.command("train")
-def mpc_train(config: Annotated[str, typer.Argument(help="YAML or JSON job config (see secured.jobs.train).")]) -> None:
+def mpc_train(config: Annotated[str, typer.Argument(help="YAML or JSON job config (see secured.cluster.jobs.train).")]) -> None:
     """Train a model privately across the parties of a config file; writes metrics and model."""
-    from ..jobs.train import main
+    from ..cluster.jobs.train import main
 
     raise typer.Exit(main([config]))
 

@@ -1,11 +1,9 @@
-"""Cluster: parties that each hold a private table train and use one model jointly.
+"""Cluster: parties that each hold a private table train and use one model jointly, as Ray
+actors (or threads of this process with ``transport="threads"``).
 
-Each party loads its own partition inside its own process (a path on its machine or a
-callable run there). Horizontal partitions hold different patients with the same columns
-(label included); vertical partitions hold different columns of the same patients, aligned
-on an id column by keyed hashes (then ordered by id), with the label at one party. Features and labels are
-secret-shared by their owners; training runs on shares (``secured.mpc.nn``); the driver sees
-the shapes, the timing and what is revealed on purpose.
+``Cluster(sources, label=...)`` builds the SMPC session (``RaySession`` or ``Session``) and is
+otherwise ``secured.mpc.training.PrivateTrainer``: fit, predict, save and load shared models.
+By default ``fit`` shows a progress bar on the terminal.
 
 >>> cluster = Cluster([src0, src1, src2], label="readmitted", transport="threads")  # doctest: +SKIP
 >>> history = cluster.fit(torch_model, epochs=5, batch_size=64, lr=0.1)            # doctest: +SKIP
@@ -13,210 +11,50 @@ the shapes, the timing and what is revealed on purpose.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
-from pathlib import Path
-from typing import Any, Callable
-
-import numpy as np
+from typing import Any
 
 from ..exceptions import ConfigurationError
-from ..mpc import nn
-from ..mpc.session import BaseSession, Session
+from ..mpc.session import Session
+from ..mpc.training import LOSSES, PrivateTrainer, batch_order
+from ..progress import Progress
 
 __all__ = ["Cluster", "LOSSES", "batch_order"]
 
-LOSSES = {"bce": nn.BCEWithLogitsLoss, "mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
-_TABLE = "__table"
 
-
-def batch_order(n_rows: int, seed: int, epoch: int) -> np.ndarray:
-    """The public row order of ``epoch``: a permutation drawn from the ChaCha20 PRG keyed by
-    ``seed``, so that a plaintext run can replay exactly the same batches."""
-    from ..backend import get_backend
-
-    key = hashlib.sha256(f"secured-batch-order:{seed}".encode()).digest()
-    words = get_backend(name="numpy").prg(key, epoch, n_rows)
-    return np.argsort(words, kind="stable")
-
-
-class Cluster:
+class Cluster(PrivateTrainer):
     def __init__(self, sources: list[Any], *, label: str, partition: str = "horizontal",
                  id_column: str | None = None, transport: str = "ray", timeout: float = 120.0,
                  fractional_bits: int | None = None, address: str | None = None,
                  party_resources: list[dict[str, float]] | None = None) -> None:
         if not isinstance(sources, (list, tuple)) or len(sources) < 2:
             raise ConfigurationError("A Cluster needs a list of at least 2 party sources.")
-        if partition not in ("horizontal", "vertical"):
-            raise ConfigurationError(f"'partition' must be 'horizontal' or 'vertical'; got {partition!r}.")
-        if partition == "vertical" and not id_column:
-            raise ConfigurationError("A vertical partition needs 'id_column' to align the parties' rows.")
         if transport not in ("ray", "threads"):
             raise ConfigurationError(f"'transport' must be 'ray' or 'threads'; got {transport!r}.")
-        self.n_parties = len(sources)
-        self.partition, self.label, self.id_column = partition, label, id_column
         if transport == "ray":
             from .session import RaySession
 
-            self.session: BaseSession = RaySession(len(sources), timeout=timeout, fractional_bits=fractional_bits,
-                                                   address=address, party_resources=party_resources)
+            session = RaySession(len(sources), timeout=timeout, fractional_bits=fractional_bits, address=address,
+                                 party_resources=party_resources)
         else:
-            self.session = Session(len(sources), timeout=timeout, fractional_bits=fractional_bits)
+            session = Session(len(sources), timeout=timeout, fractional_bits=fractional_bits)
         try:
-            self._load(list(sources))
+            super().__init__(session, list(sources), label=label, partition=partition, id_column=id_column)
         except BaseException:
-            self.session.close()
+            session.close()
             raise
 
-    def _load(self, sources: list[Any]) -> None:
-        s, n = self.session, self.n_parties
-        meta = s.party_call("load_table", [(_TABLE, src) for src in sources])
-        columns = [set(m[1]) for m in meta]
-        exclude = [c for c in (self.label, self.id_column) if c]
-        if self.partition == "vertical":
-            if any(self.id_column not in cols for cols in columns):
-                raise ConfigurationError(f"Every party's table needs the id column {self.id_column!r}.")
-            owners = [r for r, cols in enumerate(columns) if self.label in cols]
-            if len(owners) != 1:
-                raise ConfigurationError(
-                    f"In a vertical partition exactly one party holds the label {self.label!r}; found {len(owners)}.")
-            self.label_owner = owners[0]
-            self.n_rows = s.party_call("align", [(_TABLE, self.id_column)] * n)[0]
-            if self.n_rows == 0:
-                raise ConfigurationError("The parties share no ids: nothing to train on.")
-        else:
-            missing = [r for r, cols in enumerate(columns) if self.label not in cols]
-            if missing:
-                raise ConfigurationError(f"Party/parties {missing} lack the label column {self.label!r}.")
-            feature_sets = [sorted(cols - set(exclude)) for cols in columns]
-            if any(f != feature_sets[0] for f in feature_sets):
-                raise ConfigurationError("In a horizontal partition every party needs the same feature columns.")
-        shapes = s.party_call("columns", [(_TABLE, "X", None, exclude)] * n)
-        blocks = [s.input_from(r, "X") for r in range(n)]
-        if self.partition == "horizontal":
-            s.party_call("columns", [(_TABLE, "y", [self.label], [])] * n)
-            self.X = s.concat(blocks, axis=0)
-            self.y = s.concat([s.input_from(r, "y") for r in range(n)], axis=0)
-            self.n_rows = sum(shape[0] for shape in shapes)
-        else:
-            s.party_call("columns", [(_TABLE if r == self.label_owner else None, "y", [self.label], [])
-                                     for r in range(n)])
-            self.X = s.concat(blocks, axis=1)
-            self.y = s.input_from(self.label_owner, "y")
-        self.n_features = self.X.shape[1]
+    def fit(self, model: Any, *, progress: bool | Progress | None = True, **kwargs: Any) -> dict[str, Any]:
+        """``PrivateTrainer.fit``; ``progress=True`` draws a bar on the terminal, False is silent,
+        a callable receives the progress events (``secured.progress``)."""
+        if progress is True:
+            from ..progress import RichProgress
 
-    # ------------------------------------------------------------------ training
-    def _model(self, model: Any) -> nn.Module:
-        if isinstance(model, nn.Module):
-            return model
-        return nn.from_torch(model, self.session)
-
-    def fit(self, model: Any, *, epochs: int, batch_size: int, lr: float, momentum: float = 0.0,
-            weight_decay: float = 0.0, loss: str = "bce", shuffle_seed: int | None = 0,
-            progress: bool | Callable[[dict], None] = True) -> dict[str, Any]:
-        """Train ``model`` (a torch module, converted, or a secured.mpc.nn model) on the shared
-        data; returns the trained secured model in ``history['model']`` and per-epoch times.
-        The batch order is public: ``batch_order(rows, shuffle_seed, epoch)`` (None keeps
-        the row order)."""
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"The '{name}' parameter of fit must be an int >= 1. Got {value!r} instead.")
-        if loss not in LOSSES:
-            raise ConfigurationError(f"Unknown loss {loss!r}; choose one of {', '.join(LOSSES)}.")
-        smodel = self._model(model).train()
-        opt = nn.SGD(smodel.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-        criterion = LOSSES[loss]()
-        history: dict[str, Any] = {"epochs": [], "rows": self.n_rows, "features": self.n_features}
-        reporter = _progress(progress, epochs, -(-self.n_rows // batch_size))
-        for epoch in range(epochs):
-            order = np.arange(self.n_rows) if shuffle_seed is None else batch_order(self.n_rows, shuffle_seed, epoch)
-            start = time.perf_counter()
-            for i in range(0, self.n_rows, batch_size):
-                idx = order[i:i + batch_size]
-                out = smodel(self.X[idx])
-                smodel.backward(criterion.grad(out, self.y[idx]))
-                opt.step()
-                opt.zero_grad()
-                reporter("batch", epoch)
-            seconds = time.perf_counter() - start
-            history["epochs"].append({"epoch": epoch + 1, "seconds": seconds})
-            reporter("epoch", {"epoch": epoch + 1, "seconds": seconds})
-        reporter("done", None)
-        history["model"] = smodel.eval()
-        return history
-
-    def predict(self, model: Any, owner: int, source: Any) -> np.ndarray:
-        """Private inference: party ``owner`` loads ``source`` (its own rows, with the
-        training feature columns) and shares it; the model stays shared; the driver receives
-        the outputs."""
-        s, n = self.session, self.n_parties
-        s._check_owner(owner)
-        s.party_call("load_table", [("__predict", source if r == owner else None) for r in range(n)])
-        exclude = [c for c in (self.label, self.id_column) if c]
-        s.party_call("columns", [("__predict" if r == owner else None, "Xp", None, exclude) for r in range(n)])
-        X = s.input_from(owner, "Xp")
-        if X.shape[1] != self.n_features:
-            raise ConfigurationError(
-                f"The prediction rows have {X.shape[1]} feature columns; the model was trained on {self.n_features}.")
-        return self._model(model).eval()(X).reveal()
-
-    # ------------------------------------------------------------------ persistence
-    def save_shared(self, model: nn.Module, directory: str | Path) -> None:
-        """Each party writes its own shares of the weights to ``directory/party_<r>.npz`` (in
-        a deployment, each on its own machine); nothing is revealed. A relative ``directory``
-        is taken from the driver's working folder (party processes have their own)."""
-        directory = Path(directory).resolve()
-        directory.mkdir(parents=True, exist_ok=True)
-        ids = [p.value._id for p in model.parameters()]
-        self.session.party_call("save_shares", [(str(directory / f"party_{r}.npz"), ids)
-                                                for r in range(self.n_parties)])
-        (directory / "model.json").write_text(json.dumps(
-            {"parties": self.n_parties, "parameters": [list(p.shape) for p in model.parameters()],
-             "fractional_bits": self.session.fractional_bits}))
-
-    def load_shared(self, template: Any, directory: str | Path) -> nn.Module:
-        """The model saved by ``save_shared``, rebuilt on the structure of the torch
-        ``template`` (its weights are ignored), for inference or further training."""
-        directory = Path(directory).resolve()
-        meta = json.loads((directory / "model.json").read_text())
-        if meta["parties"] != self.n_parties or meta["fractional_bits"] != self.session.fractional_bits:
-            raise ConfigurationError("The saved model belongs to a cluster of another size or precision.")
-        model = self._model(template)
-        params = list(model.parameters())
-        if [list(p.shape) for p in params] != meta["parameters"]:
-            raise ConfigurationError("The template's parameters do not match the saved model.")
-        for j, p in enumerate(params):
-            p.value = self.session.run("load_share", [str(directory / f"party_{r}.npz") for r in range(self.n_parties)], j)
-        return model
-
-    def close(self) -> None:
-        self.session.close()
+            with RichProgress() as bar:
+                return super().fit(model, progress=bar, **kwargs)
+        return super().fit(model, progress=progress or None, **kwargs)
 
     def __enter__(self) -> "Cluster":
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _progress(progress: bool | Callable[[dict], None], epochs: int, batches: int):
-    if callable(progress):
-        return lambda kind, info: progress({"event": kind, "info": info}) if kind != "batch" else None
-    if not progress:
-        return lambda kind, info: None
-    from rich.progress import Progress
-
-    bar = Progress(transient=False)
-    bar.start()
-    task = bar.add_task("training (SMPC)", total=epochs * batches)
-
-    def report(kind: str, info: Any) -> None:
-        if kind == "batch":
-            bar.advance(task)
-        elif kind == "epoch":
-            bar.console.print(f"epoch {info['epoch']}: {info['seconds']:.2f} s")
-        elif kind == "done":
-            bar.stop()
-    return report
-

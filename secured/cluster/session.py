@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 from ..exceptions import BackendUnavailableError, PartyRefused, PartyTimeoutError
-from ..mpc._comm import CommStats, Communicator, _Mailbox
+from ..mpc.runtime import CommStats, Dealer, Mailbox, MailboxCommunicator, Party, derivations
 from ..mpc.session import DRIVER_GRACE, BaseSession
 
 __all__ = ["RaySession", "ensure_ray"]
@@ -58,24 +58,15 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
              include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
 
 
-class RayCommunicator(Communicator):
+class RayCommunicator(MailboxCommunicator):
     """A party actor's endpoint: sends are fire-and-forget calls on the peers' ``deliver``."""
 
-    def __init__(self, rank: int, n_parties: int, timeout: float, mailbox: _Mailbox) -> None:
-        super().__init__(rank, n_parties, timeout)
-        self.mailbox = mailbox
+    def __init__(self, rank: int, n_parties: int, timeout: float, mailbox: Mailbox) -> None:
+        super().__init__(rank, n_parties, timeout, mailbox)
         self.peers: list[Any] = []
 
     def _send(self, dst: int, tag: Any, arrays: list[Any]) -> None:
         self.peers[dst].deliver.remote(self.rank, tag, arrays)
-
-    def _recv(self, src: int, tag: Any) -> list[Any]:
-        got = self.mailbox.take(src, tag, self.timeout)
-        if got is None:
-            raise PartyTimeoutError(
-                f"party {src} sent nothing to party {self.rank} within {self.timeout:g} s; it "
-                "may have died or stalled. Recreate the session.", party=f"party {src}")
-        return got
 
 
 def _refuse_code(*args: Any, **kwargs: Any) -> Any:
@@ -98,7 +89,7 @@ class _PartyActor(metaclass=_OwnRayMethods):
                  fractional_bits: int, record: bool) -> None:
         self.rank, self.n_parties, self.timeout = rank, n_parties, timeout
         self.backend, self.fractional_bits = backend, fractional_bits
-        self.mailbox = _Mailbox()
+        self.mailbox = Mailbox()
         self.comm = RayCommunicator(rank, n_parties, timeout, self.mailbox)
         self.key: bytes | None = None
         self.party = None
@@ -130,8 +121,6 @@ class _PartyActor(metaclass=_OwnRayMethods):
         self.key = key
 
     def start(self, peers: list[Any], dealer: Any) -> bool:
-        from ..mpc._party import Party
-
         self.comm.peers = peers
         correction = None
         if self.rank == 0:
@@ -171,8 +160,6 @@ class _PartyActor(metaclass=_OwnRayMethods):
 class _DealerActor:
     def __init__(self, n_parties: int, backend: str | None) -> None:
         from ..backend import get_backend
-        from ..mpc._dealer import Dealer
-        from ..mpc._protocols import derivations
 
         be = get_backend(name=backend)
         self.dealer = Dealer(n_parties, be, derivations(be))

@@ -1,1 +1,2 @@
-"""Ray job entry points for HPC users: ``python -m secured.jobs.train CONFIG``."""
+"""Kept for ``python -m secured.jobs.train``: the job entry points live in the Ray layer,
+``secured.cluster.jobs``."""

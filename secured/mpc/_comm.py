@@ -96,7 +96,7 @@ class Communicator(abc.ABC):
         """Wait (up to the timeout) for what party ``src`` sent under ``tag``."""
 
 
-class _Mailbox:
+class Mailbox:
     """A party's inbox: messages keyed by (source, tag), waited on with a timeout."""
 
     def __init__(self) -> None:
@@ -122,7 +122,25 @@ class _Mailbox:
             self._cond.notify_all()
 
 
-class ThreadCommunicator(Communicator):
+class MailboxCommunicator(Communicator):
+    """An endpoint whose messages arrive in its own ``Mailbox``; receiving (wait, time out,
+    name the silent peer) is the same whatever carries the messages, so it lives here once.
+    Subclasses implement ``_send``."""
+
+    def __init__(self, rank: int, n_parties: int, timeout: float, inbox: Mailbox) -> None:
+        super().__init__(rank, n_parties, timeout)
+        self.inbox = inbox
+
+    def _recv(self, src: int, tag: Any) -> list[Any]:
+        got = self.inbox.take(src, tag, self.timeout)
+        if got is None:
+            raise PartyTimeoutError(
+                f"party {src} sent nothing to party {self.rank} within {self.timeout:g} s; it "
+                "may have died or stalled. Recreate the session.", party=f"party {src}")
+        return got
+
+
+class ThreadCommunicator(MailboxCommunicator):
     """In-process endpoint: parties are threads of one process, messages go through mailboxes.
 
     Arrays are passed by reference (no copy); protocol code never mutates a received array.
@@ -130,8 +148,8 @@ class ThreadCommunicator(Communicator):
     check what parties receive).
     """
 
-    def __init__(self, rank: int, mailboxes: list[_Mailbox], timeout: float, observer=None) -> None:
-        super().__init__(rank, len(mailboxes), timeout)
+    def __init__(self, rank: int, mailboxes: list[Mailbox], timeout: float, observer=None) -> None:
+        super().__init__(rank, len(mailboxes), timeout, mailboxes[rank])
         self._mailboxes = mailboxes
         self._observer = observer
 
@@ -140,17 +158,9 @@ class ThreadCommunicator(Communicator):
             self._observer(self.rank, dst, arrays)
         self._mailboxes[dst].put(self.rank, tag, arrays)
 
-    def _recv(self, src: int, tag: Any) -> list[Any]:
-        got = self._mailboxes[self.rank].take(src, tag, self.timeout)
-        if got is None:
-            raise PartyTimeoutError(
-                f"party {src} sent nothing to party {self.rank} within {self.timeout:g} s; it "
-                "may have died or stalled. Recreate the session.", party=f"party {src}")
-        return got
-
 
 def make_thread_communicators(n_parties: int, timeout: float, observer=None) -> list[ThreadCommunicator]:
-    boxes = [_Mailbox() for _ in range(n_parties)]
+    boxes = [Mailbox() for _ in range(n_parties)]
     return [ThreadCommunicator(r, boxes, timeout, observer) for r in range(n_parties)]
 
 

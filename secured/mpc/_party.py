@@ -23,7 +23,7 @@ from . import _nonlinear as N
 from . import _protocols as P
 from . import _tables as T
 
-__all__ = ["Party", "OPS"]
+__all__ = ["Party", "OPS", "COMMANDS"]
 
 
 def _op_add(ctx, x, y):
@@ -244,6 +244,55 @@ TABLE_OPS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _cmd_input(party: "Party", value: Any) -> Any:
+    return party.ctx.be.asarray(value)
+
+
+def _cmd_load(party: "Party", name: str, source: Any) -> tuple[int, ...] | None:
+    """Load private data ``name`` (a file on this party's machine or a callable run here)."""
+    if source is None:  # another party's data: nothing to do here
+        return None
+    data = np.asarray(source() if callable(source) else load_array(source), dtype=np.float64)
+    party.ctx.private[name] = data
+    return tuple(data.shape)
+
+
+def _cmd_check_bound(party: "Party", name: str | None, bound: float | None) -> None:
+    """The owner vouches for a bound declared on its data (``Session.input_from(bound=)``)."""
+    if name is None:
+        return None
+    data = party.ctx.private[name]
+    if np.size(data) and not float(np.abs(data).max()) <= bound:
+        raise BadInputError(f"party {party.rank}: the data exceeds the declared bound; declare a larger one.")
+    return None
+
+
+def _cmd_save_shares(party: "Party", path: str, ids: list[int]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, *[party.ctx.be.to_numpy(party.store[i]) for i in ids])
+    return None
+
+
+def _cmd_reveal(party: "Party", value: Any) -> np.ndarray:
+    return party.ctx.be.to_numpy(value)
+
+
+def _share_op(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda party, *args: fn(party.ctx, *args)
+
+
+#: Every command a driver can send, in one table: op name -> (handler, whether the result is
+#: a new share kept under the command's output id). ``x @ w`` on a SharedTensor sends "matmul",
+#: whose handler is ``_op_matmul`` -> ``_protocols.beaver(ctx, x, y, "matmul")``; bounds: ``_bounds.RULES``.
+COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
+    **{name: (_share_op(fn), True) for name, fn in OPS.items()},
+    "input": (_cmd_input, True),
+    "load": (_cmd_load, False), "check_bound": (_cmd_check_bound, False),
+    "save_shares": (_cmd_save_shares, False), "reveal": (_cmd_reveal, False),
+    **{name: (_share_op(fn), False) for name, fn in TABLE_OPS.items()},
+}
+
+
 class Party:
     """A party's state. ``run`` executes one op; operands named by id are local shares."""
 
@@ -269,44 +318,21 @@ class Party:
         for tensor_id in frees:  # tensors the driver no longer references
             self.store.pop(tensor_id, None)
             self.private_inputs.discard(tensor_id)
+        if op not in COMMANDS:
+            raise PartyRefused(f"party {self.rank} has no op {op!r}")
         self.ctx.comm.op = op
-        resolved = [self.store[a[1]] if isinstance(a, tuple) and a and a[0] == "#id" else a
-                    for a in args]
-        if op == "input":
-            value = self.ctx.be.asarray(resolved[0])
-        elif op == "load":
-            name, source = resolved
-            if source is None:  # another party's data: nothing to do here
-                return None
-            data = np.asarray(source() if callable(source) else load_array(source), dtype=np.float64)
-            self.ctx.private[name] = data
-            return tuple(data.shape)
-        elif op == "check_bound":   # the owner vouches for a bound declared on its data
-            name, bound = resolved
-            if name is None:
-                return None
-            data = self.ctx.private[name]
-            if np.size(data) and not float(np.abs(data).max()) <= bound:
-                raise BadInputError(f"party {self.rank}: the data exceeds the declared bound; declare a larger one.")
-            return None
-        elif op == "save_shares":
-            path, ids = resolved
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            np.savez(path, *[self.ctx.be.to_numpy(self.store[i]) for i in ids])
-            return None
-        elif op in TABLE_OPS:
-            return TABLE_OPS[op](self.ctx, *resolved)
-        elif op == "reveal":
-            if args and isinstance(args[0], tuple) and args[0][1] in self.private_inputs:
-                raise PartyRefused(f"party {self.rank} refuses to open a party's private input as it is; only "
-                                      "results computed from it are opened")
-            return self.ctx.be.to_numpy(resolved[0])
-        else:
-            value = OPS[op](self.ctx, *resolved)
-            if op == "input_from":
-                self.private_inputs.add(out)
-        self.store[out] = value
-        return tuple(value.shape)
+        if op == "reveal" and args and isinstance(args[0], tuple) and args[0][1] in self.private_inputs:
+            raise PartyRefused(f"party {self.rank} refuses to open a party's private input as it is; only "
+                               "results computed from it are opened")
+        resolved = [self.store[a[1]] if isinstance(a, tuple) and a and a[0] == "#id" else a for a in args]
+        handler, makes_share = COMMANDS[op]
+        result = handler(self, *resolved)
+        if not makes_share:
+            return result          # metadata (shapes, counts) or a revealed share
+        self.store[out] = result
+        if op == "input_from":
+            self.private_inputs.add(out)
+        return tuple(result.shape)
 
     def stats(self) -> dict[str, Any]:
         return self.ctx.comm.stats.snapshot()

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from secured.cluster import Cluster
+from secured.progress import ProgressLog
 from secured.cluster.cluster import batch_order
 from secured.exceptions import ConfigurationError
 
@@ -93,9 +94,9 @@ def test_save_update_and_reload(tmp_path, breast_cancer):
     template = _template("logistic")
     rows = np.array_split(np.arange(len(train)), 2)
     sources = [lambda r=r: train.iloc[r].drop(columns=["pid"]) for r in rows]
-    events = []
+    events = ProgressLog()
     with Cluster(sources, label="label", transport="threads") as cluster:
-        model = cluster.fit(template, epochs=1, batch_size=64, lr=0.1, progress=events.append)["model"]
+        model = cluster.fit(template, epochs=1, batch_size=64, lr=0.1, progress=events)["model"]
         cluster.save_shared(model, tmp_path / "m")
         assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["model.json", "party_0.npz", "party_1.npz"]
         reloaded = cluster.load_shared(template, tmp_path / "m")
@@ -107,7 +108,10 @@ def test_save_update_and_reload(tmp_path, breast_cancer):
         assert np.abs(updated.parameters().__next__().value.reveal() - before).max() > 0
         with pytest.raises(ConfigurationError, match="do not match"):
             cluster.load_shared(_template("mlp"), tmp_path / "m")
-    assert [e["event"] for e in events] == ["epoch", "done"]
+    counted = [e for e in events.events if e.total is not None]
+    assert counted[-1].done == counted[-1].total == -(-len(train) // 64)
+    assert [e.stage for e in events.events if e.total is None] == ["epoch 1 of 1: " + e.stage.split(": ")[1]
+                                                                   for e in events.events if e.total is None]
 
 
 def test_bad_cluster_input(breast_cancer):

@@ -58,7 +58,7 @@ def test_module_entry_point_threads(tmp_path):
     result = subprocess.run([sys.executable, "-m", "secured.jobs.train", str(config)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "epoch 3" in result.stdout
+    assert "epoch 3 of 3" in result.stderr and json.loads(result.stdout)["rows"] == 400
     _check_outputs(tmp_path / "out", tmp_path)
 
 
@@ -70,7 +70,10 @@ def test_cli_on_local_ray(tmp_path, ray_runtime):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"epochs_total": 3}, "Unknown config key"),
+    ({"epochs_total": 3}, "epochs_total: Extra inputs are not permitted"),
+    ({"reveal_model": "false"}, "reveal_model: Input should be a valid boolean"),   # a quoted false is not False
+    ({"train": {"epochs": "3", "batch_size": 50, "lr": 0.1}}, "train.epochs: Input should be a valid integer"),
+    ({"parties": [{"source": "a.csv"}, {"source": "missing.csv"}]}, "No input file"),
     ({"model": {"layers": [19, 1]}}, "20 feature columns"),
     ({"label": "nope"}, "label column 'nope'"),
 ])

@@ -1,0 +1,233 @@
+"""Config-driven private training: ``python -m secured.jobs.train CONFIG`` (what ``ray job
+submit -- python -m secured.jobs.train CONFIG`` runs on a cluster, with RAY_ADDRESS set) and
+``secured mpc train CONFIG``.
+
+CONFIG (YAML or JSON)::
+
+    parties:                       # one entry per party; paths are read by that party
+      - {source: data/hospital_a.csv}
+      - {source: data/hospital_b.csv, resources: {party_1: 1}}   # optional node pinning
+    label: readmitted
+    partition: horizontal          # or vertical (then id_column is required)
+    id_column: null
+    transport: ray                 # ray (default) or threads (one process)
+    model: {layers: [20, 10, 5, 1], activation: relu, seed: 0}   # Linear layers
+    train: {epochs: 5, batch_size: 64, lr: 0.1, momentum: 0.9, weight_decay: 0.0, loss: bce}
+    output: runs/job1              # metrics.json, model/ (each party's shares)
+    reveal_model: false            # true also writes model.pt (revealed weights): deliberate
+
+Progress goes to stderr (the final metrics line to stdout); the metrics file and the model are written at the end, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+
+from ...exceptions import BadInputError, ConfigurationError, SecuredError
+from ...io import write_bytes, write_json
+
+__all__ = ["JobConfig", "load_config", "build_model", "run", "main"]
+
+Number = StrictFloat | StrictInt
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class PartySpec(_Strict):
+    source: StrictStr = Field(description="The party's table (.csv or .parquet), read by that party.")
+    resources: dict[StrictStr, Number] = Field(default_factory=dict, description="Ray resources to pin the party.")
+
+
+class ModelSpec(_Strict):
+    layers: list[StrictInt] = Field(min_length=2, description="Linear layer sizes, input size first.")
+    activation: Literal["relu", "sigmoid", "tanh"] = "relu"
+    seed: StrictInt = 0
+
+
+class TrainSpec(_Strict):
+    epochs: StrictInt = Field(ge=1)
+    batch_size: StrictInt = Field(ge=1)
+    lr: Number = Field(gt=0)
+    momentum: Number = Field(default=0.0, ge=0, lt=1)
+    weight_decay: Number = Field(default=0.0, ge=0)
+    loss: Literal["bce", "mse", "cross_entropy"] = "bce"
+
+
+class JobConfig(_Strict):
+    """The job file's schema: unknown keys and wrongly typed values are errors (a quoted
+    "false" is not a boolean), so a typo never changes what is written."""
+
+    parties: list[PartySpec] = Field(min_length=2)
+    label: StrictStr
+    partition: Literal["horizontal", "vertical"] = "horizontal"
+    id_column: Optional[StrictStr] = None
+    transport: Literal["ray", "threads"] = "ray"
+    model: ModelSpec
+    train: TrainSpec
+    output: StrictStr
+    reveal_model: StrictBool = False
+    timeout: Number = Field(default=120, gt=0)
+    address: Optional[StrictStr] = None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """pydantic's errors without the offending values (they could be anything)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:8]:
+        where = ".".join(str(x) for x in error["loc"]) or "(top level)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"No config file at {path}.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise BadInputError(f"The config file {path.name} is not readable UTF-8 text.") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+            raise BadInputError(f"The config file {path.name} is not valid YAML{where}.") from None
+    else:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(f"The config file {path.name} is not valid JSON (line {exc.lineno}, column "
+                                f"{exc.colno}).") from None
+    if not isinstance(raw, dict):
+        raise BadInputError("The config must be a mapping of keys (parties, label, model, train, output, ...).")
+    try:
+        config = JobConfig.model_validate(raw).model_dump()
+    except ValidationError as exc:
+        raise ConfigurationError(f"The config file {path.name} does not match the job schema: "
+                                 f"{_validation_message(exc)}.") from None
+    if config["partition"] == "vertical" and not config["id_column"]:
+        raise ConfigurationError("A vertical partition needs id_column.")
+    if any(v <= 0 for v in config["model"]["layers"]):
+        raise ConfigurationError("model.layers must be positive sizes.")
+    base = path.parent
+    for party in config["parties"]:  # relative paths are relative to the config file
+        source = Path(party["source"])
+        party["source"] = str(source if source.is_absolute() else (base / source).resolve())
+    out = Path(config["output"])
+    config["output"] = str(out if out.is_absolute() else (base / out).resolve())
+    _check_output_folder(Path(config["output"]))
+    return config
+
+
+def _check_output_folder(out: Path) -> None:
+    """Refuse an output that cannot be written before any training starts."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"The output {out} exists and is not a folder.")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInputError(f"The output folder {out} cannot be created or written here.")
+
+
+def build_model(spec: dict[str, Any]):
+    """A torch MLP from {layers: [in, h1, ..., out], activation: relu|sigmoid|tanh, seed}."""
+    import torch
+
+    layers = spec.get("layers")
+    if not isinstance(layers, list) or len(layers) < 2 or not all(isinstance(v, int) and v > 0 for v in layers):
+        raise ConfigurationError("model.layers must be a list of at least 2 positive ints (input size first).")
+    acts = {"relu": torch.nn.ReLU, "sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}
+    act = spec.get("activation", "relu")
+    if act not in acts:
+        raise ConfigurationError(f"model.activation must be one of {', '.join(acts)}; got {act!r}.")
+    torch.manual_seed(int(spec.get("seed") or 0))
+    modules: list[Any] = []
+    for i, (a, b) in enumerate(zip(layers, layers[1:])):
+        modules.append(torch.nn.Linear(a, b).double())
+        if i < len(layers) - 2:
+            modules.append(acts[act]())
+    return torch.nn.Sequential(*modules)
+
+
+def run(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    from .. import Cluster
+
+    template = build_model(config["model"])
+    train = {"momentum": 0.0, "weight_decay": 0.0, "loss": "bce", **config["train"]}
+    out = Path(config["output"])
+    start = time.perf_counter()
+    resources = [p.get("resources") or {} for p in config["parties"]]
+    with Cluster([p["source"] for p in config["parties"]], label=config["label"],
+                 partition=config.get("partition", "horizontal"), id_column=config.get("id_column"),
+                 transport=config.get("transport", "ray"), timeout=float(config.get("timeout", 120)),
+                 address=config.get("address"), party_resources=resources) as cluster:
+        if cluster.n_features != config["model"]["layers"][0]:
+            raise ConfigurationError(
+                f"model.layers starts with {config['model']['layers'][0]} inputs but the parties' "
+                f"tables have {cluster.n_features} feature columns.")
+        history = cluster.fit(template, epochs=int(train["epochs"]), batch_size=int(train["batch_size"]),
+                              lr=float(train["lr"]), momentum=float(train["momentum"]),
+                              weight_decay=float(train["weight_decay"]), loss=train["loss"],
+                              progress=progress)
+        model = history.pop("model")
+        staging = Path(tempfile.mkdtemp(dir=out.parent if out.parent.exists() else None, prefix=".model-"))
+        cluster.save_shared(model, staging)
+        revealed = None
+        if config.get("reveal_model"):
+            import io
+
+            import torch
+
+            from ...mpc import nn
+
+            buffer = io.BytesIO()
+            torch.save(nn.to_torch(model, template).state_dict(), buffer)
+            revealed = buffer.getvalue()
+    metrics = {**history, "seconds_total": time.perf_counter() - start,
+               "parties": len(config["parties"]), "partition": config.get("partition", "horizontal")}
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / "model"
+    if final.exists():
+        shutil.rmtree(final)
+    staging.replace(final)
+    if revealed is not None:
+        write_bytes(revealed, out / "model.pt")
+    else:
+        (out / "model.pt").unlink(missing_ok=True)   # never leave an older run's revealed weights
+    write_json(metrics, out / "metrics.json")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m secured.jobs.train CONFIG.(yaml|json)", file=sys.stderr)
+        return 2
+    try:
+        metrics = run(load_config(argv[0]))
+    except SecuredError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in metrics.items() if k != "epochs"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
