@@ -72,14 +72,13 @@ def run_demo(console: Console | None = None, rows: int = 4096, features: int = 6
 
 
 def _training_step(console: Console) -> bool:
-    import copy
 
     import pandas as pd
     import torch
     from sklearn.metrics import roc_auc_score
 
     from .cluster import Cluster
-    from .cluster.cluster import batch_order
+    from .mpc.training import plaintext_fit
     from .data import diabetes_readmission
 
     console.rule("[bold]SECURED demo: private training across 3 hospitals")
@@ -92,16 +91,8 @@ def _training_step(console: Console) -> bool:
     table = pd.DataFrame(Xs[train], columns=cols).assign(readmitted=y[train])
     torch.manual_seed(0)
     template = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 1)).double()
-    plain = copy.deepcopy(template)
-    opt = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9)
-    tx, ty = torch.tensor(table[cols].to_numpy()), torch.tensor(table[["readmitted"]].to_numpy())
-    for epoch in range(2):
-        order = batch_order(len(table), 0, epoch)  # the public order Cluster.fit uses
-        for i in range(0, len(order), 128):
-            idx = order[i:i + 128]
-            opt.zero_grad()
-            torch.nn.functional.binary_cross_entropy_with_logits(plain(tx[idx]), ty[idx]).backward()
-            opt.step()
+    plain = plaintext_fit(template, table[cols].to_numpy(), table["readmitted"].to_numpy(), epochs=2,
+                          batch_size=128, lr=0.05, momentum=0.9)   # the same public batch order
     auc_plain = roc_auc_score(y[~train], plain(torch.tensor(Xs[~train])).detach().numpy()[:, 0])
     parts = np.array_split(np.arange(len(table)), 3)
     start = time.perf_counter()

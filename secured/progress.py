@@ -24,11 +24,13 @@ __all__ = ["Progress", "ProgressEvent", "ProgressLog", "RichProgress", "emit", "
 
 
 class Progress(Protocol):
+    """A progress callback: ``progress(stage, done=None, total=None)``."""
     def __call__(self, stage: str, done: Optional[int] = None, total: Optional[int] = None) -> None: ...
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
+    """One progress call, timestamped."""
     stage: str
     done: Optional[int] = None
     total: Optional[int] = None

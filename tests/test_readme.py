@@ -3,7 +3,6 @@ temporary folder with its own SECURED_HOME (so the hub example writes nothing ou
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 

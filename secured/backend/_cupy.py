@@ -57,6 +57,8 @@ def _import_cupy() -> Any:
 
 
 class CupyBackend(RingBackend):
+    """The ring backend on a GPU: cuBLAS for the float64 limb products, the NVRTC-compiled kernels
+    of ``secured/_kernels/ring.cu`` for the rest; bit-identical to the others."""
     name = "cupy"
 
     def __init__(self) -> None:

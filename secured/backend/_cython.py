@@ -31,6 +31,8 @@ _PARALLEL_MIN = 1 << 16
 
 
 class CythonBackend(NumpyBackend):
+    """The default CPU ring backend: the compiled kernels of ``secured/_kernels`` (GIL released,
+    OpenMP) with BLAS for the limb products."""
     name = "cython"
 
     def __init__(self) -> None:

@@ -32,6 +32,8 @@ def digits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class NumpyBackend(RingBackend):
+    """The pure-numpy reference ring backend: always importable, the one the others are tested
+    against."""
     name = "numpy"
     xp = np
 

@@ -24,6 +24,7 @@ __all__ = ["MpcRow", "run", "crypten_python", "main"]
 
 @dataclass
 class MpcRow:
+    """One row of the MPC benchmark table."""
     op: str
     system: str
     seconds: float

@@ -27,6 +27,7 @@ NUMPY_UINT64_MAX_N = 2048
 
 @dataclass(frozen=True)
 class RingRow:
+    """One row of the ring benchmark table."""
     n: int
     numpy_uint64_s: float | None
     blas_float64_s: float

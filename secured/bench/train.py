@@ -26,6 +26,7 @@ PUBLISHED = {"logistic regression": 0.219, "feed-forward 20-10-5-1": 0.505}
 
 @dataclass
 class TrainRow:
+    """One row of the training benchmark table."""
     model: str
     ours_s: float
     plaintext_s: float

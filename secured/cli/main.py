@@ -20,8 +20,6 @@ from rich.markup import escape
 
 from .. import __version__
 from .._config import BACKEND_NAMES
-from ..exceptions import ConfigurationError
-from ._common import columns as _columns
 from ._common import console
 from ._common import exit_with as _exit_with
 

@@ -9,6 +9,7 @@ release is renamed into place last.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -86,9 +87,8 @@ def _publish(release, out: str, documents: list[tuple[Any, str, str]]) -> str:
         (release.to_csv(tmp, index=False) if suffix == ".csv" else release.to_parquet(tmp, index=False))
         digest = file_sha256(tmp)
         for obj, path, kind in documents:
-            if isinstance(obj, dict):
-                obj.setdefault("published", {})["sha256"] = digest
-                obj["published"]["file"] = Path(out).name
+            if isinstance(obj, Mapping):
+                obj["published"] = {**(obj.get("published") or {}), "sha256": digest, "file": Path(out).name}
             (write_json if kind == "json" else write_bytes)(obj() if callable(obj) else obj, path)
     return digest
 

@@ -22,6 +22,8 @@ __all__ = ["Cluster", "LOSSES", "batch_order"]
 
 
 class Cluster(PrivateTrainer):
+    """Parties holding private tables, as Ray actors (or threads): a ``PrivateTrainer`` whose
+    session is built here (see the module docstring)."""
     def __init__(self, sources: list[Any], *, label: str, partition: str = "horizontal",
                  id_column: str | None = None, transport: str = "ray", timeout: float = 120.0,
                  fractional_bits: int | None = None, address: str | None = None,

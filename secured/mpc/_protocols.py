@@ -23,6 +23,8 @@ __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "trun
 
 @dataclass
 class PartyContext:
+    """What a party's protocol code works with: its rank, backend, communicator, dealer key and
+    private data."""
     rank: int
     n_parties: int
     be: RingBackend

@@ -45,6 +45,8 @@ class Parameter:
 
 
 class Module:
+    """Base of the secret-shared layers: ``forward`` on shares, ``backward`` on shared gradients,
+    ``parameters``."""
     training = True
 
     def forward(self, x: SharedTensor) -> SharedTensor:
@@ -84,6 +86,7 @@ class Module:
 
 
 class Sequential(Module):
+    """Layers applied in order (forward) and in reverse (backward)."""
     def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
 
@@ -164,6 +167,7 @@ class Conv2d(Module):
 
 
 class ReLU(Module):
+    """max(x, 0) on shares; the backward pass reuses the sign bit of the forward pass."""
     def forward(self, x: SharedTensor) -> SharedTensor:
         if not self.training:
             return x.relu()
@@ -178,6 +182,7 @@ class ReLU(Module):
 
 
 class Sigmoid(Module):
+    """The logistic function on shares (exp and a Newton reciprocal)."""
     def forward(self, x: SharedTensor) -> SharedTensor:
         self._y = x.sigmoid()
         return self._y
@@ -190,6 +195,7 @@ class Sigmoid(Module):
 
 
 class Tanh(Module):
+    """tanh on shares, as 2 sigmoid(2x) - 1."""
     def forward(self, x: SharedTensor) -> SharedTensor:
         self._y = x.tanh()
         return self._y
@@ -202,6 +208,7 @@ class Tanh(Module):
 
 
 class Softmax(Module):
+    """softmax over the last axis on shares."""
     def __init__(self, dim: int = -1) -> None:
         self.dim = dim
 
@@ -221,6 +228,7 @@ class Softmax(Module):
 
 
 class Flatten(Module):
+    """Flattens all but the first axis (public reshape)."""
     def __init__(self, start_dim: int = 1) -> None:
         self.start_dim = start_dim
 

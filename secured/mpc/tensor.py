@@ -22,6 +22,8 @@ __all__ = ["SharedTensor"]
 
 
 class SharedTensor:
+    """A value secret-shared among a session's parties (see the module docstring); ``reveal()`` is
+    the only way out."""
     __slots__ = ("_session", "_id", "shape", "bound", "__weakref__")
     __array_ufunc__ = None  # numpy defers to our reflected operators (x + shared -> __radd__)
 

@@ -36,7 +36,7 @@ from ..progress import Progress, emit
 from . import nn
 from .session import BaseSession
 
-__all__ = ["PrivateTrainer", "LOSSES", "batch_order"]
+__all__ = ["PrivateTrainer", "LOSSES", "batch_order", "plaintext_fit"]
 
 LOSSES = {"bce": nn.BCEWithLogitsLoss, "mse": nn.MSELoss, "cross_entropy": nn.CrossEntropyLoss}
 _TABLE = "__table"
@@ -195,3 +195,27 @@ class PrivateTrainer:
 
     def close(self) -> None:
         self.session.close()
+
+
+def plaintext_fit(template: Any, X: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
+                  momentum: float = 0.0, shuffle_seed: int | None = 0) -> Any:
+    """The plaintext twin of ``PrivateTrainer.fit`` with BCE-with-logits loss: a copy of the
+    torch ``template`` trained by torch's SGD on the same public batch order, the reference a
+    private run is compared with."""
+    import copy
+
+    import torch
+
+    model = copy.deepcopy(template)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    dtype = next(model.parameters()).dtype
+    tx = torch.tensor(np.asarray(X), dtype=dtype)
+    ty = torch.tensor(np.asarray(y).reshape(len(X), -1), dtype=dtype)
+    for epoch in range(epochs):
+        order = np.arange(len(X)) if shuffle_seed is None else batch_order(len(X), shuffle_seed, epoch)
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            opt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(model(tx[idx]), ty[idx]).backward()
+            opt.step()
+    return model

@@ -49,6 +49,7 @@ from .lattice import apply_recoding, optimal_recoding
 from .mdav import MDAV
 from .models import check_k_anonymity, check_l_diversity, check_t_closeness
 from .mondrian import Mondrian
+from .reports import AnonymizationReport
 from .screening import screen_columns
 from .utility import utility_report
 
@@ -262,7 +263,7 @@ class Anonymizer:
             report["discernibility"] = float((sizes ** 2).sum() + (len(df) - len(release)) * len(df))
         release = self._direct_identifiers(release, report)
         self.kept_ = kept
-        self.report_ = report
+        self.report_ = AnonymizationReport.from_dict(report)
         return release
 
     def _direct_identifiers(self, release: pd.DataFrame, report: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -56,18 +56,21 @@ Z95 = 1.959963984540054
 
 @dataclass(frozen=True)
 class SuccessRate:
+    """A success rate: Wilson score centre and half-width at 95 %."""
     value: float
     error: float
 
 
 @dataclass(frozen=True)
 class PrivacyRisk:
+    """A residual risk and its 95 % interval."""
     value: float
     ci: tuple[float, float]
 
 
 @dataclass
 class AttackResult:
+    """One attack's outcome: risk, attack/control/baseline rates, counts, timing and details."""
     attack: str
     risk: PrivacyRisk
     attack_rate: SuccessRate

@@ -33,6 +33,8 @@ T_DISTANCES = ("equal", "ordered", "hierarchical")
 
 @dataclass(frozen=True)
 class PrivacyCriteria:
+    """What a release must satisfy: k (people with an id column), optionally l-diversity and
+    t-closeness of one sensitive column."""
     k: int
     sensitive: str | None = None
     l: float | None = None

@@ -33,6 +33,7 @@ __all__ = ["LatticeResult", "optimal_recoding", "exhaustive_recoding", "NodeEval
 
 @dataclass
 class LatticeResult:
+    """The chosen node of the generalization lattice, its score and how the search got there."""
     levels: dict[str, int]            # chosen level per quasi-identifier
     metric: float                     # discernibility of the release (suppressed rows cost n each)
     suppressed: int                   # rows suppressed

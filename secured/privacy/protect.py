@@ -56,6 +56,7 @@ from ..progress import Progress, emit
 from .anonymizer import Anonymizer
 from .attacks import _check_frames, inference, linkability, residual_risk, singling_out, wilson
 from .hierarchy import Hierarchy
+from .reports import AssessmentReport, ProtectionReport
 from .risk import reidentification_risk
 from .screening import screen_columns
 
@@ -87,7 +88,7 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
            sensitive: Sequence[str] = (), *, anonymizer: Anonymizer | None = None, id_column: str | None = None,
            numeric: list[str] | None = None, hierarchies: dict[str, Hierarchy] | None = None,
            n_attacks: int = 1000, n_singling: int = 300, max_attempts: int = 50_000, seed: int = 0,
-           progress: Progress | None = None) -> dict[str, Any]:
+           progress: Progress | None = None) -> AssessmentReport:
     """Risks of ``release`` (made from ``original``) measured against ``control``."""
     qis, sensitive = list(quasi_identifiers), list(sensitive)
     if not qis:
@@ -124,7 +125,7 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
         name = r.attack if r.attack != "inference" else f"inference:{r.details['secret']}"
         risks[name] = r.to_dict()
     worst = max(risks.items(), key=lambda kv: kv[1]["risk"]["ci"][1])
-    return {
+    return AssessmentReport.from_dict({
         "risks": risks,
         "max_risk_upper": float(worst[1]["risk"]["ci"][1]),
         "riskiest": worst[0],
@@ -134,7 +135,7 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
                      "n_singling": int(n_singling), "max_attempts": int(max_attempts), "seed": int(seed),
                      "targets": "generalized by the recoding" if anonymizer is not None else "matched by coverage"},
         "seconds": time.perf_counter() - start,
-    }
+    })
 
 
 # -- splitting, fingerprints and certifiable thresholds -----------------------------------------------
@@ -350,11 +351,13 @@ class Protector:
         pooled = pd.concat([members, ctl], ignore_index=True)
         floors = certifiable_thresholds(pooled, qis, sensitive, n_targets=max_targets, n_controls=max_controls,
                                         n_singling=self.n_singling, seed=self.seed)
-        self.report_ = {"max_risk": self.max_risk, "control": split, "rows": int(len(df)), "quasi_identifiers": qis,
+        self.report_ = ProtectionReport.from_dict({
+                        "max_risk": self.max_risk, "control": split, "rows": int(len(df)), "quasi_identifiers": qis,
                         "sensitive": sensitive, "hierarchies_built": dict(filler.hierarchies_built_),
                         "undeclared_columns": screening, "certifiable": floors,
                         "smallest_certifiable_threshold": math.ceil(max(floors.values()) * 1000) / 1000,
-                        "search": {k: list(v) for k, v in self._search().items()}, "iterations": [], "passed": False}
+                        "search": {k: list(v) for k, v in self._search().items()}, "iterations": [],
+                        "passed": False})
         self.release_, self.anonymizer_, self.recoding_ = None, None, None
         blocking = {name: f for name, f in floors.items() if f >= self.max_risk}
         if blocking:

@@ -13,6 +13,7 @@ import torch
 from secured.cluster import Cluster
 from secured.progress import ProgressLog
 from secured.cluster.cluster import batch_order
+from secured.mpc.training import plaintext_fit
 from secured.exceptions import ConfigurationError
 
 torch.set_default_dtype(torch.float64)
@@ -153,16 +154,8 @@ def test_diabetes_readmission_auroc_matches_plaintext(partition):
     train["label"] = y[is_train]
     torch.manual_seed(0)
     template = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 1))
-    plain = copy.deepcopy(template)
-    opt = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9)
-    Xt, yt = torch.tensor(train[cols].to_numpy()), torch.tensor(train[["label"]].to_numpy())
-    for epoch in range(2):
-        order = batch_order(len(train), 0, epoch)  # the public order Cluster.fit uses
-        for i in range(0, len(order), 256):
-            idx = order[i:i + 256]
-            opt.zero_grad()
-            torch.nn.functional.binary_cross_entropy_with_logits(plain(Xt[idx]), yt[idx]).backward()
-            opt.step()
+    plain = plaintext_fit(template, train[cols].to_numpy(), train["label"].to_numpy(), epochs=2, batch_size=256,
+                          lr=0.05, momentum=0.9)   # torch on the same public batch order
     auc_plain = roc_auc_score(y[~is_train], plain(torch.tensor(Xs[~is_train])).detach().numpy()[:, 0])
     if partition == "horizontal":
         rows = np.array_split(np.arange(len(train)), 3)

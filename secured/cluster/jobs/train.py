@@ -44,17 +44,20 @@ class _Strict(BaseModel):
 
 
 class PartySpec(_Strict):
+    """One party of a job: its table and optional Ray resources."""
     source: StrictStr = Field(description="The party's table (.csv or .parquet), read by that party.")
     resources: dict[StrictStr, Number] = Field(default_factory=dict, description="Ray resources to pin the party.")
 
 
 class ModelSpec(_Strict):
+    """The MLP a job trains: Linear layer sizes and the activation between them."""
     layers: list[StrictInt] = Field(min_length=2, description="Linear layer sizes, input size first.")
     activation: Literal["relu", "sigmoid", "tanh"] = "relu"
     seed: StrictInt = 0
 
 
 class TrainSpec(_Strict):
+    """The optimization settings of a job (SGD with momentum and weight decay)."""
     epochs: StrictInt = Field(ge=1)
     batch_size: StrictInt = Field(ge=1)
     lr: Number = Field(gt=0)
