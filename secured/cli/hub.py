@@ -1,7 +1,9 @@
 """``secured hub ...``: the knowledge base from the command line.
 
 The database is ``--db`` or SECURED_DB_URL (default: a SQLite file in SECURED_HOME), the lake
-``--lake`` or SECURED_LAKE_URL, the caller's token ``--token`` or SECURED_TOKEN.
+``--lake`` or SECURED_LAKE_URL, the caller's token ``--token`` or SECURED_TOKEN. The access
+rules are the hub's (``secured.hub.core``); errors never quote the values given on the command
+line. Reports are mapped to inventory fields by ``secured.hub.inventory_fields``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from ._common import columns as _columns
 from ._common import console
 from ._common import exit_with as _exit_with
 from ..io import write_bytes as _write_atomic
+
+__all__ = ["hub_app", "register_release", "require_token"]
 
 hub_app = typer.Typer(help="The hub's knowledge base: members, tokens, datasets, lake, models.", no_args_is_help=True)
 member_app = typer.Typer(help="Members (organizations) and their roles.", no_args_is_help=True)
@@ -55,10 +59,10 @@ def _json_file(path: str | None, what: str) -> dict | None:
         return None
     p = Path(path)
     if not p.is_file():
-        raise ConfigurationError(f"No {what} file at {path}.")
+        raise ConfigurationError(f"The {what} file does not exist; check the path given.")
     try:
-        value = json.loads(p.read_text())
-    except json.JSONDecodeError:
+        value = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
         raise ConfigurationError(f"The {what} file is not valid JSON.") from None
     if not isinstance(value, (dict, list)):
         raise ConfigurationError(f"The {what} file must hold a JSON object.")
@@ -96,19 +100,40 @@ def member_add(name: str, role: Annotated[str, typer.Option(help="admin, produce
 
 @token_app.command("create")
 def token_create(member: Annotated[Optional[str], typer.Option(help="For this member (admins); default: you.")] = None,
-                 scopes: Annotated[str, typer.Option(help="read, write, admin.")] = "read",
-                 days: Annotated[Optional[float], typer.Option(help="Expires after this many days.")] = 90,
+                 scopes: Annotated[str, typer.Option(help="read, write, admin (within your token's).")] = "read",
+                 days: Annotated[Optional[float], typer.Option(
+                     help="Expires after this many days (default: 90, or your token's expiry when sooner).")] = None,
+                 no_expiry: Annotated[bool, typer.Option(
+                     "--no-expiry", help="Never expires (only from a token that never expires).")] = False,
                  token: Tok = None, db: Db = None, lake: Lake = None) -> None:
-    """Issue a token (printed once)."""
-    _exit_with(lambda: console.print(_hub(db, lake).create_token(_token(token), member, _columns(scopes), days),
-                               markup=False) or 0)
+    """Issue a token (printed once); it expires no later than the token creating it."""
+    def body() -> int:
+        if no_expiry and days is not None:
+            raise ConfigurationError("Give --days or --no-expiry, not both.")
+        expires = None if no_expiry else ("default" if days is None else days)
+        console.print(_hub(db, lake).create_token(_token(token), member, _columns(scopes), expires), markup=False)
+        return 0
+
+    _exit_with(body)
+
+
+@token_app.command("list")
+def token_list(member: Annotated[Optional[str], typer.Option(help="This member's tokens (admins); default: yours.")]
+               = None, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Tokens: id, scopes, expiry, creating token, last use (never the secret)."""
+    _exit_with(lambda: _show(_hub(db, lake).list_tokens(_token(token), member)) or 0)
 
 
 @token_app.command("revoke")
 def token_revoke(public_id: Annotated[str, typer.Argument(help="The id part of the token (sk_<id>_...).")],
                  token: Tok = None, db: Db = None, lake: Lake = None) -> None:
-    """Revoke a token (its member or an admin)."""
-    _exit_with(lambda: _hub(db, lake).revoke_token(_token(token), public_id) or console.print("revoked") or 0)
+    """Revoke a token (its member or an admin) and every token created from it."""
+    def body() -> int:
+        count = _hub(db, lake).revoke_token(_token(token), public_id)
+        console.print(f"revoked ({count} token{'s' if count != 1 else ''}, with those created from it)")
+        return 0
+
+    _exit_with(body)
 
 
 @dataset_app.command("register")
@@ -138,7 +163,7 @@ def dataset_register(
 
 
 def _fields_from(file: str | None, schema: str | None, report: str | None, id_column: str | None) -> dict:
-    from ..hub import describe_table
+    from ..hub import describe_table, inventory_fields
     from ..io import read_table
 
     fields: dict[str, Any] = {}
@@ -149,30 +174,8 @@ def _fields_from(file: str | None, schema: str | None, report: str | None, id_co
     if "schema" not in fields:
         raise ConfigurationError("Give --file (schema and counts read from the table) or --schema.")
     if report:
-        fields.update(report_fields(_json_file(report, "report")))
+        fields.update(inventory_fields(_json_file(report, "report")))
     return fields
-
-
-def report_fields(rep: dict) -> dict:
-    """Inventory fields from an anonymize or protect report."""
-    out: dict[str, Any] = {}
-    anon = rep.get("release", rep)
-    if "k" in anon:
-        out["k"] = float(anon["k"])
-        out["anonymization"] = {key: anon.get(key) for key in ("method", "k_requested", "quasi_identifiers",
-                                                              "suppressed", "search_levels", "l_variant",
-                                                              "t_distance", "counted") if key in anon}
-        if "utility" in anon:
-            out["anonymization"]["utility"] = {k: anon["utility"][k] for k in ("loss", "precision",
-                                                                            "discernibility") if k in anon["utility"]}
-    for key in ("l", "t"):
-        if anon.get(key) is not None:
-            out[key] = float(anon[key])
-    assessment = rep.get("assessment")
-    if assessment:  # protect: the published release's own attack results
-        out["risks"] = {name: r["risk"] for name, r in assessment["risks"].items()}
-        out["max_risk_upper"] = float(assessment["max_risk_upper"])
-    return out
 
 
 @dataset_app.command("update")
@@ -184,6 +187,8 @@ def dataset_update(dataset_id: int,
                    report: Annotated[Optional[str], typer.Option(help="anonymize/protect report to record.")] = None,
                    token: Tok = None, db: Db = None, lake: Lake = None) -> None:
     """Change your own dataset entry."""
+    from ..hub import inventory_fields
+
     def body() -> int:
         changes: dict[str, Any] = {key: value for key, value in (("description", description), ("location", location),
                                                                   ("visibility", visibility)) if value is not None}
@@ -192,7 +197,7 @@ def dataset_update(dataset_id: int,
         if readers is not None:
             changes["readers"] = _columns(readers)
         if report:
-            changes.update(report_fields(_json_file(report, "report")))
+            changes.update(inventory_fields(_json_file(report, "report")))
         if not changes:
             raise ConfigurationError("Nothing to change: pass --description, --tags, --visibility, --readers, "
                                      "--location or --report.")
@@ -240,19 +245,24 @@ def dataset_search(text: Annotated[Optional[str], typer.Argument(help="Words in 
 
 
 @lake_app.command("put")
-def lake_put(name: str, file: str, token: Tok = None, db: Db = None, lake: Lake = None) -> None:
-    """Store a table (.csv or .parquet) as a new version of NAME."""
-    _exit_with(lambda: _show(_hub(db, lake).lake_put(_token(token), name, file)) or 0)
+def lake_put(name: str, file: str,
+             visibility: Annotated[str, typer.Option(help="all or members (you, the readers and admins).")] = "all",
+             readers: Annotated[str, typer.Option(help="Members who may read it (visibility members).")] = "",
+             token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Store a table (.csv or .parquet) as a new version of NAME in your own namespace."""
+    _exit_with(lambda: _show(_hub(db, lake).lake_put(_token(token), name, file, visibility=visibility,
+                                                     readers=_columns(readers))) or 0)
 
 
 @lake_app.command("get")
-def lake_get(name: str, out: str, version: Optional[int] = None, token: Tok = None, db: Db = None,
-             lake: Lake = None) -> None:
-    """Fetch a version (default: the latest), checksum-verified, into OUT (.csv or .parquet)."""
+def lake_get(name: str, out: str, version: Optional[int] = None,
+             owner: Annotated[Optional[str], typer.Option(help="The member whose NAME it is (default: you).")] = None,
+             token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Fetch a version (default: the newest you may see), checksum-verified, into OUT (.csv or .parquet)."""
     from ..io import write_table
 
     def body() -> int:
-        write_table(_hub(db, lake).lake_get(_token(token), name, version), out)
+        write_table(_hub(db, lake).lake_get(_token(token), name, version, owner), out)
         console.print(f"written {escape(out)}")
         return 0
 
@@ -261,7 +271,7 @@ def lake_get(name: str, out: str, version: Optional[int] = None, token: Tok = No
 
 @lake_app.command("list")
 def lake_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
-    """Lake objects and their versions."""
+    """Lake objects you may see, with owners and versions."""
     _exit_with(lambda: _show(_hub(db, lake).lake_list(_token(token))) or 0)
 
 
@@ -273,9 +283,11 @@ def model_publish(
     mia: Annotated[Optional[str], typer.Option(help="JSON file of membership-inference results.")] = None,
     epsilon: Optional[float] = None, delta: Optional[float] = None, licence: Optional[str] = None,
     description: str = "", alias: Annotated[Optional[list[str]], typer.Option(help="Alias; repeatable.")] = None,
-    visibility: str = "all", readers: str = "", token: Tok = None, db: Db = None, lake: Lake = None,
+    visibility: Annotated[str, typer.Option(help="all or members, for this version.")] = "all",
+    readers: Annotated[str, typer.Option(help="Members who may read this version (visibility members).")] = "",
+    token: Tok = None, db: Db = None, lake: Lake = None,
 ) -> None:
-    """Publish a model artifact as a new version."""
+    """Publish a model artifact as a new version (its visibility is this version's)."""
     def body() -> int:
         version = _hub(db, lake).publish_model(
             _token(token), name, artifact, metrics=_json_file(metrics, "metrics"),
@@ -323,12 +335,12 @@ def register_release(release_path: str, report: dict, title: str | None, id_colu
                      table=None) -> int:
     """``--register`` of anonymize/protect: the release's schema, counts and scores, owned by
     the SECURED_TOKEN member, in the default hub."""
-    from ..hub import Hub, describe_table
+    from ..hub import Hub, describe_table, inventory_fields
     from ..io import read_table
 
     table = table if table is not None else read_table(release_path)
     fields = describe_table(table, id_column)
-    fields.update(report_fields(report))
+    fields.update(inventory_fields(report))
     hub = Hub()
     return hub.register_dataset(_token(None), title=title or Path(release_path).stem,
                                 location=str(Path(release_path).resolve().as_uri()), tags=tags, **fields)

@@ -5,6 +5,11 @@ to a temporary name and moved into place (a reader never sees half an object; th
 are stored once). Reads recompute the SHA-256 and refuse a mismatch. Where: ``SECURED_LAKE_URL``
 (``file:///...``, ``s3://...``, ``gs://...``, any URI pyarrow understands) or
 ``$SECURED_HOME/lake``.
+
+On the local filesystem the store is private: the folders it creates are 0700 and objects
+are written by ``secured.io.write_bytes`` (0600, fsync, atomic rename). Elsewhere access is the
+bucket's (set it there). This module stores bytes only; who may read which object is decided
+by ``core.Hub`` from the catalogue in the database.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from ..exceptions import ConfigurationError, IntegrityError, NotFound
-from .db import home
+from ..io import write_bytes
+from .db import home, private_dir
 
 __all__ = ["ObjectStore", "digest_of"]
 
@@ -36,7 +42,15 @@ class ObjectStore:
             raise ConfigurationError("SECURED_LAKE_URL (or --lake) is not a filesystem URI pyarrow can open, "
                                      "e.g. file:///data/lake or s3://bucket/lake.") from None
         self.url = url
-        self.fs.create_dir(f"{self.root}/objects", recursive=True)
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        try:
+            if self.local:
+                private_dir(Path(self.root) / "objects")
+            else:
+                self.fs.create_dir(f"{self.root}/objects", recursive=True)
+        except OSError:
+            raise ConfigurationError("The lake folder could not be created; check SECURED_LAKE_URL (or --lake) "
+                                     "and that its folder is writable.") from None
 
     def _path(self, digest: str) -> str:
         return f"{self.root}/objects/{digest[:2]}/{digest}"
@@ -47,16 +61,14 @@ class ObjectStore:
         path = self._path(digest)
         if self.fs.get_file_info(path).type == pafs.FileType.File:
             return digest
+        if self.local:
+            private_dir(Path(path).parent)
+            write_bytes(data, path)              # 0600, fsync, atomic rename, folder synced
+            return digest
         self.fs.create_dir(str(Path(path).parent), recursive=True)
         tmp = f"{path}.{secrets.token_hex(8)}.tmp"
         with self.fs.open_output_stream(tmp) as out:
             out.write(data)
-        if isinstance(self.fs, pafs.LocalFileSystem):
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
         self.fs.move(tmp, path)
         return digest
 

@@ -1,5 +1,11 @@
 """Tables of the knowledge base (SQLAlchemy 2 declarative). The Alembic migrations in
-``secured/hub/migrations`` create exactly these; a test compares the two."""
+``secured/hub/migrations`` create exactly these; a test compares the two.
+
+- ``tokens.parent_id`` is the token that created a token (None for the first admin's token and
+  for tokens issued before migration 0002); revoking a token revokes its descendants.
+- Lake objects are unique per (owner, name, version): every member has a namespace of its own.
+  A lake object and a model version each carry a visibility ('all' or 'members') and readers.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,12 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, 
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+__all__ = ["ROLES", "SCOPES", "VISIBILITIES", "Base", "Member", "Token", "AuditEntry", "Dataset", "DatasetTag",
+           "DatasetReader", "LakeObject", "LakeReader", "Model", "ModelVersion", "ModelAlias", "ModelVersionReader"]
+
 ROLES = ("admin", "producer", "researcher")
 SCOPES = ("read", "write", "admin")
+VISIBILITIES = ("all", "members")
 
 
 class Base(DeclarativeBase):
@@ -35,7 +45,10 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("tokens.id"), nullable=True)   # creating token
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     member: Mapped[Member] = relationship()
+    __table_args__ = (Index("ix_tokens_parent_id", "parent_id"),)
 
 
 class AuditEntry(Base):
@@ -77,7 +90,8 @@ class Dataset(Base):
     owner: Mapped[Member] = relationship()
     tags: Mapped[list["DatasetTag"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     readers: Mapped[list["DatasetReader"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    __table_args__ = (UniqueConstraint("owner_id", "title", name="uq_dataset_owner_title"),)
+    __table_args__ = (UniqueConstraint("owner_id", "title", name="uq_dataset_owner_title"),
+                      Index("ix_datasets_lake_object", "lake_object"))
 
 
 class DatasetTag(Base):
@@ -102,8 +116,17 @@ class LakeObject(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(20))            # 'parquet' or 'artifact'
     owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    visibility: Mapped[str] = mapped_column(String(10), default="all", server_default="all")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_lake_name_version"),)
+    readers: Mapped[list["LakeReader"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+    __table_args__ = (UniqueConstraint("owner_id", "name", "version", name="uq_lake_owner_name_version"),
+                      Index("ix_lake_objects_digest", "digest"))
+
+
+class LakeReader(Base):
+    __tablename__ = "lake_readers"
+    lake_object_id: Mapped[int] = mapped_column(ForeignKey("lake_objects.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
 
 
 class Model(Base):
@@ -113,13 +136,11 @@ class Model(Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     description: Mapped[str] = mapped_column(Text, default="")
     licence: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    visibility: Mapped[str] = mapped_column(String(10), default="all")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     owner: Mapped[Member] = relationship()
     versions: Mapped[list["ModelVersion"]] = relationship(cascade="all, delete-orphan", lazy="selectin",
                                                           order_by="ModelVersion.version")
     aliases: Mapped[list["ModelAlias"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
-    readers: Mapped[list["ModelReader"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 
 class ModelVersion(Base):
@@ -133,7 +154,9 @@ class ModelVersion(Base):
     epsilon: Mapped[float | None] = mapped_column(nullable=True)
     delta: Mapped[float | None] = mapped_column(nullable=True)
     membership_inference: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    visibility: Mapped[str] = mapped_column(String(10), default="all", server_default="all")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    readers: Mapped[list["ModelVersionReader"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_version"),)
 
 
@@ -144,7 +167,7 @@ class ModelAlias(Base):
     version: Mapped[int] = mapped_column(Integer)
 
 
-class ModelReader(Base):
-    __tablename__ = "model_readers"
-    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+class ModelVersionReader(Base):
+    __tablename__ = "model_version_readers"
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)

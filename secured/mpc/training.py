@@ -12,8 +12,8 @@ class with the session built for you.
 
 >>> import numpy as np, pandas as pd, torch
 >>> from secured.mpc import Session
->>> rng = np.random.default_rng(0)
->>> table = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"]).assign(y=lambda t: (t.a > 0) * 1.0)
+>>> grid = np.linspace(-1, 1, 240).reshape(80, 3)
+>>> table = pd.DataFrame(grid, columns=["a", "b", "c"]).assign(y=lambda t: (t.a > 0) * 1.0)
 >>> with Session(2) as s:
 ...     trainer = PrivateTrainer(s, [table.iloc[:40], table.iloc[40:]], label="y")
 ...     run = trainer.fit(torch.nn.Sequential(torch.nn.Linear(3, 1)).double(), epochs=2, batch_size=20, lr=0.5)

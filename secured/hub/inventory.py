@@ -1,0 +1,71 @@
+"""Inventory fields from the reports of ``secured anonymize`` and ``secured protect``.
+
+``inventory_fields(report)`` maps a report onto the keyword arguments of
+``Hub.register_dataset`` / ``Hub.update_dataset``:
+
+- the release's scores: ``k`` (with the anonymization settings: method, requested k,
+  quasi-identifiers, suppression, search levels, l/t settings, what was counted, and utility
+  loss, precision and discernibility), ``l`` and ``t``. An anonymize report holds them at its
+  top level; a protect report under ``"release"``.
+- a protect report's own attack results (``"assessment"``): ``risks`` (each attack's risk
+  value and confidence interval) and ``max_risk_upper``.
+
+Fields the report does not have are left out (the entry keeps what it had). A report that is
+not shaped like either kind is refused with :class:`IntegrityError`; messages name the field,
+never a value from the report.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, Mapping
+
+from ..exceptions import IntegrityError
+
+__all__ = ["inventory_fields"]
+
+_SETTINGS = ("method", "k_requested", "quasi_identifiers", "suppressed", "search_levels", "l_variant", "t_distance",
+             "counted")
+_UTILITY = ("loss", "precision", "discernibility")
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise IntegrityError(f"The report's {what} must be a finite number.")
+    return float(value)
+
+
+def inventory_fields(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory fields recorded from an anonymize or protect report (see the module)."""
+    if not isinstance(report, Mapping):
+        raise IntegrityError("An anonymize or protect report is a JSON object (a mapping).")
+    release = report.get("release", report)
+    if not isinstance(release, Mapping):
+        raise IntegrityError("The report's 'release' must be a mapping.")
+    out: dict[str, Any] = {}
+    if release.get("k") is not None:
+        out["k"] = _number(release["k"], "k")
+        anonymization = {key: release[key] for key in _SETTINGS if key in release}
+        utility = release.get("utility")
+        if utility is not None:
+            if not isinstance(utility, Mapping):
+                raise IntegrityError("The report's 'utility' must be a mapping.")
+            anonymization["utility"] = {key: utility[key] for key in _UTILITY if key in utility}
+        out["anonymization"] = anonymization
+    for key in ("l", "t"):
+        if release.get(key) is not None:
+            out[key] = _number(release[key], key)
+    assessment = report.get("assessment")
+    if assessment:  # protect: the published release's own attack results
+        if not isinstance(assessment, Mapping) or not isinstance(assessment.get("risks"), Mapping):
+            raise IntegrityError("The report's 'assessment' must be a mapping with 'risks' per attack.")
+        risks = {}
+        for name, result in assessment["risks"].items():
+            if not isinstance(name, str) or not isinstance(result, Mapping) or \
+                    not isinstance(result.get("risk"), Mapping):
+                raise IntegrityError("Each attack in the report's 'risks' must be a mapping with a 'risk'.")
+            risks[name] = dict(result["risk"])
+        out["risks"] = risks
+        out["max_risk_upper"] = _number(assessment.get("max_risk_upper"), "max_risk_upper")
+    return out

@@ -1,0 +1,18 @@
+"""The examples in the public modules' docstrings run (doctest)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["secured.progress", "secured.privacy.reports", "secured.privacy.anonymizer", "secured.privacy.protect",
+           "secured.mpc.session", "secured.mpc.training", "secured.data", "secured.backend"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
