@@ -29,10 +29,41 @@ Tags = Annotated[str, typer.Option(help="Comma-separated inventory tags for --re
 Keep = Annotated[str, typer.Option(help="Comma-separated columns kept on purpose although they identify people "
                                         "alone or with the quasi-identifiers (or 'all'); see the report's "
                                         "undeclared_columns.")]
+Items = Annotated[str, typer.Option(help="Comma-separated item columns (codes such as diag_1,diag_2,diag_3): a "
+                                         "person's items are gathered from all their rows (needs --id-column).")]
+M = Annotated[Optional[int], typer.Option("--m", help="Items an attacker knows (1-4): (k, k^m)-anonymity of the "
+                                                     "items and attacks with m known items.")]
+ItemHierarchy = Annotated[Optional[str], typer.Option(help="Hierarchy SPEC or ARX CSV for the item codes "
+                                                          "(default icd9; icd10, prefix:3,1, ...).")]
+MaxItemSuppression = Annotated[float, typer.Option(min=0.0, max=0.99, help="Largest share of person-items "
+                                                                           "suppressed.")]
 HierarchyOpt = Annotated[Optional[list[str]], typer.Option(
     "--hierarchy", help="COLUMN=SPEC, repeatable; SPEC is a path to an ARX-format CSV or a builder: icd9, dates, flat, "
                         "prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5. Quasi-identifiers without "
                         "one get one built from their values (reported).")]
+
+
+def _item_options(table, items: str, m: Optional[int], item_hierarchy: Optional[str],
+                  max_item_suppression: float) -> dict:
+    """Anonymizer parameters for --items/--m."""
+    import pandas as pd
+
+    from ..privacy.hierarchy import Hierarchy
+
+    columns = _columns(items)
+    if not columns:
+        if m is not None:
+            raise ConfigurationError("--m needs --items (the columns that hold a person's items).")
+        return {}
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise BadInputError(f"--items names column(s) {', '.join(map(repr, missing))}, not in the table.")
+    hierarchy = None
+    if item_hierarchy:
+        values = pd.concat([table[c] for c in columns]).dropna()
+        hierarchy = Hierarchy.from_spec("items", item_hierarchy, values)
+    return {"items": columns, "m": m if m is not None else 2, "item_hierarchy": hierarchy,
+            "max_item_suppression": max_item_suppression}
 
 
 def _keep(text: str) -> Any:
@@ -137,6 +168,10 @@ def anonymize(
     pseudonym_key_file: Annotated[Optional[str], typer.Option(
         help="File holding the pseudonym key (>= 16 bytes, or hex); default: a random key, not stored.")] = None,
     keep: Keep = "",
+    items: Items = "",
+    m: M = None,
+    item_hierarchy: ItemHierarchy = None,
+    max_item_suppression: MaxItemSuppression = 0.1,
     classification_target: Annotated[Optional[str], typer.Option(
         help="Also report classification utility for this column (80/20 split, logistic regression; "
              "balanced accuracy and AUROC next to the majority baseline).")] = None,
@@ -167,7 +202,8 @@ def anonymize(
             k=k, quasi_identifiers=_columns(quasi_identifiers), method=method, hierarchies=_hierarchies(hierarchy, table),
             numeric=_columns(numeric), max_suppression=max_suppression, id_column=id_column, sensitive=sensitive,
             l=l, l_variant=l_variant, c=c, t=t, t_distance=t_distance, drop=_columns(drop),
-            pseudonymize=_columns(pseudonymize), pseudonym_key=key, keep=_keep(keep))
+            pseudonymize=_columns(pseudonymize), pseudonym_key=key, keep=_keep(keep),
+            **_item_options(table, items, m, item_hierarchy, max_item_suppression))
         with RichProgress() as progress:
             anonymizer = Anonymizer(**params, progress=progress)
             release = anonymizer.fit_transform(table)
@@ -190,6 +226,10 @@ def anonymize(
             line += f"; loss {r['utility']['loss']:.3f}"
         if sensitive:
             line += f"; l = {r['l']:g}, t = {r['t']:.3f}"
+        if "items" in r:
+            kept = next(x["kept_share"] for x in r["items"]["levels"] if x["level"] == r["items"]["level"])
+            line += (f"; items (k, k^{r['items']['m']}) at level {r['items']['level']}, {kept:.1%} of person-items "
+                     "kept")
         console.print(line)
         return 0
 
@@ -216,6 +256,9 @@ def assess(
                                                                  "descendants (see anonymize).")] = None,
     n_attacks: Annotated[int, typer.Option(min=10, help="Targets per linkability/inference attack.")] = 2000,
     n_singling: Annotated[int, typer.Option(min=10, help="Predicates per singling-out attack.")] = 500,
+    items: Annotated[str, typer.Option(help="Item columns: also attack with --m known items of a person "
+                                            "(needs --id-column).")] = "",
+    m: M = None,
     synthetic: Annotated[bool, typer.Option(help="Also report distance to closest record (synthetic data).")] = False,
     max_risk: Annotated[Optional[float], typer.Option(help="Mark this threshold; exit 1 when a risk's upper bound "
                                                            "reaches it.")] = None,
@@ -244,7 +287,8 @@ def assess(
             if rec is not None and "split" in rec:
                 given = [name for name, value in (("--quasi-identifiers", quasi_identifiers), ("--sensitive", sensitive),
                                                   ("--id-column", id_column), ("--numeric", numeric),
-                                                  ("--hierarchy", hierarchy)) if value]
+                                                  ("--hierarchy", hierarchy), ("--items", items), ("--m", m))
+                         if value]
                 if given:
                     raise ConfigurationError(f"{', '.join(given)} come from the protect recoding; leave them out.")
                 report = assess_from_recoding(ori, rel, rec, ctl, progress=progress)
@@ -262,9 +306,14 @@ def assess(
                 anonymizer = Anonymizer.from_recoding(rec) if rec is not None else None
                 qis, sens = _columns(quasi_identifiers), _columns(sensitive)
                 nums = _columns(numeric) if numeric is not None else None
+                item_columns = _columns(items)
+                if m is not None and not item_columns:
+                    raise ConfigurationError("--m needs --items (the columns that hold a person's items).")
                 report = run_assess(ori, rel, ctl, qis, sens, anonymizer=anonymizer, id_column=id_column,
                                     numeric=nums, hierarchies=_hierarchies(hierarchy, ori) or None,
-                                    n_attacks=n_attacks, n_singling=n_singling, seed=seed, progress=progress)
+                                    n_attacks=n_attacks, n_singling=n_singling, seed=seed,
+                                    items=item_columns or None, m=(m or 2) if item_columns else None,
+                                    progress=progress)
                 if anonymizer is None:
                     err_console.print("[dim]targets matched to released cells by coverage; an attacker who knows "
                                       "the recoding does better: pass --recoding[/]")
@@ -326,6 +375,10 @@ def protect(
     pseudonymize: Annotated[str, typer.Option(help="Direct identifiers to replace by HMAC pseudonyms.")] = "",
     pseudonym_key_file: Annotated[Optional[str], typer.Option(help="Pseudonym key file (see anonymize).")] = None,
     keep: Keep = "",
+    items: Items = "",
+    m: M = None,
+    item_hierarchy: ItemHierarchy = None,
+    max_item_suppression: MaxItemSuppression = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the control split and the attacks.")] = 0,
     html_out: Annotated[Optional[str], typer.Option("--html", help="HTML report with plots.")] = None,
     register: Register = False,
@@ -358,7 +411,8 @@ def protect(
             numeric=_columns(numeric), id_column=id_column, sensitive=(l_column or (sens[0] if sens else None))
             if (l is not None or t is not None) else None, l=l, l_variant=l_variant, c=c, t=t,
             t_distance=t_distance, drop=_columns(drop), pseudonymize=_columns(pseudonymize),
-            pseudonym_key=_read_key(pseudonym_key_file) if pseudonym_key_file else None, keep=_keep(keep))
+            pseudonym_key=_read_key(pseudonym_key_file) if pseudonym_key_file else None, keep=_keep(keep),
+            **_item_options(table, items, m, item_hierarchy, max_item_suppression))
         search: dict[str, Any] = {"k": _ints(k_values, "--k-values"), "method": _columns(methods),
                                   "max_suppression": suppression}
         if sens and l is None and t is None:   # the strengthening inference attacks answer to

@@ -89,14 +89,17 @@ class Anonymizer:
                  l: float | None = None, l_variant: str = "distinct", c: float | None = None,
                  t: float | None = None, t_distance: str = "equal", drop: list[str] | None = None,
                  pseudonymize: list[str] | None = None, pseudonym_key: bytes | None = None,
-                 keep: Sequence[str] | str | None = None, utility: bool = True,
-                 progress: Progress | None = None) -> None:
+                 keep: Sequence[str] | str | None = None, items: list[str] | None = None, m: int | None = None,
+                 item_hierarchy: Hierarchy | None = None, max_item_suppression: float = 0.1,
+                 utility: bool = True, progress: Progress | None = None) -> None:
         self.k, self.quasi_identifiers, self.method = k, quasi_identifiers, method
         self.hierarchies, self.numeric = hierarchies, numeric
         self.max_suppression, self.id_column, self.sensitive = max_suppression, id_column, sensitive
         self.l, self.l_variant, self.c, self.t, self.t_distance = l, l_variant, c, t, t_distance
         self.drop, self.pseudonymize, self.pseudonym_key = drop, pseudonymize, pseudonym_key
         self.keep, self.utility, self.progress = keep, utility, progress
+        self.items, self.m, self.item_hierarchy = items, m, item_hierarchy
+        self.max_item_suppression = max_item_suppression
 
     # -- scikit-learn style parameters -------------------------------------------------------
     @classmethod
@@ -141,6 +144,18 @@ class Anonymizer:
             raise ConfigurationError(
                 "Record suppression (max_suppression) applies to method 'optimal' only: Mondrian generalizes each "
                 "box on its own, so a rare value widens only its box, and MDAV has no classes to drop.")
+        if self.items is not None:
+            if isinstance(self.items, str) or not self.items:
+                raise ConfigurationError("The 'items' parameter of Anonymizer must be a list of item columns.")
+            if not self.id_column:
+                raise ConfigurationError("Item columns need an id column: a person's items come from all their rows.")
+            if isinstance(self.m, bool) or not isinstance(self.m, (int, np.integer)) or not 1 <= self.m <= 4:
+                raise ConfigurationError(f"The 'm' parameter of Anonymizer (items an attacker knows) must be an int "
+                                         f"in [1, 4] with items. Got {self.m!r} instead.")
+            if not (isinstance(self.max_item_suppression, (int, float)) and 0 <= self.max_item_suppression < 1):
+                raise ConfigurationError("The 'max_item_suppression' parameter must be a number in [0, 1).")
+        elif self.m is not None:
+            raise ConfigurationError("The 'm' parameter applies with item columns (items=[...]).")
         if self.keep is not None and self.keep != "all" and (isinstance(self.keep, str) or
                                                               not all(isinstance(c, str) for c in self.keep)):
             raise ConfigurationError("The 'keep' parameter of Anonymizer must be a list of column names or 'all'.")
@@ -152,7 +167,8 @@ class Anonymizer:
             raise BadInputError("The table is empty.")
         self._validate_params()
         direct = [*(self.drop or []), *(self.pseudonymize or [])]
-        cols = [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c), *direct]
+        cols = [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c), *direct,
+                *(self.items or [])]
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise BadInputError(f"Column(s) {', '.join(map(repr, missing))} not in the table "
@@ -194,7 +210,7 @@ class Anonymizer:
 
     def declared_columns(self) -> list[str]:
         return [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c),
-                *(self.drop or []), *(self.pseudonymize or [])]
+                *(self.drop or []), *(self.pseudonymize or []), *(self.items or [])]
 
     def fit_transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """The release of ``df``; the report in ``report_`` (see the module docstring)."""
@@ -247,9 +263,11 @@ class Anonymizer:
         if self.sensitive:
             report.update(sensitive=self.sensitive, l_variant=self.l_variant, l_requested=self.l,
                           t_distance=self.t_distance, t_requested=self.t)
-            report["l"] = check_l_diversity(release, qis, self.sensitive, self.l_variant, self.c)
+            report["l"] = check_l_diversity(release, qis, self.sensitive, self.l_variant, self.c, self.id_column)
             report["t"] = check_t_closeness(release, qis, self.sensitive, self.t_distance,
-                                            self.hierarchies_.get(self.sensitive))
+                                            self.hierarchies_.get(self.sensitive), self.id_column)
+            report["sensitive_counted"] = ("per person (a person weighs 1 in a class, split over their distinct "
+                                           "values there)" if self.id_column else "per row")
             if (self.l is not None and report["l"] < self.l - 1e-9) or (self.t is not None and report["t"] > self.t + 1e-9):
                 raise ConfigurationError(  # the searches enforce l and t; this guards the written file
                     f"The release misses the requested l or t for {self.sensitive!r}; raise k or allow suppression.")
@@ -261,10 +279,36 @@ class Anonymizer:
         else:
             sizes = release.groupby(qis).size().astype(float)
             report["discernibility"] = float((sizes ** 2).sum() + (len(df) - len(release)) * len(df))
+        if self.items:
+            release = self._protect_items(df, release, report)
         release = self._direct_identifiers(release, report)
         self.kept_ = kept
         self.report_ = AnonymizationReport.from_dict(report)
         return release
+
+    def _protect_items(self, df: pd.DataFrame, release: pd.DataFrame, report: dict[str, Any]) -> pd.DataFrame:
+        """(k, k^m) on the item columns, within the released quasi-identifier classes."""
+        from .longitudinal import ItemRecoding, PersonItems, km_anonymity, m_uniqueness
+        from .models import equivalence_classes
+
+        hierarchy = self.item_hierarchy
+        if hierarchy is None:   # one code hierarchy for every item column: ICD-9 shaped codes by default
+            values = pd.concat([df[c] for c in self.items]).dropna()
+            hierarchy = Hierarchy.icd9("items", values)
+        classes = equivalence_classes(release, list(self.quasi_identifiers)) if len(release) else None
+        self.items_ = ItemRecoding(list(self.items), self.id_column, self.k, int(self.m), hierarchy,
+                                   self.max_item_suppression).fit(release, classes)
+        out = self.items_.transform(release, classes)
+        after = PersonItems.from_frame(out, self.id_column, self.items)
+        before = PersonItems.from_frame(df, self.id_column, self.items)
+        report["items"] = {
+            "columns": list(self.items), "m": int(self.m), "k": int(self.k), "level": int(self.items_.level_),
+            "levels": self.items_.levels_,
+            "km": km_anonymity(after, self.k, int(self.m), classes),
+            "m_uniqueness": {"original": [m_uniqueness(before, j) for j in range(1, int(self.m) + 1)],
+                             "release": [m_uniqueness(after, j, classes) for j in range(1, int(self.m) + 1)]},
+        }
+        return out
 
     def _direct_identifiers(self, release: pd.DataFrame, report: dict[str, Any] | None = None) -> pd.DataFrame:
         if self.drop:
@@ -299,6 +343,8 @@ class Anonymizer:
                 out[c] = self.hierarchies_[c].generalize(df[c], self.levels_[c])
         else:
             out = self.model_.transform(df)
+        if getattr(self, "items_", None) is not None:
+            out = self.items_.generalize_only(out)   # items generalized, never suppressed, for targets
         if not direct_identifiers:
             return out
         if self.pseudonymize and not hasattr(self, "_key"):
@@ -319,6 +365,10 @@ class Anonymizer:
             model = {"levels": {c: int(v) for c, v in self.levels_.items()}}
         else:
             model = self.model_.to_dict()
+        if getattr(self, "items_", None) is not None:
+            model = {**model, "items": {"level": int(self.items_.level_),
+                                        "hierarchy": self.items_.hierarchy.to_dict()}}
+        params.pop("item_hierarchy", None)
         return {"format": RECODING_FORMAT, "params": params, "hierarchies_built": dict(self.hierarchies_built_),
                 "hierarchies": {c: h.to_dict() for c, h in self.hierarchies_.items()}, "model": model}
 
@@ -339,6 +389,16 @@ class Anonymizer:
         anon.hierarchies_, anon.numeric_ = hierarchies, list(params.get("numeric") or [])
         anon.hierarchies_built_ = dict(recoding.get("hierarchies_built", {}))
         criteria = anon._criteria()
+        if anon.items:
+            from .longitudinal import ItemRecoding
+
+            try:
+                spec = model["items"]
+                anon.items_ = ItemRecoding(list(anon.items), anon.id_column, anon.k, int(anon.m),
+                                           Hierarchy.from_dict(spec["hierarchy"]), anon.max_item_suppression)
+                anon.items_.level_ = int(spec["level"])
+            except (KeyError, TypeError):
+                raise BadInputError("The recoding's item section is malformed.") from None
         if anon.method == "optimal":
             levels = model.get("levels") if isinstance(model, dict) else None
             if not isinstance(levels, dict) or set(levels) != set(anon.quasi_identifiers):

@@ -9,6 +9,9 @@ whole partition of the rows in a few vectorized operations: the lattice search, 
 the release writer all use this one implementation, so what the search promises is exactly
 what the release holds.
 
+With an id column, l and t count people, not rows: a person weighs 1 in a class, split evenly
+over the distinct sensitive values they hold there.
+
 t is measured against the distribution of the table being released: after suppression that
 is the distribution of the rows kept (``CriteriaEvaluator.suppress`` iterates to a fixpoint,
 so the release passes when its own classes are compared with its own distribution, the way
@@ -25,7 +28,7 @@ import pandas as pd
 from ..exceptions import ConfigurationError
 from .hierarchy import Hierarchy
 
-__all__ = ["PrivacyCriteria", "CriteriaEvaluator", "L_VARIANTS", "T_DISTANCES"]
+__all__ = ["PrivacyCriteria", "CriteriaEvaluator", "L_VARIANTS", "T_DISTANCES", "person_weighted_counts"]
 
 L_VARIANTS = ("distinct", "entropy", "recursive")
 T_DISTANCES = ("equal", "ordered", "hierarchical")
@@ -127,9 +130,11 @@ class CriteriaEvaluator:
         return np.bincount(pairs // stride, minlength=n_classes)
 
     def sensitive_counts(self, labels: np.ndarray, n_classes: int, rows: np.ndarray | None = None) -> np.ndarray:
+        """(classes x values) counts of the sensitive column: of people when an id column is
+        given (each person once per class, split over their distinct values), else rows."""
         sens = self.sens if rows is None else self.sens[rows]
-        flat = np.bincount(labels.astype(np.int64) * self.S + sens, minlength=n_classes * self.S)
-        return flat.reshape(n_classes, self.S).astype(np.float64)
+        people = None if self.people is None else (self.people if rows is None else self.people[rows])
+        return person_weighted_counts(labels.astype(np.int64), sens, people, n_classes, self.S)
 
     def l_of(self, counts: np.ndarray) -> np.ndarray:
         """l per class (rows of ``counts``) for the configured variant."""
@@ -159,10 +164,10 @@ class CriteriaEvaluator:
         for _ in range(64):
             q = None
             if counts is not None:
-                total = counts[keep_class].sum(axis=0)
-                if total.sum() == 0:
+                kept_rows = np.flatnonzero(keep_class[labels])
+                if len(kept_rows) == 0:
                     return np.zeros(len(labels), dtype=bool)
-                q = total / total.sum()
+                q = self.distribution(kept_rows)
             ok = keep_class & self.class_ok(sizes, counts, q)
             if (ok == keep_class).all() or self.criteria.t is None:
                 keep_class = ok
@@ -178,9 +183,29 @@ class CriteriaEvaluator:
         return bool(self.class_ok(sizes, counts, q)[0])
 
     def global_distribution(self) -> np.ndarray | None:
-        if self.sens is None:
-            return None
-        return np.bincount(self.sens, minlength=self.S) / self.n
+        return None if self.sens is None else self.distribution(None)
+
+    def distribution(self, rows: np.ndarray | None) -> np.ndarray:
+        """The sensitive column's distribution over ``rows`` (all when None), the reference t is
+        measured against: rows, or people each weighing 1 split over their distinct values."""
+        n = self.n if rows is None else len(rows)
+        counts = self.sensitive_counts(np.zeros(n, dtype=np.int64), 1, rows)[0]
+        return counts / counts.sum()
+
+
+def person_weighted_counts(labels: np.ndarray, codes: np.ndarray, people: np.ndarray | None, n_classes: int,
+                           n_values: int) -> np.ndarray:
+    """(classes x values) counts of rows, or of people when ``people`` codes are given: a person
+    weighs 1 in each class, split evenly over the distinct values they hold there."""
+    if people is None:
+        flat = np.bincount(labels * n_values + codes, minlength=n_classes * n_values)
+        return flat.reshape(n_classes, n_values).astype(np.float64)
+    triples = np.unique(np.stack([labels, people, codes], axis=1), axis=0)   # (class, person, value) once
+    pair = triples[:, 0] * (int(people.max()) + 1) + triples[:, 1]
+    _, inverse, per_pair = np.unique(pair, return_inverse=True, return_counts=True)
+    weights = 1.0 / per_pair[inverse]
+    flat = np.bincount(triples[:, 0] * n_values + triples[:, 2], weights=weights, minlength=n_classes * n_values)
+    return flat.reshape(n_classes, n_values)
 
 
 def l_diversity(counts: np.ndarray, variant: str, c: float | None = None) -> np.ndarray:

@@ -141,6 +141,17 @@ class Hierarchy:
         return cls(column, pd.concat(cols, axis=1).set_axis(vals.to_numpy(), axis=0))
 
     @classmethod
+    def icd10(cls, column: str, values: Any) -> "Hierarchy":
+        """ICD-10 codes: code ('E11.65') -> category ('E11') -> chapter ('E00-E90') -> '*'.
+        Anything that is not a code stays as it is up to the chapter level."""
+        vals = pd.Series(pd.unique(pd.Series(values).astype(str)))
+        category = vals.str.replace(".", "", regex=False).str[:3].where(vals.str.match(r"^[A-Za-z]\d\d"), vals)
+        chapter = category.map(_icd10_chapter)
+        cols = [vals, category.str.upper().where(vals.str.match(r"^[A-Za-z]\d\d"), vals), chapter,
+                pd.Series(["*"] * len(vals))]
+        return cls(column, pd.concat(cols, axis=1).set_axis(vals.to_numpy(), axis=0))
+
+    @classmethod
     def from_dates(cls, column: str, values: Any) -> "Hierarchy":
         """Dates: day -> month ('2019-03') -> year -> decade ('2010s') -> '*'."""
         vals = pd.Series(pd.unique(pd.Series(values).astype(str)))
@@ -159,10 +170,10 @@ class Hierarchy:
         name, _, arg = spec.partition(":")
         builders = {"prefix": cls.from_prefix, "intervals": cls.from_intervals,
                     "quantiles": cls.from_quantiles, "ordered": cls.from_ordered}
-        if name in ("icd9", "dates", "flat") and not arg:
+        if name in ("icd9", "icd10", "dates", "flat") and not arg:
             if name == "flat":
                 return cls.from_prefix(column, values, [])
-            return cls.icd9(column, values) if name == "icd9" else cls.from_dates(column, values)
+            return {"icd9": cls.icd9, "icd10": cls.icd10, "dates": cls.from_dates}[name](column, values)
         if name in builders:
             try:
                 numbers = [float(a) if name == "intervals" else int(a) for a in arg.split(",") if a.strip()]
@@ -176,7 +187,7 @@ class Hierarchy:
             return cls.from_arx_csv(column, spec)
         raise ConfigurationError(
             f"Hierarchy for {column!r}: no file at {spec!r} and not a builder spec; use a path to an ARX CSV or "
-            "icd9, dates, flat, prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5.")
+            "icd9, icd10, dates, flat, prefix:3,1, intervals:5,10,20, quantiles:8,4,2, ordered:2,5.")
 
     def keys(self, values: pd.Series) -> pd.Series:
         """``values`` as the hierarchy's keys (text). Numbers match by value, so a column read as
@@ -295,4 +306,21 @@ def _icd9_chapter(category: str) -> str:
         for lo, hi in _ICD9_CHAPTERS:
             if lo <= number <= hi:
                 return f"{lo:03d}-{hi:03d}"
+    return category
+
+
+# ICD-10 (WHO) chapters as category ranges.
+_ICD10_CHAPTERS = [("A00", "B99"), ("C00", "D48"), ("D50", "D89"), ("E00", "E90"), ("F00", "F99"), ("G00", "G99"),
+                   ("H00", "H59"), ("H60", "H95"), ("I00", "I99"), ("J00", "J99"), ("K00", "K93"), ("L00", "L99"),
+                   ("M00", "M99"), ("N00", "N99"), ("O00", "O99"), ("P00", "P96"), ("Q00", "Q99"), ("R00", "R99"),
+                   ("S00", "T98"), ("V01", "Y98"), ("Z00", "Z99"), ("U00", "U99")]
+
+
+def _icd10_chapter(category: str) -> str:
+    key = (category[:1].upper(), int(category[1:3])) if len(category) >= 3 and category[1:3].isdigit() else None
+    if key is None:
+        return category
+    for lo, hi in _ICD10_CHAPTERS:
+        if (lo[0], int(lo[1:])) <= key <= (hi[0], int(hi[1:])):
+            return f"{lo}-{hi}"
     return category

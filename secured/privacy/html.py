@@ -115,6 +115,22 @@ def _reidentification(reid: dict[str, Any]) -> str:
             f"({_e(reid.get('counted', ''))} counted)</p>")
 
 
+def _items(rel: dict[str, Any]) -> str:
+    """The m-uniqueness curve before and after, and the share of items kept per level."""
+    items = rel.get("items")
+    if not items:
+        return ""
+    rows = "".join(f"<tr><td>{o['m']}</td><td>{o['worst']:.4f}</td><td>{o['expected']:.4f}</td>"
+                   f"<td>{r['worst']:.4f}</td><td>{r['expected']:.4f}</td></tr>"
+                   for o, r in zip(items["m_uniqueness"]["original"], items["m_uniqueness"]["release"]))
+    levels = ", ".join(f"level {x['level']}: {x['kept_share']:.1%} kept" for x in items["levels"])
+    return (f"<h3>Items ({_e(', '.join(items['columns']))}): (k, k^m) with k = {items['k']}, m = {items['m']}, "
+            f"released at level {items['level']} ({'holds' if items['km']['holds'] else 'FAILS'})</h3>"
+            "<table><tr><th>m known items</th><th>unique before (some m)</th><th>before (random m)</th>"
+            "<th>unique after (some m)</th><th>after (random m)</th></tr>" + rows + "</table>"
+            f"<p class='note'>{_e(levels)}</p>")
+
+
 def assessment_html(report: dict[str, Any], threshold: float | None = None) -> str:
     rows = [(name, r["risk"]["value"], *r["risk"]["ci"]) for name, r in report["risks"].items()]
     body = [f"<h2>Risk by attack</h2>{_risk_plot(rows, threshold)}{_risk_table(report['risks'])}"]
@@ -153,7 +169,7 @@ def protection_html(report: dict[str, Any]) -> str:
             f"{rel['k_requested']} requested){lt}; {rel['rows_out']:,} rows, {rel['suppressed']:,} suppressed; "
             f"loss {util.get('loss', 0):.4f}, precision {util.get('precision', 0):.4f}.</p>"
             f"{_risk_plot(rows, threshold)}{_risk_table(assessment['risks'])}"
-            + _reidentification(assessment.get("reidentification", {})))
+            + _reidentification(assessment.get("reidentification", {})) + _items(rel))
     table = ["<table><tr><th>#</th><th>settings</th><th>passed</th><th>k achieved</th><th>highest upper bound</th>"
              "<th>riskiest attack</th><th>its estimate</th><th>targets / controls</th><th>loss</th>"
              "<th>suppressed</th></tr>"]

@@ -1,6 +1,9 @@
 """Privacy models checked on a table: equivalence classes over quasi-identifiers and k.
 
-When a person has several rows (``id_column``), k counts distinct people per class.
+When a person has several rows (``id_column``), k counts distinct people per class, and l and t
+count each person once too: in a class, a person weighs 1, split evenly over the distinct
+sensitive values they hold there (one value: weight 1 on it; two: 1/2 on each), so a patient
+with many encounters cannot make a class look diverse or close to the table's distribution.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ConfigurationError
-from .criteria import _tree_matrices, l_diversity, t_closeness
+from .criteria import _tree_matrices, l_diversity, person_weighted_counts, t_closeness
 
 __all__ = ["equivalence_classes", "check_k_anonymity"]
 
@@ -38,32 +41,36 @@ def check_k_anonymity(df: pd.DataFrame, quasi_identifiers: list[str], id_column:
     return int(people.groupby("c").size().min())
 
 
-def _classes_and_sensitive(df: pd.DataFrame, quasi_identifiers: list[str], sensitive: str):
+def _classes_and_sensitive(df: pd.DataFrame, quasi_identifiers: list[str], sensitive: str,
+                           id_column: str | None = None):
     if len(df) == 0:
         raise ConfigurationError("The table is empty.")
-    _require(df, [*quasi_identifiers, sensitive])
+    _require(df, [*quasi_identifiers, sensitive, *([id_column] if id_column else [])])
     labels = equivalence_classes(df, quasi_identifiers)
     values = df[sensitive].astype(str).to_numpy()
-    return labels, values
+    people = pd.factorize(df[id_column])[0].astype(np.int64) if id_column else None
+    return labels, values, people
 
 
 def check_l_diversity(df: pd.DataFrame, quasi_identifiers: list[str], sensitive: str,
-                      variant: str = "distinct", c: float | None = None) -> float:
+                      variant: str = "distinct", c: float | None = None, id_column: str | None = None) -> float:
     """The l the table achieves for ``sensitive``: distinct (fewest distinct values in a
     class), entropy (smallest exp(entropy) of a class, real-valued) or recursive (c, l) (the
-    largest l with r_1 < c (r_l + ... + r_m) in every class, r sorted counts)."""
-    labels, values = _classes_and_sensitive(df, quasi_identifiers, sensitive)
+    largest l with r_1 < c (r_l + ... + r_m) in every class, r sorted counts). With
+    ``id_column`` each person counts once (see the module docstring)."""
+    labels, values, people = _classes_and_sensitive(df, quasi_identifiers, sensitive, id_column)
     codes = np.unique(values, return_inverse=True)[1]
-    counts = _counts(labels, codes)
+    counts = _counts(labels, codes, people)
     return float(l_diversity(counts, variant, c).min())
 
 
 def check_t_closeness(df: pd.DataFrame, quasi_identifiers: list[str], sensitive: str,
-                      distance: str = "equal", hierarchy=None) -> float:
+                      distance: str = "equal", hierarchy=None, id_column: str | None = None) -> float:
     """The t the table achieves: the largest Earth Mover's Distance between a class's
     distribution of ``sensitive`` and the whole table's. ``equal`` (categories), ``ordered``
-    (numbers, sorted), or ``hierarchical`` (with a Hierarchy of the sensitive column)."""
-    labels, values = _classes_and_sensitive(df, quasi_identifiers, sensitive)
+    (numbers, sorted), or ``hierarchical`` (with a Hierarchy of the sensitive column). With
+    ``id_column`` each person counts once (see the module docstring)."""
+    labels, values, people = _classes_and_sensitive(df, quasi_identifiers, sensitive, id_column)
     if distance == "ordered":
         numbers = pd.to_numeric(df[sensitive], errors="coerce")
         if numbers.isna().any():
@@ -71,8 +78,9 @@ def check_t_closeness(df: pd.DataFrame, quasi_identifiers: list[str], sensitive:
         leaves, codes = np.unique(numbers.to_numpy(dtype=float), return_inverse=True)
     else:
         leaves, codes = np.unique(values, return_inverse=True)
-    counts = _counts(labels, codes)
-    q = counts.sum(axis=0) / counts.sum()
+    counts = _counts(labels, codes, people)
+    whole = _counts(np.zeros(len(codes), dtype=np.int64), codes, people)[0]   # each person once overall
+    q = whole / whole.sum()
     levels = None
     if distance == "hierarchical":
         if hierarchy is None:
@@ -81,9 +89,11 @@ def check_t_closeness(df: pd.DataFrame, quasi_identifiers: list[str], sensitive:
     return float(t_closeness(counts, q, distance, levels).max())
 
 
-def _counts(labels: np.ndarray, codes: np.ndarray) -> np.ndarray:
+def _counts(labels: np.ndarray, codes: np.ndarray, people: np.ndarray | None = None) -> np.ndarray:
+    """(classes x values) counts: rows, or people (each weighing 1 per class, split over the
+    distinct values they hold in it)."""
     n_classes, s = int(labels.max()) + 1, int(codes.max()) + 1
-    return np.bincount(labels * s + codes, minlength=n_classes * s).reshape(n_classes, s).astype(np.float64)
+    return person_weighted_counts(labels.astype(np.int64), codes.astype(np.int64), people, n_classes, s)
 
 
 __all__ += ["check_l_diversity", "check_t_closeness"]

@@ -88,8 +88,12 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
            sensitive: Sequence[str] = (), *, anonymizer: Anonymizer | None = None, id_column: str | None = None,
            numeric: list[str] | None = None, hierarchies: dict[str, Hierarchy] | None = None,
            n_attacks: int = 1000, n_singling: int = 300, max_attempts: int = 50_000, seed: int = 0,
+           items: Sequence[str] | None = None, m: int | None = None,
            progress: Progress | None = None) -> AssessmentReport:
-    """Risks of ``release`` (made from ``original``) measured against ``control``."""
+    """Risks of ``release`` (made from ``original``) measured against ``control``. With item
+    columns (``items`` and ``m``, or an anonymizer that protected items) the attacks of an
+    attacker who knows a person's quasi-identifiers and m of their items run too
+    (``secured.privacy.longitudinal``)."""
     qis, sensitive = list(quasi_identifiers), list(sensitive)
     if not qis:
         raise ConfigurationError("Name the quasi-identifiers the attacker knows.")
@@ -120,6 +124,17 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
         emit(progress, f"inference of {secret}")
         results.append(inference(ori_g, release, ctl_g, qis, secret, n_attacks=n_attacks, numeric=attack_numeric,
                                  hierarchies=hierarchies, seed=seed))
+    if anonymizer is not None and anonymizer.items and items is None:
+        items, m = list(anonymizer.items), int(anonymizer.m)
+    if items:
+        from .longitudinal import item_attacks
+
+        if not id_column:
+            raise ConfigurationError("Item attacks need the id column (a person's items come from all their rows).")
+        emit(progress, f"attacks with {m} known item(s)")
+        generalize = (lambda f: anonymizer.transform(f, direct_identifiers=False)) if anonymizer is not None else None
+        results.extend(item_attacks(original, release, control, id_column=id_column, items=items,
+                                    quasi_identifiers=qis, m=m, n_attacks=n_attacks, generalize=generalize, seed=seed))
     risks = {}
     for r in results:
         name = r.attack if r.attack != "inference" else f"inference:{r.details['secret']}"
@@ -132,6 +147,7 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
         "reidentification": reidentification_risk(release, qis, id_column=id_column),
         "settings": {"quasi_identifiers": qis, "sensitive": sensitive, "id_column": id_column,
                      "numeric": list(numeric) if numeric is not None else None, "n_attacks": int(n_attacks),
+                     "items": list(items) if items else None, "m": int(m) if items else None,
                      "n_singling": int(n_singling), "max_attempts": int(max_attempts), "seed": int(seed),
                      "targets": "generalized by the recoding" if anonymizer is not None else "matched by coverage"},
         "seconds": time.perf_counter() - start,
@@ -477,9 +493,9 @@ def release_summary(members: pd.DataFrame, release: pd.DataFrame, anonymizer: An
                            "k": check_k_anonymity(counted, qis, id_column) if len(release) else 0,
                            "counted": "people" if id_column else "rows"}
     if anonymizer.sensitive:
-        out["l"] = check_l_diversity(release, qis, anonymizer.sensitive, anonymizer.l_variant, anonymizer.c)
-        out["t"] = check_t_closeness(release, qis, anonymizer.sensitive, anonymizer.t_distance,
-                                     anonymizer.hierarchies_.get(anonymizer.sensitive))
+        out["l"] = check_l_diversity(counted, qis, anonymizer.sensitive, anonymizer.l_variant, anonymizer.c, id_column)
+        out["t"] = check_t_closeness(counted, qis, anonymizer.sensitive, anonymizer.t_distance,
+                                     anonymizer.hierarchies_.get(anonymizer.sensitive), id_column)
     out["utility"] = utility_report(members, release, kept, qis, anonymizer.hierarchies_, anonymizer.numeric_,
                                     anonymizer.k)
     return out
