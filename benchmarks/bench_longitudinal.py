@@ -89,5 +89,6 @@ if __name__ == "__main__":
     util, s_util = timed(lambda: classification_utility(table, "readmitted_30", protected.clone(utility=False)))
     print(f"\n## readmission (<30 days) model, trained on the release vs the original ({s_util:.1f} s)\n")
     print(f"AUROC {util['auroc']:.3f} vs {util['auroc_original']:.3f} original; balanced accuracy "
-          f"{util['balanced_accuracy']:.3f} vs {util['balanced_accuracy_original']:.3f}; signal kept "
-          f"{util['relative']:.2f}")
+          f"{util['balanced_accuracy']:.3f} vs {util['balanced_accuracy_original']:.3f} (0.5 threshold); AUROC "
+          f"signal kept {util.get('relative_auroc', float('nan')):.2f}; test patients unseen in training "
+          f"(split {util['split']})")

@@ -29,8 +29,15 @@ Tags = Annotated[str, typer.Option(help="Comma-separated inventory tags for --re
 Keep = Annotated[str, typer.Option(help="Comma-separated columns kept on purpose although they identify people "
                                         "alone or with the quasi-identifiers (or 'all'); see the report's "
                                         "undeclared_columns.")]
-Items = Annotated[str, typer.Option(help="Comma-separated item columns (codes such as diag_1,diag_2,diag_3): a "
-                                         "person's items are gathered from all their rows (needs --id-column).")]
+Items = Annotated[str, typer.Option(help="Comma-separated item columns CODE[:DATE] (codes such as "
+                                         "diag_1,diag_2,diag_3; diag_1:admitted dates diag_1 by the admitted "
+                                         "column): a person's items are gathered from all their rows (needs "
+                                         "--id-column).")]
+DatePrecision = Annotated[Optional[str], typer.Option(help="Release item dates at this precision (day, month, "
+                                                           "quarter, year, none); default: the least loss that "
+                                                           "meets (k, k^m).")]
+AttackerPrecision = Annotated[str, typer.Option(help="How precisely the attacker knows the dates of the items they "
+                                                     "know (day, month, quarter, year, none).")]
 M = Annotated[Optional[int], typer.Option("--m", help="Items an attacker knows (1-4): (k, k^m)-anonymity of the "
                                                      "items and attacks with m known items.")]
 ItemHierarchy = Annotated[Optional[str], typer.Option(help="Hierarchy SPEC or ARX CSV for the item codes "
@@ -43,19 +50,34 @@ HierarchyOpt = Annotated[Optional[list[str]], typer.Option(
                         "one get one built from their values (reported).")]
 
 
+def _parse_items(text: str) -> tuple[list[str], dict[str, str]]:
+    """--items CODE[:DATE],...: the item columns and the date column of each dated one."""
+    columns, dates = [], {}
+    for entry in _columns(text):
+        code, _, date = entry.partition(":")
+        if not code or (":" in entry and not date):
+            raise ConfigurationError("--items takes CODE or CODE:DATE entries, e.g. diag_1:admitted,diag_2.")
+        columns.append(code)
+        if date:
+            dates[code] = date
+    return columns, dates
+
+
 def _item_options(table, items: str, m: Optional[int], item_hierarchy: Optional[str],
-                  max_item_suppression: float) -> dict:
+                  max_item_suppression: float, date_precision: Optional[str] = None) -> dict:
     """Anonymizer parameters for --items/--m."""
     import pandas as pd
 
     from ..privacy.hierarchy import Hierarchy
 
-    columns = _columns(items)
+    columns, dates = _parse_items(items)
     if not columns:
-        if m is not None:
-            raise ConfigurationError("--m needs --items (the columns that hold a person's items).")
+        if m is not None or date_precision is not None:
+            raise ConfigurationError("--m and --date-precision need --items (the columns that hold a person's items).")
         return {}
-    missing = [c for c in columns if c not in table.columns]
+    if date_precision is not None and not dates:
+        raise ConfigurationError("--date-precision needs dated items (--items CODE:DATE).")
+    missing = [c for c in [*columns, *dates.values()] if c not in table.columns]
     if missing:
         raise BadInputError(f"--items names column(s) {', '.join(map(repr, missing))}, not in the table.")
     hierarchy = None
@@ -63,7 +85,8 @@ def _item_options(table, items: str, m: Optional[int], item_hierarchy: Optional[
         values = pd.concat([table[c] for c in columns]).dropna()
         hierarchy = Hierarchy.from_spec("items", item_hierarchy, values)
     return {"items": columns, "m": m if m is not None else 2, "item_hierarchy": hierarchy,
-            "max_item_suppression": max_item_suppression}
+            "max_item_suppression": max_item_suppression, "item_dates": dates or None,
+            "date_precision": date_precision}
 
 
 def _keep(text: str) -> Any:
@@ -172,6 +195,7 @@ def anonymize(
     m: M = None,
     item_hierarchy: ItemHierarchy = None,
     max_item_suppression: MaxItemSuppression = 0.1,
+    date_precision: DatePrecision = None,
     classification_target: Annotated[Optional[str], typer.Option(
         help="Also report classification utility for this column (80/20 split, logistic regression; "
              "balanced accuracy and AUROC next to the majority baseline).")] = None,
@@ -203,7 +227,7 @@ def anonymize(
             numeric=_columns(numeric), max_suppression=max_suppression, id_column=id_column, sensitive=sensitive,
             l=l, l_variant=l_variant, c=c, t=t, t_distance=t_distance, drop=_columns(drop),
             pseudonymize=_columns(pseudonymize), pseudonym_key=key, keep=_keep(keep),
-            **_item_options(table, items, m, item_hierarchy, max_item_suppression))
+            **_item_options(table, items, m, item_hierarchy, max_item_suppression, date_precision))
         with RichProgress() as progress:
             anonymizer = Anonymizer(**params, progress=progress)
             release = anonymizer.fit_transform(table)
@@ -256,9 +280,10 @@ def assess(
                                                                  "descendants (see anonymize).")] = None,
     n_attacks: Annotated[int, typer.Option(min=10, help="Targets per linkability/inference attack.")] = 2000,
     n_singling: Annotated[int, typer.Option(min=10, help="Predicates per singling-out attack.")] = 500,
-    items: Annotated[str, typer.Option(help="Item columns: also attack with --m known items of a person "
-                                            "(needs --id-column).")] = "",
+    items: Annotated[str, typer.Option(help="Item columns CODE[:DATE]: also attack with --m known items of a person "
+                                            "(and their dates; needs --id-column).")] = "",
     m: M = None,
+    attacker_date_precision: AttackerPrecision = "day",
     synthetic: Annotated[bool, typer.Option(help="Also report distance to closest record (synthetic data).")] = False,
     max_risk: Annotated[Optional[float], typer.Option(help="Mark this threshold; exit 1 when a risk's upper bound "
                                                            "reaches it.")] = None,
@@ -306,13 +331,14 @@ def assess(
                 anonymizer = Anonymizer.from_recoding(rec) if rec is not None else None
                 qis, sens = _columns(quasi_identifiers), _columns(sensitive)
                 nums = _columns(numeric) if numeric is not None else None
-                item_columns = _columns(items)
+                item_columns, item_dates = _parse_items(items)
                 if m is not None and not item_columns:
                     raise ConfigurationError("--m needs --items (the columns that hold a person's items).")
                 report = run_assess(ori, rel, ctl, qis, sens, anonymizer=anonymizer, id_column=id_column,
                                     numeric=nums, hierarchies=_hierarchies(hierarchy, ori) or None,
                                     n_attacks=n_attacks, n_singling=n_singling, seed=seed,
                                     items=item_columns or None, m=(m or 2) if item_columns else None,
+                                    item_dates=item_dates or None, attacker_precision=attacker_date_precision,
                                     progress=progress)
                 if anonymizer is None:
                     err_console.print("[dim]targets matched to released cells by coverage; an attacker who knows "
@@ -379,6 +405,8 @@ def protect(
     m: M = None,
     item_hierarchy: ItemHierarchy = None,
     max_item_suppression: MaxItemSuppression = 0.1,
+    date_precision: DatePrecision = None,
+    attacker_date_precision: AttackerPrecision = "day",
     seed: Annotated[int, typer.Option(help="Seed of the control split and the attacks.")] = 0,
     html_out: Annotated[Optional[str], typer.Option("--html", help="HTML report with plots.")] = None,
     register: Register = False,
@@ -412,7 +440,7 @@ def protect(
             if (l is not None or t is not None) else None, l=l, l_variant=l_variant, c=c, t=t,
             t_distance=t_distance, drop=_columns(drop), pseudonymize=_columns(pseudonymize),
             pseudonym_key=_read_key(pseudonym_key_file) if pseudonym_key_file else None, keep=_keep(keep),
-            **_item_options(table, items, m, item_hierarchy, max_item_suppression))
+            **_item_options(table, items, m, item_hierarchy, max_item_suppression, date_precision))
         search: dict[str, Any] = {"k": _ints(k_values, "--k-values"), "method": _columns(methods),
                                   "max_suppression": suppression}
         if sens and l is None and t is None:   # the strengthening inference attacks answer to
@@ -420,7 +448,8 @@ def protect(
         with RichProgress() as progress:
             protector = Protector(
                 template, max_risk=max_risk, sensitive=sens, control_fraction=control_fraction, search=search,
-                n_attacks=n_attacks, max_attacks=max_attacks, n_singling=n_singling, seed=seed, progress=progress)
+                n_attacks=n_attacks, max_attacks=max_attacks, n_singling=n_singling, seed=seed,
+                attacker_date_precision=attacker_date_precision, progress=progress)
             protector.fit(table, ctl)
         result = protector.report_
         page = (lambda: protection_html(result)) if html_out else None

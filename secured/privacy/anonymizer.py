@@ -91,6 +91,7 @@ class Anonymizer:
                  pseudonymize: list[str] | None = None, pseudonym_key: bytes | None = None,
                  keep: Sequence[str] | str | None = None, items: list[str] | None = None, m: int | None = None,
                  item_hierarchy: Hierarchy | None = None, max_item_suppression: float = 0.1,
+                 item_dates: dict[str, str] | None = None, date_precision: str | None = None,
                  utility: bool = True, progress: Progress | None = None) -> None:
         self.k, self.quasi_identifiers, self.method = k, quasi_identifiers, method
         self.hierarchies, self.numeric = hierarchies, numeric
@@ -100,6 +101,7 @@ class Anonymizer:
         self.keep, self.utility, self.progress = keep, utility, progress
         self.items, self.m, self.item_hierarchy = items, m, item_hierarchy
         self.max_item_suppression = max_item_suppression
+        self.item_dates, self.date_precision = item_dates, date_precision
 
     # -- scikit-learn style parameters -------------------------------------------------------
     @classmethod
@@ -154,8 +156,23 @@ class Anonymizer:
                                          f"in [1, 4] with items. Got {self.m!r} instead.")
             if not (isinstance(self.max_item_suppression, (int, float)) and 0 <= self.max_item_suppression < 1):
                 raise ConfigurationError("The 'max_item_suppression' parameter must be a number in [0, 1).")
-        elif self.m is not None:
-            raise ConfigurationError("The 'm' parameter applies with item columns (items=[...]).")
+            if self.item_dates is not None:
+                if not isinstance(self.item_dates, dict) or not all(
+                        isinstance(k, str) and isinstance(v, str) for k, v in self.item_dates.items()):
+                    raise ConfigurationError("The 'item_dates' parameter maps item columns to date columns, e.g. "
+                                             "{'diag_1': 'admitted'}.")
+                stray = [c for c in self.item_dates if c not in self.items]
+                if stray:
+                    raise ConfigurationError(f"item_dates names column(s) {', '.join(map(repr, stray))} that are "
+                                             "not item columns.")
+            if self.date_precision is not None:
+                from .longitudinal import _check_precision
+
+                if not self.item_dates:
+                    raise ConfigurationError("The 'date_precision' parameter applies with item_dates.")
+                _check_precision(self.date_precision)
+        elif self.m is not None or self.item_dates is not None:
+            raise ConfigurationError("The 'm' and 'item_dates' parameters apply with item columns (items=[...]).")
         if self.keep is not None and self.keep != "all" and (isinstance(self.keep, str) or
                                                               not all(isinstance(c, str) for c in self.keep)):
             raise ConfigurationError("The 'keep' parameter of Anonymizer must be a list of column names or 'all'.")
@@ -168,7 +185,7 @@ class Anonymizer:
         self._validate_params()
         direct = [*(self.drop or []), *(self.pseudonymize or [])]
         cols = [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c), *direct,
-                *(self.items or [])]
+                *(self.items or []), *sorted(set((self.item_dates or {}).values()))]
         missing = [c for c in cols if c not in df.columns]
         if missing:
             raise BadInputError(f"Column(s) {', '.join(map(repr, missing))} not in the table "
@@ -210,7 +227,8 @@ class Anonymizer:
 
     def declared_columns(self) -> list[str]:
         return [*self.quasi_identifiers, *(c for c in (self.id_column, self.sensitive) if c),
-                *(self.drop or []), *(self.pseudonymize or []), *(self.items or [])]
+                *(self.drop or []), *(self.pseudonymize or []), *(self.items or []),
+                *sorted(set((self.item_dates or {}).values()))]
 
     def fit_transform(self, df: pd.DataFrame) -> pd.DataFrame:
         """The release of ``df``; the report in ``report_`` (see the module docstring)."""
@@ -296,14 +314,15 @@ class Anonymizer:
             values = pd.concat([df[c] for c in self.items]).dropna()
             hierarchy = Hierarchy.icd9("items", values)
         classes = equivalence_classes(release, list(self.quasi_identifiers)) if len(release) else None
+        dates = dict(self.item_dates) if self.item_dates else None
         self.items_ = ItemRecoding(list(self.items), self.id_column, self.k, int(self.m), hierarchy,
-                                   self.max_item_suppression).fit(release, classes)
+                                   self.max_item_suppression, dates, self.date_precision).fit(release, classes)
         out = self.items_.transform(release, classes)
-        after = PersonItems.from_frame(out, self.id_column, self.items)
-        before = PersonItems.from_frame(df, self.id_column, self.items)
+        after = PersonItems.from_frame(out, self.id_column, self.items, dates=dates)
+        before = PersonItems.from_frame(df, self.id_column, self.items, dates=dates)
         report["items"] = {
             "columns": list(self.items), "m": int(self.m), "k": int(self.k), "level": int(self.items_.level_),
-            "levels": self.items_.levels_,
+            "levels": self.items_.levels_, "dates": dates, "date_precision": self.items_.precision_,
             "km": km_anonymity(after, self.k, int(self.m), classes),
             "m_uniqueness": {"original": [m_uniqueness(before, j) for j in range(1, int(self.m) + 1)],
                              "release": [m_uniqueness(after, j, classes) for j in range(1, int(self.m) + 1)]},
@@ -367,7 +386,8 @@ class Anonymizer:
             model = self.model_.to_dict()
         if getattr(self, "items_", None) is not None:
             model = {**model, "items": {"level": int(self.items_.level_),
-                                        "hierarchy": self.items_.hierarchy.to_dict()}}
+                                        "hierarchy": self.items_.hierarchy.to_dict(),
+                                        "date_precision": self.items_.precision_}}
         params.pop("item_hierarchy", None)
         return {"format": RECODING_FORMAT, "params": params, "hierarchies_built": dict(self.hierarchies_built_),
                 "hierarchies": {c: h.to_dict() for c, h in self.hierarchies_.items()}, "model": model}
@@ -395,8 +415,10 @@ class Anonymizer:
             try:
                 spec = model["items"]
                 anon.items_ = ItemRecoding(list(anon.items), anon.id_column, anon.k, int(anon.m),
-                                           Hierarchy.from_dict(spec["hierarchy"]), anon.max_item_suppression)
+                                           Hierarchy.from_dict(spec["hierarchy"]), anon.max_item_suppression,
+                                           dict(anon.item_dates) if anon.item_dates else None, anon.date_precision)
                 anon.items_.level_ = int(spec["level"])
+                anon.items_.precision_ = spec.get("date_precision")
             except (KeyError, TypeError):
                 raise BadInputError("The recoding's item section is malformed.") from None
         if anon.method == "optimal":

@@ -48,9 +48,121 @@ from ..exceptions import BadInputError, ConfigurationError
 from .attacks import AttackResult, residual_risk, wilson
 from .hierarchy import Hierarchy
 
-__all__ = ["PersonItems", "km_anonymity", "m_uniqueness", "item_attacks", "ItemRecoding", "SUPPRESSED"]
+__all__ = ["PersonItems", "km_anonymity", "m_uniqueness", "item_attacks", "ItemRecoding", "SUPPRESSED",
+           "DATE_PRECISIONS", "dated_items"]
 
 SUPPRESSED = "*"
+# Date precisions, finest first; "none" drops the dates (an item is its code alone).
+DATE_PRECISIONS = ("day", "month", "quarter", "year", "none")
+_PERIOD = {"day": "D", "month": "M", "quarter": "Q", "year": "Y"}
+_DAYS = {"day": 1.0, "month": 30.44, "quarter": 91.31, "year": 365.25}
+
+
+def _check_dates(df: pd.DataFrame, items: Sequence[str], dates: Any) -> dict[str, str]:
+    """``dates`` maps item columns to the column that dates them (several items may share one)."""
+    if dates is None:
+        return {}
+    if not isinstance(dates, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in dates.items()):
+        raise ConfigurationError("Item dates are a mapping from item column to date column, e.g. "
+                                 "{'diag_1': 'admitted'}.")
+    stray = [c for c in dates if c not in items]
+    if stray:
+        raise ConfigurationError(f"Dated column(s) {', '.join(map(repr, stray))} are not item columns.")
+    missing = sorted({c for c in dates.values() if c not in df.columns})
+    if missing:
+        raise BadInputError(f"Date column(s) {', '.join(map(repr, missing))} not in the table ({df.shape[1]} columns).")
+    return dict(dates)
+
+
+def _check_precision(precision: Any, name: str = "date_precision") -> str:
+    if precision not in DATE_PRECISIONS:
+        raise ConfigurationError(f"The {name!r} parameter must be one of {', '.join(DATE_PRECISIONS)}. "
+                                 f"Got {precision!r} instead.")
+    return precision
+
+
+def _period_start(values: pd.Series, column: str) -> tuple[pd.Series, str]:
+    """(start timestamp of every value, coarsest precision seen) for a column of dates or of
+    released period labels ('2019-03-14', '2019-03', '2019Q1', '2019'); '*' and missing stay
+    missing. A value that is no date is refused by column name, never shown."""
+    text = values.astype("string")
+    present = values.notna() & (text != SUPPRESSED)
+    unique = pd.unique(values[present])
+    starts, coarsest = {}, 0
+    order = {"D": 0, "M": 1, "Q": 2, "Y": 3, "A": 3}
+    for value in unique:
+        try:
+            if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "year"):
+                stamp, rank = pd.Timestamp(value), 0
+            else:
+                period = pd.Period(str(value).strip())
+                stamp, rank = period.start_time, order.get(period.freqstr[0], 0)
+        except (ValueError, TypeError, OverflowError):
+            raise BadInputError(f"The date column {column!r} has values that do not parse as dates; use ISO dates "
+                                "(2019-03-14) or periods (2019-03, 2019Q1, 2019).") from None
+        if pd.isna(stamp):
+            raise BadInputError(f"The date column {column!r} has values that do not parse as dates.")
+        starts[value] = stamp
+        coarsest = max(coarsest, rank)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    if len(unique):
+        out[present] = values[present].map(starts).astype("datetime64[ns]")
+    return out, ("day", "month", "quarter", "year")[coarsest]
+
+
+def coarser(a: str, b: str) -> str:
+    """The coarser of two date precisions."""
+    return DATE_PRECISIONS[max(DATE_PRECISIONS.index(a), DATE_PRECISIONS.index(b))]
+
+
+def date_labels(values: pd.Series, column: str, precision: str) -> pd.Series:
+    """Dates (or released period labels no finer than ``precision``) as period labels at
+    ``precision`` ('*' for "none"); missing stays missing."""
+    precision = _check_precision(precision)
+    starts, _ = _period_start(values, column)
+    if precision == "none":
+        return pd.Series(np.where(starts.notna(), SUPPRESSED, None), index=values.index, dtype=object)
+    labels = pd.Series(None, index=values.index, dtype=object)
+    ok = starts.notna()
+    if ok.any():
+        labels[ok] = starts[ok].dt.to_period(_PERIOD[precision]).astype(str).to_numpy()
+    return labels
+
+
+def precision_of(df: pd.DataFrame, dates: dict[str, str]) -> str:
+    """The coarsest precision of the table's date columns (a release's labels show theirs)."""
+    found = "day"
+    for column in sorted(set(dates.values())):
+        values = df[column]
+        if values.isna().all() or (values.astype("string") == SUPPRESSED).all():
+            found = "none"
+            continue
+        found = coarser(found, _period_start(values, column)[1])
+    return found
+
+
+def dated_items(df: pd.DataFrame, items: Sequence[str], dates: dict[str, str] | None,
+                precision: str | None = None) -> pd.DataFrame:
+    """The table with each dated item cell written as ``code@period`` (the date at
+    ``precision``, or as given when None); an item whose date is missing or dropped is its
+    code alone. Undated items and other columns are unchanged."""
+    if not dates:
+        return df
+    out = df.copy()
+    labels = {}
+    for column in sorted(set(dates.values())):
+        given = precision or precision_of(df, {column: column})
+        labels[column] = date_labels(df[column], column, given) if given != "none" else \
+            pd.Series(None, index=df.index, dtype=object)
+    for item, column in dates.items():
+        code = df[item]
+        present = (code.notna() & (code.astype("string") != SUPPRESSED)).to_numpy()
+        when = labels[column].to_numpy(dtype=object)
+        dated = present & pd.notna(when) & (when != SUPPRESSED)
+        cells = out[item].astype(object).to_numpy(copy=True)
+        cells[dated] = code.astype(str).to_numpy()[dated] + "@" + when[dated].astype(str)
+        out[item] = cells
+    return out
 
 
 def _check_m(m: Any) -> int:
@@ -85,8 +197,13 @@ class PersonItems:
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame, id_column: str, items: Sequence[str],
-                   vocabulary: np.ndarray | None = None) -> "PersonItems":
+                   vocabulary: np.ndarray | None = None, dates: dict[str, str] | None = None,
+                   precision: str | None = None) -> "PersonItems":
+        """The view of ``df``; with ``dates`` (item column -> date column) an item is the pair
+        (code, date at ``precision``, or at the table's own precision when None)."""
         items = _check_items(df, id_column, items)
+        if dates:
+            df = dated_items(df, items, _check_dates(df, items, dates), precision)
         person_of_row, people = pd.factorize(df[id_column], sort=False)
         cells = np.concatenate([df[c].to_numpy(dtype=object) for c in items])
         owner = np.tile(person_of_row, len(items))
@@ -230,34 +347,63 @@ def m_uniqueness(view: PersonItems, m: int, classes: np.ndarray | None = None) -
 
 # -- attacks ----------------------------------------------------------------------------------------
 
+def _demo_keys(frame: pd.DataFrame, qis: list[str]) -> np.ndarray:
+    """One string per row joining its quasi-identifier values (the attacker's demographics)."""
+    if not qis:
+        return np.full(len(frame), "", dtype=object)
+    key = frame[qis[0]].astype(str).astype(object)
+    for c in qis[1:]:
+        key = key + "\x1f" + frame[c].astype(str).astype(object)
+    return key.to_numpy(dtype=object)
+
+
 class _ReleaseIndex:
-    """Released people by item (inverted lists) and by demographic key, for matching."""
+    """Released people by (demographic key, item): sorted person lists, for matching."""
 
     def __init__(self, release: pd.DataFrame, id_column: str, items: list[str], qis: list[str]) -> None:
         self.view = PersonItems.from_frame(release, id_column, items)
         self.vocab = {v: i for i, v in enumerate(self.view.vocabulary)}
-        order = np.argsort(self.view.indices, kind="stable")
+        demo_code, demos = pd.factorize(pd.Series(_demo_keys(release, qis), dtype=object), sort=False)
+        self.demos = {d: i for i, d in enumerate(demos)}
+        person_demo = np.unique(np.stack([self.view.person_of_row, demo_code.astype(np.int64)], axis=1), axis=0)
         owner = np.repeat(np.arange(self.view.n_people), self.view.sizes)
-        self.by_item_people = owner[order]
-        self.by_item_ptr = np.searchsorted(self.view.indices[order], np.arange(len(self.view.vocabulary) + 1))
-        demo = release[qis].astype(str).agg("\x1f".join, axis=1).to_numpy() if qis else np.zeros(len(release), str)
-        self.demo_people: dict[str, np.ndarray] = {}
-        frame = pd.DataFrame({"d": demo, "p": self.view.person_of_row}).drop_duplicates()
-        for key, group in frame.groupby("d", sort=False):
-            self.demo_people[key] = np.unique(group["p"].to_numpy())
+        # join (person, demo) with (person, item) on person: every (demo, item, person) triple
+        order = np.argsort(owner, kind="stable")
+        owner_sorted, item_sorted = owner[order], self.view.indices[order]
+        lo = np.searchsorted(owner_sorted, person_demo[:, 0], side="left")
+        hi = np.searchsorted(owner_sorted, person_demo[:, 0], side="right")
+        reps = hi - lo
+        which = np.repeat(np.arange(len(person_demo)), reps)
+        ends = np.cumsum(reps)
+        pos = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - reps - lo, reps)
+        demo_t, item_t, person_t = person_demo[which, 1], item_sorted[pos], person_demo[which, 0]
+        n_items = max(len(self.view.vocabulary), 1)
+        key = demo_t * n_items + item_t
+        sort = np.lexsort((person_t, key))
+        self.key, self.person = key[sort], person_t[sort]
+        self.n_items = n_items
+
+    def _holders(self, demo: int, item: int) -> np.ndarray:
+        key = demo * self.n_items + item
+        return self.person[np.searchsorted(self.key, key, "left"):np.searchsorted(self.key, key, "right")]
 
     def matches(self, demo: str, known: Sequence[str]) -> np.ndarray:
-        people = self.demo_people.get(demo)
-        if people is None:
+        """Released people with these demographics who hold every known item (sorted)."""
+        d = self.demos.get(demo)
+        if d is None:
             return np.zeros(0, np.int64)
-        for item in known:
-            code = self.vocab.get(item)
-            if code is None:
-                return np.zeros(0, np.int64)
-            holders = self.by_item_people[self.by_item_ptr[code]:self.by_item_ptr[code + 1]]
-            people = np.intersect1d(people, holders, assume_unique=True)
+        codes = [self.vocab.get(item) for item in known]
+        if any(c is None for c in codes):
+            return np.zeros(0, np.int64)
+        if not codes:   # no items known: everyone with the demographics
+            return np.unique(self.person[np.searchsorted(self.key, d * self.n_items, "left"):
+                                         np.searchsorted(self.key, (d + 1) * self.n_items, "left")])
+        lists = sorted((self._holders(d, c) for c in codes), key=len)
+        people = lists[0]
+        for other in lists[1:]:
             if len(people) == 0:
                 break
+            people = people[np.isin(people, other, assume_unique=True)]
         return people
 
 
@@ -265,37 +411,46 @@ def _targets(frame: pd.DataFrame, id_column: str, items: list[str], qis: list[st
              rng: np.random.Generator) -> list[tuple[Any, str, list[str]]]:
     """(person id, demographic key of one of their rows, their item set) for ``n`` random people."""
     people = pd.unique(frame[id_column])
-    chosen = set(rng.choice(len(people), min(n, len(people)), replace=False).tolist())
-    picked = frame[frame[id_column].isin(people[sorted(chosen)])]
-    out = []
-    for pid, group in picked.groupby(id_column, sort=False):
-        row = group.iloc[int(rng.integers(len(group)))]
-        demo = "\x1f".join(str(row[c]) for c in qis) if qis else ""
-        values = pd.Series(group[items].to_numpy().ravel())
-        values = values[values.notna()].astype(str)
-        out.append((pid, demo, sorted(set(values[values != SUPPRESSED]))))
-    return out
+    chosen = people[np.sort(rng.choice(len(people), min(n, len(people)), replace=False))]
+    picked = frame[frame[id_column].isin(chosen)]
+    view = PersonItems.from_frame(picked, id_column, items)
+    keys = _demo_keys(picked, qis)
+    # one random row per person gives the demographics the attacker knows
+    shuffled = rng.permutation(len(picked))
+    first = pd.Series(shuffled).groupby(view.person_of_row[shuffled], sort=True).first()
+    demo_of = np.empty(view.n_people, dtype=object)
+    demo_of[first.index.to_numpy()] = keys[first.to_numpy()]
+    labels = view.vocabulary
+    return [(view.people[p], demo_of[p], list(labels[view.items_of(p)])) for p in range(view.n_people)]
 
 
 def item_attacks(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame, *, id_column: str,
                  items: Sequence[str], quasi_identifiers: Sequence[str], m: int, n_attacks: int = 2000,
-                 generalize: Any = None, seed: int = 0) -> list[AttackResult]:
+                 generalize: Any = None, seed: int = 0, dates: dict[str, str] | None = None,
+                 attacker_precision: str = "day") -> list[AttackResult]:
     """Singling-out, linkability and membership by an attacker who knows a target's
     quasi-identifiers and ``m`` of their items (see the module docstring). ``generalize``
     (e.g. the fitted ``Anonymizer``'s ``transform``) maps the targets' rows as the release was
-    made; without it they are compared as they are."""
+    made; without it they are compared as they are. With ``dates`` (item column -> date
+    column) the attacker knows each known item's date to ``attacker_precision`` and matches
+    it at the coarser of that and the release's own precision."""
     m = _check_m(m)
     items, qis = list(items), list(quasi_identifiers)
     for name, frame in (("original", original), ("release", release), ("control", control)):
         _check_items(frame, id_column, items)
+        _check_dates(frame, items, dates)
         missing = [c for c in qis if c not in frame.columns]
         if missing:
             raise BadInputError(f"Column(s) {', '.join(map(repr, missing))} not in the {name} table.")
     start = time.perf_counter()
-    index = _ReleaseIndex(release, id_column, items, qis)
     rng = np.random.default_rng(seed)
     ori = generalize(original) if generalize is not None else original
     ctl = generalize(control) if generalize is not None else control
+    matched_at = None
+    if dates:
+        matched_at = coarser(_check_precision(attacker_precision, "attacker_precision"), precision_of(release, dates))
+        release, ori, ctl = (dated_items(f, items, dates, matched_at) for f in (release, ori, ctl))
+    index = _ReleaseIndex(release, id_column, items, qis)
     outcomes = {}
     for side, frame in (("attack", ori), ("control", ctl)):
         single = link = member = 0.0
@@ -313,7 +468,7 @@ def item_attacks(original: pd.DataFrame, release: pd.DataFrame, control: pd.Data
         outcomes[side] = (single, link, member, len(targets))
     # baseline: knowledge drawn from random released people's demographics and random released items
     base = {"singling_out": 0.0, "linkability": 0.0, "membership": 0.0}
-    demos = list(index.demo_people)
+    demos = list(index.demos)
     n_base = outcomes["attack"][3]
     for _ in range(n_base):
         demo = demos[int(rng.integers(len(demos)))] if demos else ""
@@ -333,8 +488,11 @@ def item_attacks(original: pd.DataFrame, release: pd.DataFrame, control: pd.Data
                                     int(n_a), {"attack": float(hits), "baseline": float(base.get(name, 0.0)),
                                                "control": float(control_hits)},
                                     time.perf_counter() - start,
-                                    {"knows": f"the quasi-identifiers and {m} item(s) of the target",
-                                     "items": items, "m": m, "control_targets": int(n_c)}))
+                                    {"knows": f"the quasi-identifiers and {m} item(s) of the target"
+                                              + (f", dated to the {matched_at}" if matched_at not in (None, "none")
+                                                 else ""),
+                                     "items": items, "m": m, "control_targets": int(n_c),
+                                     "dates": dict(dates) if dates else None, "dates_matched_at": matched_at}))
     return results
 
 
@@ -354,9 +512,11 @@ def _advantage(attack, control):
 
 @dataclass
 class ItemRecoding:
-    """Items generalized to one level of ``hierarchy`` and rare combinations suppressed until
-    (k, k^m) holds (see the module docstring). ``fit(df, classes)`` chooses the level;
-    ``transform`` rewrites the item columns of a table (suppressed items become '*')."""
+    """Items generalized to one level of ``hierarchy`` (and their dates, with ``dates``, to one
+    precision) and rare combinations suppressed until (k, k^m) holds (see the module
+    docstring). ``fit(df, classes)`` chooses the level and precision (``date_precision`` fixes
+    the precision instead of searching it); ``transform`` rewrites the item and date columns
+    of a table (suppressed items become '*', dropped dates too)."""
 
     items: list[str]
     id_column: str
@@ -364,32 +524,43 @@ class ItemRecoding:
     m: int
     hierarchy: Hierarchy | None = None
     max_item_suppression: float = 0.1
+    dates: dict[str, str] | None = None
+    date_precision: str | None = None
     levels_: list[dict] = field(default_factory=list, init=False)
 
-    def _generalized(self, df: pd.DataFrame, level: int) -> pd.DataFrame:
+    def _generalized(self, df: pd.DataFrame, level: int, precision: str | None = None) -> pd.DataFrame:
         out = df.copy()
-        if level == 0 or self.hierarchy is None:
-            return out
-        for c in self.items:
-            values = df[c]
-            present = (values.notna() & (values.astype(str) != SUPPRESSED)).to_numpy()
-            column = out[c].astype(object).to_numpy(copy=True)
-            column[present] = self.hierarchy.generalize(values[present], level).to_numpy()
-            out[c] = column
+        if level and self.hierarchy is not None:
+            for c in self.items:
+                values = df[c]
+                present = (values.notna() & (values.astype(str) != SUPPRESSED)).to_numpy()
+                column = out[c].astype(object).to_numpy(copy=True)
+                column[present] = self.hierarchy.generalize(values[present], level).to_numpy()
+                out[c] = column
+        if self.dates and precision is not None:
+            for column in sorted(set(self.dates.values())):
+                out[column] = date_labels(df[column], column, precision)
         return out
 
-    def _suppress(self, df: pd.DataFrame, classes: np.ndarray | None) -> tuple[pd.DataFrame, int, int]:
+    def _tokens(self, df: pd.DataFrame, precision: str | None) -> pd.DataFrame:
+        return dated_items(df, self.items, self.dates, precision) if self.dates else df
+
+    def _suppress(self, df: pd.DataFrame, classes: np.ndarray | None,
+                  precision: str | None = None) -> tuple[pd.DataFrame, int, int]:
         """The table with the items of rare combinations suppressed; (table, suppressed
         person-items, person-items before)."""
-        view = PersonItems.from_frame(df, self.id_column, self.items)
+        tokens = self._tokens(df, precision)
+        view = PersonItems.from_frame(tokens, self.id_column, self.items)
         total = int(len(view.indices))
-        removed: set[tuple[int, int]] = set()
+        width = max(len(view.vocabulary), 1)
+        owner = np.repeat(np.arange(view.n_people), view.sizes)
+        pair_keys = owner * width + view.indices                     # one key per person-item
+        removed = np.zeros(0, np.int64)
         support = np.bincount(view.indices, minlength=len(view.vocabulary))
         for _ in range(50):
-            if removed:
-                keep = np.array([(p, i) not in removed for p, i in
-                                 zip(np.repeat(np.arange(view.n_people), view.sizes), view.indices)])
-                pairs = np.stack([np.repeat(np.arange(view.n_people), view.sizes)[keep], view.indices[keep]], axis=1)
+            if len(removed):
+                keep = ~np.isin(pair_keys, removed)
+                pairs = np.stack([owner[keep], view.indices[keep]], axis=1)
                 current = PersonItems._build(view.people, view.vocabulary, pairs, view.n_people, view.person_of_row)
             else:
                 current = view
@@ -403,53 +574,90 @@ class ItemRecoding:
                 combos = keys[rare, 1:]
                 # the item of the combination held by the fewest people overall goes
                 weakest = combos[np.arange(len(combos)), np.argmin(support[combos], axis=1)]
-                for p, item in zip(owners[rare], weakest):
-                    removed.add((int(p), int(item)))
+                removed = np.union1d(removed, owners[rare] * width + weakest)
                 changed = True
                 break
             if not changed:
                 break
         out = df.copy()
-        if removed:
-            gone = pd.DataFrame(list(removed), columns=["p", "i"])
-            gone["person"] = view.people[gone["p"].to_numpy()]
-            gone["item"] = view.vocabulary[gone["i"].to_numpy()]
-            mark = set(zip(gone["person"], gone["item"]))
+        if len(removed):
+            code_of = {label: i for i, label in enumerate(view.vocabulary)}
             for c in self.items:
-                hit = np.array([(pid, str(v)) in mark for pid, v in zip(df[self.id_column], df[c])])
+                cells = tokens[c]
+                present = (cells.notna() & (cells.astype(str) != SUPPRESSED)).to_numpy()
+                codes = np.full(len(cells), -1, np.int64)
+                codes[present] = cells[present].astype(str).map(code_of).to_numpy(dtype=np.int64)
+                hit = present & np.isin(view.person_of_row * width + codes, removed)
                 out.loc[hit, c] = SUPPRESSED
         return out, len(removed), total
 
+    def _precisions(self) -> list[str | None]:
+        if not self.dates:
+            return [None]
+        if self.date_precision is not None:
+            return [_check_precision(self.date_precision)]
+        return list(DATE_PRECISIONS)
+
     def fit(self, df: pd.DataFrame, classes: np.ndarray | None = None) -> "ItemRecoding":
         _check_items(df, self.id_column, self.items)
+        self.dates = _check_dates(df, self.items, self.dates) or None
         self.m = _check_m(self.m)
         heights = self.hierarchy.height if self.hierarchy is not None else 1
         if self.hierarchy is not None:
             for c in self.items:
                 values = df[c][df[c].notna() & (df[c].astype(str) != SUPPRESSED)]
                 self.hierarchy.check_covers(values)
+        given = precision_of(df, self.dates) if self.dates else None
+        precisions = [p for p in self._precisions()
+                      if p is None or given is None or DATE_PRECISIONS.index(p) >= DATE_PRECISIONS.index(given)]
+        if not precisions:
+            raise ConfigurationError(f"The dates are already coarser than the date_precision asked for "
+                                     f"({self.date_precision}); ask for {given} or coarser.")
         self.levels_ = []
         best = None
-        before = len(PersonItems.from_frame(df, self.id_column, self.items).indices)
+        before = len(PersonItems.from_frame(self._tokens(df, None), self.id_column, self.items).indices)
+        span = self._date_span(df)
         for level in range(heights):
             if self.hierarchy is not None and level > 0 and (self.hierarchy.table[level] == SUPPRESSED).all():
                 continue   # the top level: every item gone, nothing to release
-            generalized = self._generalized(df, level)
-            released, suppressed, total = self._suppress(generalized, classes)
-            share = suppressed / total if total else 0.0
-            cost = self._level_cost(df, level)
-            loss = (suppressed + (total - suppressed) * cost + (before - total)) / before if before else 0.0
-            entry = {"level": level, "suppressed_share": share, "kept_share": 1 - share, "loss": loss,
-                     "generalization_cost": cost, "within_budget": share <= self.max_item_suppression}
-            self.levels_.append(entry)
-            if entry["within_budget"] and (best is None or loss < best[0]):
-                best = (loss, level)
+            code_cost = self._level_cost(df, level)
+            for precision in precisions:
+                generalized = self._generalized(df, level, precision)
+                released, suppressed, total = self._suppress(generalized, classes, precision)
+                share = suppressed / total if total else 0.0
+                cost = code_cost if precision is None else (code_cost + self._date_cost(precision, span)) / 2
+                loss = (suppressed + (total - suppressed) * cost + (before - total)) / before if before else 0.0
+                entry = {"level": level, "suppressed_share": share, "kept_share": 1 - share, "loss": loss,
+                         "generalization_cost": cost, "within_budget": share <= self.max_item_suppression}
+                if precision is not None:
+                    entry["date_precision"] = precision
+                self.levels_.append(entry)
+                if entry["within_budget"] and (best is None or loss < best[0]):
+                    best = (loss, level, precision)
         if best is None:
             raise ConfigurationError(f"No item level keeps (k, k^m) = ({self.k}, {self.k}^{self.m}) within "
                                      f"{self.max_item_suppression:.0%} item suppression; raise the budget, lower m "
                                      "or k, or give a coarser hierarchy.")
-        self.level_ = best[1]
+        self.level_, self.precision_ = best[1], best[2]
         return self
+
+    def _date_span(self, df: pd.DataFrame) -> float:
+        """Days covered by the dates (the denominator of a date's certainty penalty)."""
+        if not self.dates:
+            return 1.0
+        spans = []
+        for column in sorted(set(self.dates.values())):
+            starts, _ = _period_start(df[column], column)
+            if starts.notna().any():
+                spans.append((starts.max() - starts.min()).days + 1)
+        return float(max(spans)) if spans else 1.0
+
+    @staticmethod
+    def _date_cost(precision: str, span: float) -> float:
+        """Normalized certainty penalty of a date coarsened to ``precision`` (1 when dropped)."""
+        if precision == "none" or span <= 1:
+            return 1.0 if precision == "none" else 0.0
+        return min(1.0, (_DAYS[precision] - 1) / (span - 1))
 
     def _level_cost(self, df: pd.DataFrame, level: int) -> float:
         """Mean normalized certainty penalty of generalizing the items to ``level``."""
@@ -465,8 +673,10 @@ class ItemRecoding:
     def transform(self, df: pd.DataFrame, classes: np.ndarray | None = None) -> pd.DataFrame:
         if not hasattr(self, "level_"):
             raise ConfigurationError("Call ItemRecoding.fit first.")
-        return self._suppress(self._generalized(df, self.level_), classes)[0]
+        precision = getattr(self, "precision_", None)
+        return self._suppress(self._generalized(df, self.level_, precision), classes, precision)[0]
 
     def generalize_only(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Rows generalized to the chosen level without suppression: an attacker's targets."""
-        return self._generalized(df, self.level_)
+        """Rows generalized to the chosen level and precision without suppression: an
+        attacker's targets."""
+        return self._generalized(df, self.level_, getattr(self, "precision_", None))

@@ -88,12 +88,13 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
            sensitive: Sequence[str] = (), *, anonymizer: Anonymizer | None = None, id_column: str | None = None,
            numeric: list[str] | None = None, hierarchies: dict[str, Hierarchy] | None = None,
            n_attacks: int = 1000, n_singling: int = 300, max_attempts: int = 50_000, seed: int = 0,
-           items: Sequence[str] | None = None, m: int | None = None,
-           progress: Progress | None = None) -> AssessmentReport:
+           items: Sequence[str] | None = None, m: int | None = None, item_dates: dict[str, str] | None = None,
+           attacker_precision: str = "day", progress: Progress | None = None) -> AssessmentReport:
     """Risks of ``release`` (made from ``original``) measured against ``control``. With item
     columns (``items`` and ``m``, or an anonymizer that protected items) the attacks of an
     attacker who knows a person's quasi-identifiers and m of their items run too
-    (``secured.privacy.longitudinal``)."""
+    (``secured.privacy.longitudinal``); with ``item_dates`` (item column -> date column) the
+    attacker also knows those items' dates to ``attacker_precision``."""
     qis, sensitive = list(quasi_identifiers), list(sensitive)
     if not qis:
         raise ConfigurationError("Name the quasi-identifiers the attacker knows.")
@@ -126,6 +127,7 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
                                  hierarchies=hierarchies, seed=seed))
     if anonymizer is not None and anonymizer.items and items is None:
         items, m = list(anonymizer.items), int(anonymizer.m)
+        item_dates = item_dates if item_dates is not None else anonymizer.item_dates
     if items:
         from .longitudinal import item_attacks
 
@@ -134,7 +136,9 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
         emit(progress, f"attacks with {m} known item(s)")
         generalize = (lambda f: anonymizer.transform(f, direct_identifiers=False)) if anonymizer is not None else None
         results.extend(item_attacks(original, release, control, id_column=id_column, items=items,
-                                    quasi_identifiers=qis, m=m, n_attacks=n_attacks, generalize=generalize, seed=seed))
+                                    quasi_identifiers=qis, m=m, n_attacks=n_attacks, generalize=generalize, seed=seed,
+                                    dates=dict(item_dates) if item_dates else None,
+                                    attacker_precision=attacker_precision))
     risks = {}
     for r in results:
         name = r.attack if r.attack != "inference" else f"inference:{r.details['secret']}"
@@ -148,6 +152,8 @@ def assess(original: pd.DataFrame, release: pd.DataFrame, control: pd.DataFrame,
         "settings": {"quasi_identifiers": qis, "sensitive": sensitive, "id_column": id_column,
                      "numeric": list(numeric) if numeric is not None else None, "n_attacks": int(n_attacks),
                      "items": list(items) if items else None, "m": int(m) if items else None,
+                     "item_dates": dict(item_dates) if items and item_dates else None,
+                     "attacker_date_precision": attacker_precision if items and item_dates else None,
                      "n_singling": int(n_singling), "max_attempts": int(max_attempts), "seed": int(seed),
                      "targets": "generalized by the recoding" if anonymizer is not None else "matched by coverage"},
         "seconds": time.perf_counter() - start,
@@ -279,7 +285,8 @@ class Protector:
     def __init__(self, anonymizer: Anonymizer, *, max_risk: float = 0.05, sensitive: Sequence[str] = (),
                  search: Mapping[str, Sequence[Any]] | None = None, control_fraction: float = 0.2,
                  n_attacks: int = 2000, max_attacks: int = 8000, n_singling: int = 300, seed: int = 0,
-                 progress: Progress | None = None) -> None:
+                 attacker_date_precision: str = "day", progress: Progress | None = None) -> None:
+        self.attacker_date_precision = attacker_date_precision
         self.anonymizer, self.max_risk, self.sensitive, self.search = anonymizer, max_risk, sensitive, search
         self.control_fraction, self.n_attacks, self.max_attacks = control_fraction, n_attacks, max_attacks
         self.n_singling, self.seed, self.progress = n_singling, seed, progress
@@ -298,6 +305,9 @@ class Protector:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 10:
                 raise ConfigurationError(f"The {name!r} parameter of Protector must be an int >= 10. "
                                          f"Got {value!r} instead.")
+        from .longitudinal import _check_precision
+
+        _check_precision(self.attacker_date_precision, "attacker_date_precision")
         sensitive = list(self.sensitive)
         missing = [c for c in sensitive if c not in df.columns]
         if missing:
@@ -440,7 +450,7 @@ class Protector:
     def _assess(self, members, release, ctl, anon, n_attacks, numeric) -> dict[str, Any]:
         return assess(members, release, ctl, list(anon.quasi_identifiers), list(self.sensitive), anonymizer=anon,
                       id_column=anon.id_column, numeric=numeric, n_attacks=n_attacks, n_singling=self.n_singling,
-                      seed=self.seed)
+                      seed=self.seed, attacker_precision=self.attacker_date_precision)
 
     def _refuse(self, blocking: dict[str, float], rates: dict[str, float], targets: int, controls: int) -> None:
         smallest = self.report_["smallest_certifiable_threshold"]
@@ -529,7 +539,8 @@ def assess_from_recoding(source: pd.DataFrame, release: pd.DataFrame, recoding: 
         report = assess(members, release, ctl, list(settings["quasi_identifiers"]), list(settings["sensitive"]),
                         anonymizer=anonymizer, id_column=settings.get("id_column"), numeric=settings.get("numeric"),
                         n_attacks=int(settings["n_attacks"]), n_singling=int(settings["n_singling"]),
-                        max_attempts=int(settings["max_attempts"]), seed=int(settings["seed"]), progress=progress)
+                        max_attempts=int(settings["max_attempts"]), seed=int(settings["seed"]), progress=progress,
+                        attacker_precision=settings.get("attacker_date_precision") or "day")
     except (KeyError, TypeError):
         raise BadInputError("The recoding's assessment settings are malformed.") from None
     report["release"] = release_summary(members, release, anonymizer)
