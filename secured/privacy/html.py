@@ -123,9 +123,12 @@ def _items(rel: dict[str, Any]) -> str:
     rows = "".join(f"<tr><td>{o['m']}</td><td>{o['worst']:.4f}</td><td>{o['expected']:.4f}</td>"
                    f"<td>{r['worst']:.4f}</td><td>{r['expected']:.4f}</td></tr>"
                    for o, r in zip(items["m_uniqueness"]["original"], items["m_uniqueness"]["release"]))
-    levels = ", ".join(f"level {x['level']}: {x['kept_share']:.1%} kept" for x in items["levels"])
+    levels = ", ".join(f"level {x['level']}" + (f" dates by {x['date_precision']}" if x.get("date_precision") else "")
+                       + f": {x['kept_share']:.1%} kept" for x in items["levels"])
+    dated = f", dates by {items['date_precision']}" if items.get("date_precision") else ""
     return (f"<h3>Items ({_e(', '.join(items['columns']))}): (k, k^m) with k = {items['k']}, m = {items['m']}, "
-            f"released at level {items['level']} ({'holds' if items['km']['holds'] else 'FAILS'})</h3>"
+            f"released at level {items['level']}{_e(dated)} "
+            f"({'holds' if items['km']['holds'] else 'FAILS'})</h3>"
             "<table><tr><th>m known items</th><th>unique before (some m)</th><th>before (random m)</th>"
             "<th>unique after (some m)</th><th>after (random m)</th></tr>" + rows + "</table>"
             f"<p class='note'>{_e(levels)}</p>")

@@ -292,3 +292,33 @@ def test_cli_dated_items_anonymize_then_assess(tmp_path):
     bad = runner.invoke(app, ["anonymize", str(src), "--quasi-identifiers", "sex", "--id-column", "pid",
                               "--items", "dx1", "--date-precision", "year", "--out", str(tmp_path / "x.csv")])
     assert bad.exit_code != 0 and "dated items" in bad.output
+
+
+def test_cli_protect_strengthens_until_item_attacks_pass(tmp_path):
+    """protect with items: k grows until (k, k^m) and the m-item attacks' upper bounds pass;
+    the published file is what was attacked, recomputed km holds, the HTML shows the curve."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from secured.cli.main import app
+
+    df = generate(2500, planted=15)
+    src = tmp_path / "in.csv"
+    df.to_csv(src, index=False)
+    out, report, page = tmp_path / "out.csv", tmp_path / "report.json", tmp_path / "r.html"
+    result = CliRunner().invoke(app, [
+        "protect", str(src), "--quasi-identifiers", "age,sex", "--hierarchy", "age=flat", "--hierarchy", "sex=flat",
+        "--id-column", "pid", "--items", ",".join(ITEMS), "--m", "2", "--max-risk", "0.1", "--k-values", "2,5",
+        "--methods", "optimal", "--keep", "all", "--n-attacks", "400", "--max-attacks", "400", "--n-singling", "50",
+        "--out", str(out), "--report", str(report), "--html", str(page)])
+    assert result.exit_code == 0, result.output
+    rep = json.loads(report.read_text())
+    assert rep["passed"]
+    last = [it for it in rep["iterations"] if it.get("passed")][-1]
+    assert {"singling_out_items_m2", "linkability_items_m2", "membership_items_m2"} <= set(last["risks"])
+    assert all(r["ci"][1] < 0.1 for r in last["risks"].values())
+    release = pd.read_csv(out, dtype=str)
+    k = rep["chosen"]["k"]
+    assert reference_km(release, k, 2, QIS)
+    assert "m known items" in page.read_text()
