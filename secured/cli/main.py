@@ -9,6 +9,7 @@
     secured dp histogram INPUT --columns a,b --rho 0.5 --ledger LEDGER --out OUT
     secured assess ORIGINAL RELEASED --control CONTROL --quasi-identifiers a,b --out report.json
     secured protect INPUT --quasi-identifiers a,b --max-risk 0.05 --out OUT --report report.json
+    secured synth fit INPUT --out GEN.json | sample GEN.json --n 1000 --out OUT | evaluate TRAIN SYN --holdout H --out R.json
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ app.add_typer(dp_app, name="dp")
 from . import privacy as _privacy_commands  # noqa: E402
 
 _privacy_commands.register(app, dp_app)
+from . import synth as _synth_commands  # noqa: E402
+
+_synth_commands.register(app)
 
 
 def _version(value: bool) -> None:
