@@ -8,7 +8,9 @@ import importlib
 import pytest
 
 MODULES = ["secured.progress", "secured.privacy.reports", "secured.privacy.anonymizer", "secured.privacy.protect",
-           "secured.mpc.session", "secured.mpc.training", "secured.data", "secured.backend"]
+           "secured.mpc.session", "secured.mpc.training", "secured.data", "secured.backend", "secured.synth",
+           "secured.synth.copula", "secured.synth.diffusion", "secured.synth.tvae", "secured.synth.dp",
+           "secured.privacy.mechanisms"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -28,29 +28,10 @@ def generators() -> dict[str, Any]:
     return {"copula": GaussianCopula}
 
 
-def typed(df, discrete: list[str], dates: list[str]):
-    """Numbers and dates out of a table read as text (see the module docstring)."""
-    import pandas as pd
+def typed(df, **options):
+    from ..synth import typed as convert
 
-    unknown = [c for c in [*discrete, *dates] if c not in df.columns]
-    if unknown:
-        raise BadInputError(f"Column(s) {', '.join(map(repr, unknown))} not in the table ({df.shape[1]} columns).")
-    out = df.copy()
-    for c in df.columns:
-        if c in discrete:
-            continue
-        if c in dates:
-            parsed = pd.to_datetime(df[c], errors="coerce", format="mixed")
-            if (parsed.isna() & df[c].notna()).any():
-                raise BadInputError(f"The date column {c!r} has cells that do not parse as dates.")
-            out[c] = parsed
-            continue
-        if pd.api.types.is_numeric_dtype(df[c]):
-            continue
-        numbers = pd.to_numeric(df[c], errors="coerce")
-        if df[c].notna().any() and not (numbers.isna() & df[c].notna()).any():
-            out[c] = numbers
-    return out
+    return convert(df, **options)
 
 
 def fit(
@@ -70,7 +51,7 @@ def fit(
         if generator not in known:
             raise ConfigurationError(f"--generator must be one of {', '.join(known)}.")
         check_output(out, (".json",), inputs=[input], what="generator file")
-        table = typed(read_table(input), _columns(discrete), _columns(dates))
+        table = typed(read_table(input), discrete=_columns(discrete), dates=_columns(dates))
         gen = known[generator](seed=seed).fit(table, discrete_columns=_columns(discrete),
                                               identifiers=_columns(identifiers))
         gen.save(out)
@@ -144,7 +125,7 @@ def evaluate_cmd(
     def body() -> int:
         check_output(out, (".json",), inputs=[real_train, synthetic, holdout], what="report")
         d, t = _columns(discrete), _columns(dates)
-        train, syn, hold = (typed(read_table(p), d, t) for p in (real_train, synthetic, holdout))
+        train, syn, hold = (typed(read_table(p), discrete=d, dates=t) for p in (real_train, synthetic, holdout))
         report = evaluate(train, syn, hold, target=target, quasi_identifiers=_columns(quasi_identifiers) or None,
                           n_attacks=n_attacks, seed=seed)
         write_json(report, out)

@@ -67,3 +67,59 @@ def diabetes_readmission(rows: int | None = None, seed: int = 0):
     X = pd.concat([numeric, dummies], axis=1)
     y = (df["readmitted"] == "<30").to_numpy(dtype=np.float64)
     return X.to_numpy(), y, df["patient_nbr"].to_numpy(dtype=np.int64), list(X.columns)
+
+
+# NIST CRC columns that are numbers, with the public range the data dictionary gives and the
+# bins a DP generator measures them in ('N' cells mean "not applicable": missing).
+_NIST_NUMERIC = {
+    "AGEP": {"kind": "integer", "low": 0, "high": 99},
+    "NOC": {"kind": "integer", "low": 0, "high": 19, "missing": True},
+    "NPF": {"kind": "integer", "low": 2, "high": 20, "missing": True},
+    "DENSITY": {"low": 16.3, "high": 52864.7, "bins": 64, "scale": "log"},
+    "PINCP": {"edges": [-9000, 0, 1] + sorted({int(round(x)) for x in np.geomspace(1000, 1341000, 40)}) + [1341001],
+              "missing": True},
+    # 501 is a code of its own ("above 5 x the poverty line"): a bin of its own
+    "POVPIP": {"kind": "integer", "edges": list(range(0, 501, 10)) + [501, 501.5], "missing": True},
+    "PWGTP": {"kind": "integer", "low": 1, "high": 9999, "bins": 48, "scale": "log"},
+    "WGTP": {"kind": "integer", "edges": [0, 1] + sorted({int(round(x)) for x in np.geomspace(2, 9999, 40)}) + [10000]},
+}
+
+
+def nist_crc(year: int = 2019):
+    """A NIST CRC excerpt with its numeric columns as numbers ('N' as missing) and every other
+    column as the code strings of the data dictionary."""
+    import pandas as pd
+
+    if year not in (2018, 2019):
+        raise ConfigurationError(f"NIST CRC excerpts are bundled for 2018 and 2019, not {year!r}.")
+    df = load(f"nist{year}")
+    for column in _NIST_NUMERIC:
+        df[column] = pd.to_numeric(df[column].where(df[column] != "N"))
+        if _NIST_NUMERIC[column].get("kind") == "integer":
+            df[column] = df[column].astype("Int64")
+    return df
+
+
+def nist_crc_domain(reference=None) -> dict:
+    """The public domain of the NIST CRC columns, from the published data dictionary: code
+    lists for categorical columns, ranges (and bins) for numbers. The dictionary does not list
+    the industry codes (INDP); they are taken from ``reference`` (a public table, e.g. the
+    2018 excerpt), with cells outside that list counted as 'other'; without a reference INDP
+    is left out. DENSITY is one published number per PUMA: with a reference its values are
+    categories (-1 for one outside them), without one it is binned on a log scale."""
+    import json
+
+    with open(path("nist_crc_data_dictionary.json"), encoding="utf-8") as f:
+        dictionary = json.load(f)
+    domain: dict = {}
+    for column, entry in dictionary.items():
+        if column in ("INDP", "DENSITY") and reference is not None:
+            codes = sorted(set(reference[column].dropna()))
+            domain[column] = {"categories": codes, "other": "other" if column == "INDP" else -1.0}
+        elif column in _NIST_NUMERIC:
+            domain[column] = dict(_NIST_NUMERIC[column])
+        elif column == "INDP":
+            continue
+        else:
+            domain[column] = {"categories": list(entry["values"])}
+    return domain

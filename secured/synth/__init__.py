@@ -7,6 +7,9 @@
 from .base import Generator, load
 from .copula import GaussianCopula
 from .evaluate import evaluate, k_marginal_score
-from .schema import ColumnSpec, Schema
+from .diffusion import TabDDPM
+from .dp import MST, Domain
+from .tvae import TVAE
+from .schema import ColumnSpec, Schema, typed
 
-__all__ = ["Generator", "GaussianCopula", "evaluate", "k_marginal_score", "load", "Schema", "ColumnSpec"]
+__all__ = ["Generator", "GaussianCopula", "TabDDPM", "TVAE", "MST", "Domain", "typed", "evaluate", "k_marginal_score", "load", "Schema", "ColumnSpec"]

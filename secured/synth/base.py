@@ -98,6 +98,33 @@ class Generator:
                 raise BadInputError(f"A condition on column {c!r} is not a {spec.kind} value.") from None
             if len(numbers) and (numbers.min() < spec.low or numbers.max() > spec.high):
                 raise BadInputError(f"A condition on column {c!r} lies outside the range seen in fit.")
+            if spec.kind == "integer" and not np.all(numbers == np.round(numbers)):
+                raise BadInputError(f"A condition on the integer column {c!r} is not a whole number.")
+        return frame
+
+    def _write_conditions(self, frame: pd.DataFrame, conditions: pd.DataFrame) -> pd.DataFrame:
+        """The given cells written into generated rows, in the column's kind."""
+        from .schema import from_numbers
+
+        for c in conditions.columns:
+            given = conditions[c].notna().to_numpy()
+            if not given.any():
+                continue
+            spec = self.schema_[c]
+            if spec.kind == "categorical":
+                column = frame[c].astype(object).to_numpy().copy()
+                column[given] = conditions.loc[given, c].to_numpy()
+                frame[c] = pd.Series(column, dtype=object)
+                continue
+            numbers = to_numbers(frame[c], spec.kind)
+            numbers[given] = to_numbers(conditions.loc[given, c], spec.kind)
+            gone = frame[c].isna().to_numpy() & ~given
+            series = from_numbers(np.where(gone, spec.low, numbers), spec)
+            if gone.any():
+                from ._tabular import mask_missing
+
+                series = mask_missing(series, gone, spec.kind)
+            frame[c] = series
         return frame
 
     # -- subclass hooks -----------------------------------------------------------------------------
@@ -131,8 +158,8 @@ def load(path: str) -> Generator:
         raise BadInputError("The generator file names a generator this version does not have.")
     try:
         gen = cls(**data["params"])
-        gen._load_state(data["state"])
         gen.schema_ = Schema.from_dict(data["schema"])
+        gen._load_state(data["state"])
     except (KeyError, TypeError, ValueError):
         raise BadInputError("The generator file is malformed.") from None
     return gen

@@ -29,7 +29,7 @@ differentially private (``secured.synth.dp`` is, when that is what is published)
 >>> rows = gen.sample(500, seed=1)
 >>> list(rows.columns) == list(df.columns), len(rows)
 (True, 500)
->>> (gen.sample(50, conditions={"sex": "Female"}, seed=2)["sex"] == "Female").all()
+>>> bool((gen.sample(50, conditions={"sex": "Female"}, seed=2)["sex"] == "Female").all())
 True
 """
 

@@ -6,9 +6,9 @@ private a synthetic table is, every number measured against a real reference.
 - ``pair_trends``: per column pair 1 - |correlation difference| / 2 for two numeric columns,
   1 - total variation of the binned contingency table otherwise; the mean (at most
   ``max_pairs`` pairs, drawn with the seed).
-- ``k_marginal``: NIST SDNist's score: every column binned (numbers into ``bins`` quantile
-  bins of the real table), for each 3-column marginal the sum of absolute differences of the
-  two tables' cell shares (0-2), averaged, score = 1000 * (1 - mean / 2); 1000 is identical.
+- ``k_marginal``: NIST SDNist's score (``k_marginal_score``): numbers cut at the real table's
+  percentiles, for each 3-column marginal the sum of absolute differences of the two tables'
+  cell shares (0-2), averaged, score = 500 * (2 - mean); 1000 is identical.
 - ``detection``: a gradient-boosting classifier told real from synthetic rows (equal counts),
   cross-validated AUROC; 0.5 means it cannot tell them apart.
 - ``utility`` (with ``target``): train on synthetic, test on the real holdout (TSTR) next to
@@ -49,8 +49,8 @@ def _as_float(values: pd.Series) -> np.ndarray:
 
 
 def _binned(real: pd.DataFrame, other: pd.DataFrame, numeric: list[str], bins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both tables with every column as category codes (numbers binned by the real quantiles,
-    missing as a category of its own)."""
+    """Both tables with every column as category codes: numbers cut at the real table's
+    percentiles (``bins`` bins, as SDNist ranks them), missing as a code of its own."""
     a, b = {}, {}
     for c in real.columns:
         if c in numeric:
@@ -72,17 +72,34 @@ def _tvd(a: pd.DataFrame, b: pd.DataFrame, cols: Sequence[str]) -> float:
     return float(pa.sub(pb, fill_value=0).abs().sum())
 
 
-def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, k: int = 3, *, bins: int = 10,
-                     max_marginals: int = 500, seed: int = 0, numeric: list[str] | None = None) -> float:
-    """SDNist's k-marginal score (0-1000) over ``k``-column marginals (see the module docstring)."""
+def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, k: int = 3, *, bins: int = 20,
+                     group: str | None = None, exclude: Sequence[str] = (), max_marginals: int = 500,
+                     seed: int = 0, numeric: list[str] | None = None) -> float:
+    """NIST SDNist's k-marginal score, 0-1000 (1000: identical marginals).
+
+    Numeric columns are cut at the real table's percentiles into ``bins`` bins (SDNist uses 20;
+    a missing cell is a bin of its own), other columns are compared as they are. For each
+    marginal the shares of every cell in the two tables are compared, the sum of absolute
+    differences (0-2) is averaged over the marginals, and score = 500 * (2 - mean). With
+    ``group`` (SDNist's CRC setting: ``group="PUMA", exclude=["INDP"]``) the marginals are
+    (group, a, b) for every pair a < b of the other columns not excluded; otherwise every
+    ``k``-column combination (a seeded sample of ``max_marginals`` of them when there are more).
+    """
     numeric = _numeric_columns(real) if numeric is None else numeric
     a, b = _binned(real, synthetic[real.columns], numeric, bins)
-    combos = list(itertools.combinations(real.columns, min(k, real.shape[1])))
-    if len(combos) > max_marginals:
-        rng = np.random.default_rng(seed)
-        combos = [combos[i] for i in sorted(rng.choice(len(combos), max_marginals, replace=False))]
+    if group is not None:
+        if group not in real.columns:
+            raise BadInputError(f"The group column {group!r} is not in the table.")
+        rest = [c for c in real.columns if c != group and c not in exclude]
+        combos = [(group, x, y) for x, y in itertools.combinations(rest, 2)]
+    else:
+        cols = [c for c in real.columns if c not in exclude]
+        combos = list(itertools.combinations(cols, min(k, len(cols))))
+        if len(combos) > max_marginals:
+            rng = np.random.default_rng(seed)
+            combos = [combos[i] for i in sorted(rng.choice(len(combos), max_marginals, replace=False))]
     mean = float(np.mean([_tvd(a, b, cols) for cols in combos]))
-    return 1000.0 * (1.0 - mean / 2.0)
+    return 500.0 * (2.0 - mean)
 
 
 def _shapes(real: pd.DataFrame, syn: pd.DataFrame, numeric: list[str]) -> dict[str, float]:
@@ -265,7 +282,7 @@ def _privacy(train: pd.DataFrame, syn: pd.DataFrame, holdout: pd.DataFrame, nume
 def evaluate(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_holdout: pd.DataFrame, *,
              target: str | None = None, quasi_identifiers: Sequence[str] | None = None, bins: int = 10,
              max_pairs: int = 200, max_rows: int = 20_000, n_attacks: int = 500, privacy: bool = True,
-             seed: int = 0) -> dict[str, Any]:
+             k_marginal: dict[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
     """The evaluation (see the module docstring) as JSON-ready data."""
     for name, frame in (("real_train", real_train), ("synthetic", synthetic), ("real_holdout", real_holdout)):
         if not isinstance(frame, pd.DataFrame) or len(frame) == 0:
@@ -287,8 +304,8 @@ def evaluate(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_holdout: pd
         "rows": {"real_train": int(len(train)), "synthetic": int(len(syn)), "real_holdout": int(len(hold))},
         "shapes": {"mean": float(np.mean(list(shapes.values()))), "columns": shapes},
         "pair_trends": _pairs(train, syn, numeric, bins, max_pairs, rng),
-        "k_marginal": k_marginal_score(train, syn, 3, bins=bins, seed=seed, numeric=numeric),
-        "k_marginal_holdout": k_marginal_score(train, hold, 3, bins=bins, seed=seed, numeric=numeric),
+        "k_marginal": k_marginal_score(train, syn, 3, seed=seed, numeric=numeric, **(k_marginal or {})),
+        "k_marginal_holdout": k_marginal_score(train, hold, 3, seed=seed, numeric=numeric, **(k_marginal or {})),
         "detection": _detection(train, syn, numeric, rng, max_rows),
     }
     if target is not None:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..exceptions import BadInputError, ConfigurationError
 
-__all__ = ["ColumnSpec", "Schema", "MISSING"]
+__all__ = ["ColumnSpec", "Schema", "MISSING", "typed"]
 
 MISSING = "\x00missing"     # the category that stands for a missing cell while modelling
 _EPOCH = pd.Timestamp("1970-01-01")
@@ -172,3 +172,33 @@ def check_n(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise ConfigurationError(f"The number of rows to sample must be a positive int. Got {n!r} instead.")
     return int(n)
+
+
+def typed(df: pd.DataFrame, *, discrete: Sequence[str] = (), dates: Sequence[str] = ()) -> pd.DataFrame:
+    """Numbers and dates out of a table read as text (CSV cells, the bundled datasets).
+
+    A column whose every present cell is a number becomes numeric, unless ``discrete`` names
+    it; ``dates`` names the date columns (parsed, a cell that does not parse is an error
+    naming the column). Other columns are left as they are.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise BadInputError(f"typed takes a pandas DataFrame; got {type(df).__name__}.")
+    unknown = [c for c in [*discrete, *dates] if c not in df.columns]
+    if unknown:
+        raise BadInputError(f"Column(s) {', '.join(map(repr, unknown))} not in the table ({df.shape[1]} columns).")
+    out = df.copy()
+    for c in df.columns:
+        if c in discrete:
+            continue
+        if c in dates:
+            parsed = pd.to_datetime(df[c], errors="coerce", format="mixed")
+            if (parsed.isna() & df[c].notna()).any():
+                raise BadInputError(f"The date column {c!r} has cells that do not parse as dates.")
+            out[c] = parsed
+            continue
+        if pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_datetime64_any_dtype(df[c]):
+            continue
+        numbers = pd.to_numeric(df[c], errors="coerce")
+        if df[c].notna().any() and not (numbers.isna() & df[c].notna()).any():
+            out[c] = numbers
+    return out
