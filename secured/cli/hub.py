@@ -326,6 +326,26 @@ def model_download(name: str, out: str, version: Annotated[Optional[str], typer.
     _exit_with(body)
 
 
+@model_app.command("sample")
+def model_sample(name: str, out: str, n: Annotated[int, typer.Option("--n", help="Rows to sample.")] = 1000,
+                 version: Annotated[Optional[str], typer.Option(
+                     help="Version number or alias (default: latest).")] = None,
+                 seed: Annotated[Optional[int], typer.Option(help="Seed of sampling.")] = None,
+                 token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Sample rows from a published synthetic-data generator through the hub (works for
+    sample-only versions: you get rows, never the generator) into a table file OUT."""
+    from ..io import check_output, write_table
+
+    def body() -> int:
+        check_output(out)
+        rows = _hub(db, lake).sample_model(_token(token), name, n, version=version, seed=seed)
+        write_table(rows, out)
+        console.print(f"{len(rows):,} rows sampled from {escape(name)} -> {escape(out)}")
+        return 0
+
+    _exit_with(body)
+
+
 def require_token() -> None:
     """Fail early (before any work) when --register has no token to register with."""
     _token(None)
@@ -344,3 +364,24 @@ def register_release(release_path: str, report: dict, title: str | None, id_colu
     hub = Hub()
     return hub.register_dataset(_token(None), title=title or Path(release_path).stem,
                                 location=str(Path(release_path).resolve().as_uri()), tags=tags, **fields)
+
+
+def register_synthetic(table_path: str, table, model_path: str, evaluation_path: str | None, title: str | None,
+                       tags: list[str]) -> int:
+    """``synth sample --register``: the synthetic table into the caller's lake (its own
+    namespace) and the inventory (synthetic flag, the generator and its epsilon, the
+    evaluation's scores), owned by the SECURED_TOKEN member."""
+    from ..hub import Hub, describe_table, synthetic_fields
+    from ..io import read_json
+    from ..synth import load
+
+    gen = load(model_path)
+    evaluation = read_json(evaluation_path, "evaluation report") if evaluation_path else None
+    fields = describe_table(table)
+    fields.update(synthetic_fields({"generator": gen.name, "params": gen.get_params()}, evaluation))
+    name = title or Path(table_path).stem
+    hub, token = Hub(), _token(None)
+    stored = hub.lake_put(token, f"synthetic/{name}", table)
+    return hub.register_dataset(token, title=name, location=f"lake:{stored['owner']}/{stored['name']}"
+                                f"@{stored['version']}", lake_object=stored["sha256"], tags=tags,
+                                run=f"generator {gen.name}", **fields)

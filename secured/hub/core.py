@@ -691,10 +691,13 @@ class Hub:
     def publish_model(self, token: str, name: str, artifact: bytes | str | Path, *, metrics: dict | None = None,
                       lineage: dict | None = None, epsilon: float | None = None, delta: float | None = None,
                       membership_inference: dict | None = None, licence: str | None = None, description: str = "",
-                      aliases: Sequence[str] = (), visibility: str = "all", readers: Sequence[str] = ()) -> int:
+                      aliases: Sequence[str] = (), visibility: str = "all", readers: Sequence[str] = (),
+                      access: str = "download") -> int:
         """A new version of model ``name`` (created, owned by the caller, when new); its number.
         ``visibility`` and ``readers`` apply to this version only; ``licence`` and
-        ``description`` are the model's, set when it is created."""
+        ``description`` are the model's, set when it is created. ``access="sample"`` (a
+        synthetic-data generator's file from ``secured.synth``) lets the members who see the
+        version sample rows from it through the hub (:meth:`sample_model`) but not download it."""
         p = self._allow(token, "model.publish", "write", target=name)
         with self._guard(p, "model.publish", name):
             name = _check_name(name, "model name")
@@ -709,6 +712,10 @@ class Hub:
             licence = None if licence is None else _check_text(licence, "licence", 200)
             description = _free_text(description, "description")
             aliases = [_check_name(a, "alias", 100) for a in _sequence(aliases, "aliases")]
+            if access not in ("download", "sample"):
+                raise IntegrityError("access must be 'download' or 'sample'.")
+            if access == "sample":
+                _generator(artifact)          # refused unless it is a generator the hub can sample
             digest = self.store.put(artifact)
             for _ in range(20):
                 try:
@@ -726,7 +733,7 @@ class Hub:
                         entry = ModelVersion(model_id=model.id, version=version, lake_object=digest,
                                              metrics=metrics or {}, lineage=lineage or {}, epsilon=epsilon,
                                              delta=delta, membership_inference=membership_inference,
-                                             visibility=visibility, created_at=_now())
+                                             visibility=visibility, access=access, created_at=_now())
                         entry.readers = [ModelVersionReader(member_id=m.id) for m in members]
                         stored = LakeObject(name=f"{RESERVED_LAKE_PREFIX}{name}", version=version, digest=digest,
                                             size=len(artifact), kind="artifact", owner_id=model.owner_id,
@@ -780,11 +787,42 @@ class Hub:
                 if not visible:
                     raise NotFound("No visible model with this name.")
                 chosen = _resolve_version(model, visible, version)
+                if chosen.access == "sample" and p.role != "admin" and model.owner_id != p.member_id:
+                    raise AccessDenied("This version is published for sampling only; sample rows from it with "
+                                       "sample_model (`secured hub model sample`).")
                 number, digest = chosen.version, chosen.lake_object
             data = self.store.get(digest)
             with self._tx() as s:
                 self._audit(s, p, "model.download", f"{name}@{number}")
         return data
+
+    def sample_model(self, token: str, name: str, n: int, *, version: int | str | None = None,
+                     conditions: Mapping[str, Any] | None = None, seed: int | None = None) -> pd.DataFrame:
+        """``n`` rows sampled by the hub from a published synthetic-data generator the caller may
+        see (any access): the caller gets rows, never the generator or its training rows."""
+        p = self._allow(token, "model.sample", "read", target=name)
+        with self._guard(p, "model.sample", name):
+            name = _check_name(name, "model name")
+            version = _version_ref(version)
+            n = _int(n, "n", 1, 1_000_000)
+            seed = None if seed is None else _int(seed, "seed", 0, _INT_MAX)
+            if conditions is not None and not isinstance(conditions, Mapping):
+                raise IntegrityError("conditions must be a mapping {column: value}.")
+            with self._tx() as s:
+                model = s.scalar(select(Model).where(Model.name == name))
+                visible = self._visible_versions(p, model)
+                if not visible:
+                    raise NotFound("No visible model with this name.")
+                chosen = _resolve_version(model, visible, version)
+                number, digest = chosen.version, chosen.lake_object
+            generator = _generator(self.store.get(digest))
+            try:
+                rows = generator.sample(n, conditions=dict(conditions) if conditions else None, seed=seed)
+            except (BadInputError, ConfigurationError) as exc:
+                raise IntegrityError(f"The sample request was refused: {exc}") from None
+            with self._tx() as s:
+                self._audit(s, p, "model.sample", f"{name}@{number}")
+        return rows
 
 
 # -- validation and views -------------------------------------------------------------------------
@@ -932,6 +970,17 @@ def _artifact(artifact: Any) -> bytes:
     return artifact
 
 
+def _generator(artifact: bytes) -> Any:
+    """The synthetic-data generator in an artifact (JSON, never unpickled), or IntegrityError."""
+    from ..synth import loads
+
+    try:
+        return loads(artifact)
+    except (BadInputError, ConfigurationError):
+        raise IntegrityError("The artifact is not a synthetic-data generator file from secured.synth (save/fit "
+                             "--out); only those can be sampled through the hub.") from None
+
+
 def _version_ref(version: Any) -> int | str | None:
     """None (latest), a version number, or an alias."""
     if version is None:
@@ -1024,7 +1073,8 @@ def _model_dict(m: Model, visible: list[ModelVersion], s: Session) -> dict[str, 
             "licence": m.licence, "aliases": {a.alias: a.version for a in m.aliases if a.version in numbers},
             "versions": [{"version": v.version, "sha256": v.lake_object, "metrics": v.metrics, "lineage": v.lineage,
                           "epsilon": v.epsilon, "delta": v.delta, "membership_inference": v.membership_inference,
-                          "visibility": v.visibility, "created_at": _iso(v.created_at)} for v in visible]}
+                          "visibility": v.visibility, "access": v.access, "created_at": _iso(v.created_at)}
+                         for v in visible]}
 
 
 def _resolve_version(model: Model, visible: list[ModelVersion], version: int | str | None) -> ModelVersion:

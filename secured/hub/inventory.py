@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from ..exceptions import IntegrityError
 
-__all__ = ["inventory_fields"]
+__all__ = ["inventory_fields", "synthetic_fields"]
 
 _SETTINGS = ("method", "k_requested", "quasi_identifiers", "suppressed", "search_levels", "l_variant", "t_distance",
              "counted")
@@ -68,4 +68,41 @@ def inventory_fields(report: Mapping[str, Any]) -> dict[str, Any]:
             risks[name] = dict(result["risk"])
         out["risks"] = risks
         out["max_risk_upper"] = _number(assessment.get("max_risk_upper"), "max_risk_upper")
+    return out
+
+
+def synthetic_fields(generator: Mapping[str, Any], evaluation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Inventory fields of a fully synthetic table: ``synthetic=True``; under ``anonymization``
+    the generator (its name, parameters, and epsilon/delta when it is differentially private)
+    and, from a ``secured.synth.evaluate`` report, the fidelity, utility and privacy scores;
+    the report's attacks become ``risks`` and ``max_risk_upper``."""
+    if not isinstance(generator, Mapping) or not isinstance(generator.get("generator"), str):
+        raise IntegrityError("The generator description must be a mapping with the generator's name.")
+    params = dict(generator.get("params") or {})
+    params.pop("domain", None)                   # public, but long; it stays in the generator file
+    made: dict[str, Any] = {"method": f"synthetic: {generator['generator']}", "params": params}
+    for key in ("epsilon", "delta"):
+        if params.get(key) is not None:
+            made[key] = _number(params[key], key)
+    out: dict[str, Any] = {"synthetic": True, "anonymization": made}
+    if evaluation is None:
+        return out
+    if not isinstance(evaluation, Mapping) or "shapes" not in evaluation or "k_marginal" not in evaluation:
+        raise IntegrityError("The evaluation must be a report of secured.synth.evaluate (shapes, k_marginal, ...).")
+    scores: dict[str, Any] = {"k_marginal": _number(evaluation["k_marginal"], "k_marginal"),
+                              "shapes": _number(evaluation["shapes"]["mean"], "shapes"),
+                              "pair_trends": _number(evaluation["pair_trends"], "pair_trends"),
+                              "detection_auroc": _number(evaluation["detection"]["auroc"], "detection auroc")}
+    utility = evaluation.get("utility")
+    if isinstance(utility, Mapping):
+        scores["utility"] = {name: {"tstr_f1": _number(u["tstr"]["f1_macro"], "tstr f1"),
+                                    "trtr_f1": _number(u["trtr"]["f1_macro"], "trtr f1")}
+                             for name, u in utility.items() if isinstance(u, Mapping) and "tstr" in u}
+    made["evaluation"] = scores
+    privacy = evaluation.get("privacy")
+    if isinstance(privacy, Mapping):
+        made["memorizes"] = bool(privacy.get("memorizes"))
+        made["exact_copies"] = _number(privacy["exact_copies"], "exact_copies")
+        out["risks"] = {name: dict(r) for name, r in privacy.get("attacks", {}).items()}
+        out["max_risk_upper"] = _number(privacy["max_attack_upper"], "max_attack_upper")
     return out

@@ -155,6 +155,9 @@ class ModelVersion(Base):
     delta: Mapped[float | None] = mapped_column(nullable=True)
     membership_inference: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     visibility: Mapped[str] = mapped_column(String(10), default="all", server_default="all")
+    # "download": who sees the version may download it; "sample": others may only sample rows
+    # from it through the hub (a synthetic-data generator)
+    access: Mapped[str] = mapped_column(String(10), default="download", server_default="download")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     readers: Mapped[list["ModelVersionReader"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
     __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_version"),)

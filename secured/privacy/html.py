@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-__all__ = ["assessment_html", "protection_html"]
+__all__ = ["assessment_html", "protection_html", "page", "risk_plot", "risk_table", "escape"]
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -217,3 +217,7 @@ def protection_html(report: dict[str, Any]) -> str:
         body.append("<p class='note'>hierarchies built from the values: "
                     + _e(", ".join(f"{c} = {s}" for c, s in report["hierarchies_built"].items())) + "</p>")
     return _page("SECURED protect: anonymize, attack, repeat", "".join(body))
+
+
+# Building blocks other reports share (the synthetic-data evaluation).
+page, risk_plot, risk_table, escape = _page, _risk_plot, _risk_table, _e

@@ -4,7 +4,8 @@
 >>> from secured.synth import GaussianCopula, evaluate, load
 """
 
-from .base import Generator, load
+from .augment import AugmentResult, augment
+from .base import Generator, dumps, load, loads
 from .copula import GaussianCopula
 from .evaluate import evaluate, k_marginal_score
 from .diffusion import TabDDPM
@@ -12,4 +13,4 @@ from .dp import MST, Domain
 from .tvae import TVAE
 from .schema import ColumnSpec, Schema, typed
 
-__all__ = ["Generator", "GaussianCopula", "TabDDPM", "TVAE", "MST", "Domain", "typed", "evaluate", "k_marginal_score", "load", "Schema", "ColumnSpec"]
+__all__ = ["augment", "AugmentResult", "Generator", "GaussianCopula", "TabDDPM", "TVAE", "MST", "Domain", "typed", "evaluate", "k_marginal_score", "load", "loads", "dumps", "Schema", "ColumnSpec"]

@@ -19,7 +19,7 @@ import pandas as pd
 from ..exceptions import BadInputError, ConfigurationError, NotFittedError
 from .schema import Schema, check_n, to_numbers
 
-__all__ = ["Generator", "load", "FORMAT"]
+__all__ = ["Generator", "load", "loads", "dumps", "FORMAT"]
 
 FORMAT = "secured-synth/1"
 _REGISTRY: dict[str, type["Generator"]] = {}
@@ -58,8 +58,18 @@ class Generator:
         from ..io import write_json
 
         self._check_fitted()
-        write_json({"format": FORMAT, "generator": self.name, "params": self.get_params(),
-                    "schema": self.schema_.to_dict(), "state": self._state()}, path)
+        write_json(self._document(), path)
+
+    def _document(self) -> dict[str, Any]:
+        return {"format": FORMAT, "generator": self.name, "params": self.get_params(),
+                "schema": self.schema_.to_dict(), "state": self._state()}
+
+    def clone(self) -> "Generator":
+        """An unfitted generator with the same parameters (and progress callback)."""
+        gen = type(self)(**self.get_params())
+        if hasattr(self, "progress"):
+            gen.progress = self.progress
+        return gen
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -150,7 +160,29 @@ def load(path: str) -> Generator:
     """A fitted generator from ``save``'s file."""
     from ..io import read_json
 
-    data = read_json(path, "generator file")
+    return _restore(read_json(path, "generator file"))
+
+
+def loads(data: bytes | str) -> Generator:
+    """A fitted generator from the bytes of ``save``'s file (``dumps``' output)."""
+    import json
+
+    try:
+        parsed = json.loads(data)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise BadInputError("Not a generator file (not JSON).") from None
+    return _restore(parsed)
+
+
+def dumps(generator: Generator) -> bytes:
+    """The bytes ``save`` writes (JSON), e.g. to publish a generator in the hub's registry."""
+    import json
+
+    generator._check_fitted()
+    return json.dumps(generator._document(), allow_nan=False).encode("utf-8")
+
+
+def _restore(data: Any) -> Generator:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BadInputError(f"Not a generator file (expected format {FORMAT!r}).")
     cls = _REGISTRY.get(data.get("generator"))
@@ -160,6 +192,6 @@ def load(path: str) -> Generator:
         gen = cls(**data["params"])
         gen.schema_ = Schema.from_dict(data["schema"])
         gen._load_state(data["state"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError):
         raise BadInputError("The generator file is malformed.") from None
     return gen

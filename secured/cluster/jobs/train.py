@@ -29,18 +29,18 @@ import time
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from ...exceptions import BadInputError, ConfigurationError, SecuredError
+from ...exceptions import ConfigurationError, SecuredError
 from ...io import write_bytes, write_json
+from ._config import Strict, check_output_folder, read_config, resolve
 
 __all__ = ["JobConfig", "load_config", "build_model", "run", "main"]
 
 Number = StrictFloat | StrictInt
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+_Strict = Strict
 
 
 class PartySpec(_Strict):
@@ -83,70 +83,18 @@ class JobConfig(_Strict):
     address: Optional[StrictStr] = None
 
 
-def _validation_message(exc: ValidationError) -> str:
-    """pydantic's errors without the offending values (they could be anything)."""
-    parts = []
-    for error in exc.errors(include_input=False, include_url=False)[:8]:
-        where = ".".join(str(x) for x in error["loc"]) or "(top level)"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
-
-
 def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(f"No config file at {path}.")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise BadInputError(f"The config file {path.name} is not readable UTF-8 text.") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-            raise BadInputError(f"The config file {path.name} is not valid YAML{where}.") from None
-    else:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BadInputError(f"The config file {path.name} is not valid JSON (line {exc.lineno}, column "
-                                f"{exc.colno}).") from None
-    if not isinstance(raw, dict):
-        raise BadInputError("The config must be a mapping of keys (parties, label, model, train, output, ...).")
-    try:
-        config = JobConfig.model_validate(raw).model_dump()
-    except ValidationError as exc:
-        raise ConfigurationError(f"The config file {path.name} does not match the job schema: "
-                                 f"{_validation_message(exc)}.") from None
+    config = read_config(path, JobConfig, "parties, label, model, train, output, ...")
     if config["partition"] == "vertical" and not config["id_column"]:
         raise ConfigurationError("A vertical partition needs id_column.")
     if any(v <= 0 for v in config["model"]["layers"]):
         raise ConfigurationError("model.layers must be positive sizes.")
-    base = path.parent
     for party in config["parties"]:  # relative paths are relative to the config file
-        source = Path(party["source"])
-        party["source"] = str(source if source.is_absolute() else (base / source).resolve())
-    out = Path(config["output"])
-    config["output"] = str(out if out.is_absolute() else (base / out).resolve())
-    _check_output_folder(Path(config["output"]))
+        party["source"] = resolve(party["source"], path.parent)
+    config["output"] = resolve(config["output"], path.parent)
+    check_output_folder(Path(config["output"]))
     return config
-
-
-def _check_output_folder(out: Path) -> None:
-    """Refuse an output that cannot be written before any training starts."""
-    import os
-
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"The output {out} exists and is not a folder.")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise BadInputError(f"The output folder {out} cannot be created or written here.")
 
 
 def build_model(spec: dict[str, Any]):
