@@ -166,7 +166,7 @@ class TableEncoder:
                 cat[:, j] = df[name[: -len(_FLAG)]].isna().to_numpy().astype(np.int64)
                 continue
             values = df[name].astype(object).where(df[name].notna(), MISSING)
-            cat[:, j] = pd.Categorical(values, categories=self.categories[name]).codes
+            cat[:, j] = pd.Index(self.categories[name], dtype=object).get_indexer(values)     # -1: unknown
         return Encoded(num, cat, self.sizes)
 
     def decode(self, num: np.ndarray, cat: np.ndarray) -> pd.DataFrame:

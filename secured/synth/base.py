@@ -126,7 +126,7 @@ class Generator:
                 column[given] = conditions.loc[given, c].to_numpy()
                 frame[c] = pd.Series(column, dtype=object)
                 continue
-            numbers = to_numbers(frame[c], spec.kind)
+            numbers = np.array(to_numbers(frame[c], spec.kind), dtype=float)
             numbers[given] = to_numbers(conditions.loc[given, c], spec.kind)
             gone = frame[c].isna().to_numpy() & ~given
             series = from_numbers(np.where(gone, spec.low, numbers), spec)

@@ -355,8 +355,9 @@ class TabDDPM(Generator):
         cat_mask = np.column_stack(cat_mask) if cat_mask else np.zeros((n, 0), bool)
         # a missing flag is known (False) where the numeric cell is given
         as_t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=device)  # noqa: E731
+        codes = np.where(cat_mask, enc.categorical, 0)          # cells not given: any valid code, masked
         return {"num": as_t(enc.numeric, torch.float32), "num_mask": as_t(num_mask, torch.bool),
-                "cat": as_t(enc.categorical, torch.long), "cat_mask": as_t(cat_mask, torch.bool)}
+                "cat": as_t(codes, torch.long), "cat_mask": as_t(cat_mask, torch.bool)}
 
     def _impose(self, known, sel, x_num, x_cat, a_t, noise: Noise):
         import torch

@@ -185,7 +185,7 @@ class TVAE(Generator):
         for spec in self.schema_.columns:
             if spec.kind == "categorical":
                 values = df[spec.name].astype(object).where(df[spec.name].notna(), MISSING)
-                out[spec.name] = pd.Categorical(values, categories=self.categories_[spec.name]).codes.astype(np.int64)
+                out[spec.name] = pd.Index(self.categories_[spec.name], dtype=object).get_indexer(values).astype(np.int64)
             elif spec.missing:
                 out[spec.name + _FLAG] = df[spec.name].isna().to_numpy().astype(np.int64)
         return out
@@ -364,7 +364,7 @@ class TVAE(Generator):
         if first:
             name = first[0]
             given = conditions[name].notna().to_numpy()
-            codes = pd.Categorical(conditions[name].astype(object), categories=self.categories_[name]).codes
+            codes = pd.Index(self.categories_[name], dtype=object).get_indexer(conditions[name].astype(object))
             cond[given] = 0
             cond[np.flatnonzero(given), self._cond_offset(name) + codes[given]] = 1
         frame = self._generate(n, cond, noise)

@@ -37,6 +37,8 @@ def files(tmp_path_factory):
     (d / "job.json").write_text(json.dumps(job))
     (d / "job_bool.json").write_text(json.dumps({**job, "reveal_model": MARKER}))
     (d / "job_bad.yaml").write_text(f"parties: [{MARKER}\n  : - x")
+    (d / "domain.json").write_text(json.dumps({"sex": ["Male", "Female"], "race": ["White", "Black"]}))
+    (d / "fake_gen.json").write_text(json.dumps({"format": "secured-synth/1", "generator": MARKER}))
     return d
 
 
@@ -73,6 +75,15 @@ def _commands(d):
         ["mpc", "train", str(d / "job_bool.json")],
         ["mpc", "train", str(d / "job_bad.yaml")],
         ["hub", "lake", "put", "x", t, "--token", f"sk_{MARKER}"],
+        ["synth", "fit", t, "--out", str(d / "g.json")],                        # pid: an identifier
+        ["synth", "fit", t, "--out", str(d / "g.json"), "--generator", "gan"],
+        ["synth", "fit", t, "--out", str(d / "g.json"), "--generator", "mst", "--epsilon", "1", "--delta", "1e-6",
+         "--domain", str(d / "domain.json"), "--ledger", str(d / "sl.json"), "--budget-rho", "1"],
+        ["synth", "fit", str(d / "noheader.csv"), "--out", str(d / "g.json"), "--identifiers", "pid"],
+        ["synth", "sample", str(d / "fake_gen.json"), "--out", str(d / "s.csv")],
+        ["synth", "evaluate", t, t, "--holdout", str(d / "empty.csv"), "--out", str(d / "e.json")],
+        ["synth", "augment", t, "--target", "salary-class", "--to", "10", "--out", str(d / "x.csv")],
+        ["hub", "model", "sample", "m", str(d / "m.csv"), "--token", f"sk_{MARKER}"],
     ]
 
 

@@ -513,3 +513,40 @@ def test_migration_0002_keeps_data_and_visibility(db_url, lake_url):
                                         ("model/open", 1, "all"), ("synthetic/x", 1, "all")]
     assert lake_readers == 2
     hub.engine.dispose()
+
+
+# -- the marketplace: a generator published for sampling only ------------------------------------
+
+def test_a_sample_only_generator_gives_rows_never_itself(hub):
+    import numpy as np
+
+    from secured.synth import GaussianCopula, dumps, loads
+
+    t = people(hub)
+    a, b, r, admin = t["hosp-a"], t["hosp-b"], t["lab-r"], hub.admin_token
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"age": rng.integers(20, 90, 400), "ward": rng.choice(["A", "B", "C"], 400)})
+    artifact = dumps(GaussianCopula(seed=0).fit(table))
+    hub.publish_model(a, "ward-generator", artifact, access="sample", visibility="members", readers=["lab-r"])
+    shown = hub.show_model(r, "ward-generator")["versions"][0]
+    assert shown["access"] == "sample"
+    rows = hub.sample_model(r, "ward-generator", 250, seed=3)
+    assert list(rows.columns) == ["age", "ward"] and len(rows) == 250
+    pd.testing.assert_frame_equal(rows, loads(artifact).sample(250, seed=3))    # what the hub ran is the artifact
+    assert set(rows["ward"]) <= {"A", "B", "C"}
+    # the reader samples but never downloads; the owner and admins may download
+    refused(hub, AccessDenied, hub.download_model, r, "ward-generator")
+    assert hub.download_model(a, "ward-generator") == artifact
+    assert hub.download_model(admin, "ward-generator") == artifact
+    # a member who does not see the version can do neither; conditions are checked without echo
+    refused(hub, NotFound, hub.sample_model, b, "ward-generator", 10)
+    refused(hub, IntegrityError, hub.sample_model, r, "ward-generator", 10, conditions={"ward": MARK})
+    refused(hub, IntegrityError, hub.sample_model, r, "ward-generator", 0)
+    # only a generator file can be published for sampling; a downloadable model stays downloadable
+    refused(hub, IntegrityError, hub.publish_model, a, "weights", b"not a generator", access="sample")
+    refused(hub, IntegrityError, hub.publish_model, a, "weights", b"x", access="stream")
+    hub.publish_model(a, "weights", b"plain-weights")
+    assert hub.download_model(b, "weights") == b"plain-weights"
+    refused(hub, IntegrityError, hub.sample_model, b, "weights", 5)
+    # the artifact never surfaces through the lake either
+    assert all(not o["name"].startswith("model/") for o in hub.lake_list(r))
