@@ -12,7 +12,7 @@ denoiser for both, and a few-step sampler.
   loss is the mean squared error of eps plus the mean over categorical features of the KL
   divergence between the true posterior q(x_{t-1} | x_t, x_0) and the model's (x_0 replaced by
   its prediction), the negative log-likelihood at t = 1.
-- Sampling walks ``sample_steps`` evenly spaced steps (default 20, not 1,000): DDIM
+- Sampling walks ``sample_steps`` evenly spaced steps (default 8, not 1,000): DDIM
   (Song et al., 2021; ``eta`` 0 is deterministic, 1 is ancestral) for the numbers and, for the
   categories, the exact multinomial posterior between any two steps s < t, q(x_s | x_t, x_0)
   proportional to [abar_t/abar_s onehot(x_t) + (1 - abar_t/abar_s)/K] * [abar_s x_0 + (1 - abar_s)/K],
@@ -189,7 +189,7 @@ class TabDDPM(Generator):
 
     def __init__(self, *, iterations: int = 4000, batch_size: int = 1024, lr: float = 2e-3,
                  weight_decay: float = 1e-4, layers: Sequence[int] = (256, 256, 256), dim_t: int = 128,
-                 dropout: float = 0.0, timesteps: int = 1000, sample_steps: int = 10, eta: float = 1.0,
+                 dropout: float = 0.0, timesteps: int = 1000, sample_steps: int = 8, eta: float = 1.0,
                  ce_weight: float = 1.0, grid: int = 1024, device: str = "auto", seed: int = 0,
                  progress: Progress | None = None) -> None:
         self.iterations, self.batch_size, self.lr, self.weight_decay = iterations, batch_size, lr, weight_decay
