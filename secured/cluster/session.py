@@ -70,7 +70,8 @@ class RayCommunicator(MailboxCommunicator):
 
 
 def _refuse_code(*args: Any, **kwargs: Any) -> Any:
-    raise PartyRefused("SECURED party actors run only their protocol's methods; arbitrary code is refused")
+    raise PartyRefused("SECURED party and dealer actors run only their protocol's methods; arbitrary code is "
+                       "refused")
 
 
 class _OwnRayMethods(type):
@@ -121,6 +122,8 @@ class _PartyActor(metaclass=_OwnRayMethods):
         self.key = key
 
     def start(self, peers: list[Any], dealer: Any) -> bool:
+        if self.party is not None:
+            raise PartyRefused("this party is already started; its peers and dealer cannot change")
         self.comm.peers = peers
         correction = None
         if self.rank == 0:
@@ -157,16 +160,36 @@ class _PartyActor(metaclass=_OwnRayMethods):
         return list(self.received)
 
 
-class _DealerActor:
+class _DealerActor(metaclass=_OwnRayMethods):
+    """The dealer: hands each party its key once, then answers party 0's corrections."""
+
     def __init__(self, n_parties: int, backend: str | None) -> None:
         from ..backend import get_backend
 
         be = get_backend(name=backend)
         self.dealer = Dealer(n_parties, be, derivations(be))
+        self.delivered = False
 
-    def give_keys(self, parties: list[Any]) -> bool:
+    # like the parties, the dealer runs only its own methods: Ray's `__ray_call__` would hand
+    # any caller the parties' keys (see _PartyActor)
+    def __ray_ready__(self) -> bool:
+        return True
+
+    def __ray_call__(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        _refuse_code()
+
+    def __ray_terminate__(self) -> None:
         import ray
 
+        ray.actor.exit_actor()
+
+    def give_keys(self, parties: list[Any]) -> bool:
+        """Each party's key, delivered once: a second request (to other actors) is refused."""
+        import ray
+
+        if self.delivered:
+            raise PartyRefused("the dealer has delivered its keys; a second delivery is refused")
+        self.delivered = True
         ray.get([p.set_key.remote(self.dealer.key_for(i)) for i, p in enumerate(parties)])
         return True
 

@@ -145,10 +145,10 @@ class Hierarchy:
         """ICD-10 codes: code ('E11.65') -> category ('E11') -> chapter ('E00-E90') -> '*'.
         Anything that is not a code stays as it is up to the chapter level."""
         vals = pd.Series(pd.unique(pd.Series(values).astype(str)))
-        category = vals.str.replace(".", "", regex=False).str[:3].where(vals.str.match(r"^[A-Za-z]\d\d"), vals)
+        coded = vals.str.match(r"^[A-Za-z]\d[0-9A-Za-z]")
+        category = vals.str.replace(".", "", regex=False).str[:3].str.upper().where(coded, vals)
         chapter = category.map(_icd10_chapter)
-        cols = [vals, category.str.upper().where(vals.str.match(r"^[A-Za-z]\d\d"), vals), chapter,
-                pd.Series(["*"] * len(vals))]
+        cols = [vals, category, chapter, pd.Series(["*"] * len(vals))]
         return cls(column, pd.concat(cols, axis=1).set_axis(vals.to_numpy(), axis=0))
 
     @classmethod
@@ -208,14 +208,17 @@ class Hierarchy:
                 keys.loc[found.index] = found.to_numpy()
         return keys
 
-    def check_covers(self, values: pd.Series) -> pd.Series:
+    def check_covers(self, values: pd.Series, column: str | None = None) -> pd.Series:
         """``values`` as the hierarchy's keys (text); an error naming the column (never a value)
-        when some are not in the hierarchy."""
+        when some are not in the hierarchy. ``column`` names the column the values come from
+        when the hierarchy serves several (item columns share one)."""
         keys = self.keys(values)
         missing = ~keys.isin(self.table.index)
         if missing.any():
+            where = f"column {self.column!r}" if column is None or column == self.column else \
+                f"column {column!r} (hierarchy {self.column!r})"
             raise ConfigurationError(
-                f"The hierarchy of column {self.column!r} does not cover {int(missing.sum())} of its "
+                f"The hierarchy of {where} does not cover {int(missing.sum())} of its "
                 f"values; add them to the hierarchy or clean the column.")
         return keys
 
@@ -310,17 +313,23 @@ def _icd9_chapter(category: str) -> str:
 
 
 # ICD-10 (WHO) chapters as category ranges.
-_ICD10_CHAPTERS = [("A00", "B99"), ("C00", "D48"), ("D50", "D89"), ("E00", "E90"), ("F00", "F99"), ("G00", "G99"),
-                   ("H00", "H59"), ("H60", "H95"), ("I00", "I99"), ("J00", "J99"), ("K00", "K93"), ("L00", "L99"),
-                   ("M00", "M99"), ("N00", "N99"), ("O00", "O99"), ("P00", "P96"), ("Q00", "Q99"), ("R00", "R99"),
-                   ("S00", "T98"), ("V01", "Y98"), ("Z00", "Z99"), ("U00", "U99")]
+_ICD10_CATEGORY = re.compile(r"^[A-Z]\d[0-9A-Z]$")
+# ICD-10 chapters, widened where ICD-10-CM (the US clinical modification) extends WHO's
+# ranges (neoplasms to D49, external causes V00-Y99), so that a code of either edition falls in
+# its chapter; a well-formed code in no range (a gap such as D90-D99) gets its letter's block.
+_ICD10_CHAPTERS = [("A00", "B99"), ("C00", "D49"), ("D50", "D89"), ("E00", "E90"), ("F00", "F99"), ("G00", "G99"),
+                   ("H00", "H59"), ("H60", "H95"), ("I00", "I99"), ("J00", "J99"), ("K00", "K95"), ("L00", "L99"),
+                   ("M00", "M99"), ("N00", "N99"), ("O00", "O9A"), ("P00", "P96"), ("Q00", "Q99"), ("R00", "R99"),
+                   ("S00", "T98"), ("V00", "Y99"), ("Z00", "Z99"), ("U00", "U99")]
 
 
 def _icd10_chapter(category: str) -> str:
-    key = (category[:1].upper(), int(category[1:3])) if len(category) >= 3 and category[1:3].isdigit() else None
-    if key is None:
+    """The chapter of a 3-character category (letter, digit, digit or letter: ICD-10-CM has
+    categories such as 'O9A'); categories compare as text, so 'O9A' sorts after 'O99'."""
+    code = category[:3].upper()
+    if not _ICD10_CATEGORY.match(code):
         return category
     for lo, hi in _ICD10_CHAPTERS:
-        if (lo[0], int(lo[1:])) <= key <= (hi[0], int(hi[1:])):
+        if lo <= code <= hi:
             return f"{lo}-{hi}"
-    return category
+    return f"{code[0]}00-{code[0]}99"

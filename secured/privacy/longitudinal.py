@@ -606,7 +606,7 @@ class ItemRecoding:
         if self.hierarchy is not None:
             for c in self.items:
                 values = df[c][df[c].notna() & (df[c].astype(str) != SUPPRESSED)]
-                self.hierarchy.check_covers(values)
+                self.hierarchy.check_covers(values, column=c)
         given = precision_of(df, self.dates) if self.dates else None
         precisions = [p for p in self._precisions()
                       if p is None or given is None or DATE_PRECISIONS.index(p) >= DATE_PRECISIONS.index(given)]

@@ -43,7 +43,7 @@ def test_library_errors_inside_a_party_do_not_carry_cells(session, tmp_path):
     assert MARKER not in str(err.value) and "ValueError" in str(err.value)
 
 
-def test_ray_party_actors_refuse_foreign_code_and_a_second_key(ray_runtime):
+def test_ray_party_and_dealer_actors_refuse_foreign_code_a_second_key_and_a_restart(ray_runtime):
     import ray
 
     from secured.cluster import RaySession
@@ -56,6 +56,17 @@ def test_ray_party_actors_refuse_foreign_code_and_a_second_key(ray_runtime):
         with pytest.raises(Exception) as err:
             ray.get(party.set_key.remote(bytes(32)))
         assert "second key is refused" in str(err.value)
+        with pytest.raises(Exception) as err:
+            ray.get(party.start.remote(s._parties, s._dealer))
+        assert "already started" in str(err.value)
+        # the dealer refuses code too (it holds every party's key) and delivers its keys once
+        dealer = s._dealer
+        with pytest.raises(Exception) as err:
+            ray.get(dealer.__ray_call__.remote(lambda actor: actor.dealer.key_for(0)))
+        assert "arbitrary code is refused" in str(err.value)
+        with pytest.raises(Exception) as err:
+            ray.get(dealer.give_keys.remote(s._parties))
+        assert "second delivery is refused" in str(err.value)
         assert (s.share(np.array([3.0])) * 2).reveal()[0] == pytest.approx(6.0)
 
 

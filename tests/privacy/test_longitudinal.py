@@ -160,7 +160,30 @@ def test_bad_input_names_the_column_never_a_value():
     with pytest.raises(ConfigurationError) as err:
         Anonymizer(k=2, quasi_identifiers=QIS, id_column="pid", items=ITEMS, m=1, item_hierarchy=narrow,
                    keep="all").fit_transform(odd)
-    assert "ZZZ-SECRET" not in str(err.value) and "'items'" in str(err.value)
+    assert "ZZZ-SECRET" not in str(err.value) and "column 'dx2'" in str(err.value)
+
+
+def test_icd10_hierarchy_follows_the_published_chapters():
+    codes = pd.Series(["E11.65", "E11.9", "I21.0", "j45", "C50.912", "D49", "D50.0", "Z99", "U07.1", "?", "D95",
+                       "O9A.1", "O99.1"])
+    h = Hierarchy.icd10("dx", codes)
+    # code -> 3-character category -> chapter (ICD-10 chapter ranges, WHO's widened to ICD-10-CM's:
+    # neoplasms end at D49 there) -> *; a code in a gap between chapters still leaves its category
+    expected = {"E11.65": ("E11", "E00-E90"), "E11.9": ("E11", "E00-E90"), "I21.0": ("I21", "I00-I99"),
+                "j45": ("J45", "J00-J99"), "C50.912": ("C50", "C00-D49"), "D49": ("D49", "C00-D49"),
+                "D50.0": ("D50", "D50-D89"), "Z99": ("Z99", "Z00-Z99"), "U07.1": ("U07", "U00-U99"), "?": ("?", "?"),
+                "D95": ("D95", "D00-D99"), "O9A.1": ("O9A", "O00-O9A"), "O99.1": ("O99", "O00-O9A")}
+    for code, (category, chapter) in expected.items():
+        assert list(h.table.loc[code]) == [code, category, chapter, "*"], code
+    # diabetes codes generalized to a chapter share it; the km check sees the coarser items
+    df = pd.DataFrame({"pid": ["a", "b", "c", "d"], "sex": ["F"] * 4, "dx1": ["E11.65", "E11.9", "E10.1", "E14"],
+                       "dx2": ["I21.0", "I21.9", "I22", "I25.1"]})
+    anon = Anonymizer(k=2, quasi_identifiers=["sex"], id_column="pid", items=["dx1", "dx2"], m=2, keep="all",
+                      hierarchies={"sex": Hierarchy.from_spec("sex", "flat", df["sex"])},
+                      item_hierarchy=Hierarchy.icd10("items", pd.concat([df["dx1"], df["dx2"]])))
+    release = anon.fit_transform(df)
+    assert anon.report_["items"]["km"]["holds"]
+    assert set(release["dx1"]) <= {"E10", "E11", "E14", "E00-E90", "*"}
 
 
 def generate_dated(patients: int = 2500, seed: int = 3) -> pd.DataFrame:
