@@ -49,9 +49,14 @@ peers:
 	$(PYTHON) -m venv .venv-anon
 	.venv-anon/bin/pip install -q numpy==1.26.4 pandas==2.3.3 pyarrow==21.0.0 scikit-learn scipy polars numba joblib
 	.venv-anon/bin/pip install -q --no-deps anonymeter==1.1.0
+	# smartnoise-synth 1.0.8 (MST baseline for the DP generator): --no-deps, its SQL companion pins opendp<0.15
+	$(PYTHON) -m venv .venv-synthpeers
+	.venv-synthpeers/bin/pip install -q --no-deps smartnoise-synth==1.0.8 smartnoise-sql==1.0.10
+	.venv-synthpeers/bin/pip install -q "numpy>=2,<3" "pandas>=2.2,<3" scipy pyarrow opendp==0.16.0 mbi==1.1.0 \
+		"disjoint-set>=0.9,<0.10" networkx Faker antlr4-python3-runtime==4.9.3 "PyYAML>=6.0.1,<7" "sqlalchemy>=2,<3"
 
 gpu-check:
 	bash benchmarks/gpu_check.sh
 
 clean:
-	rm -rf build $(VENV) .venv-peers .venv-anon secured/_kernels/*.c secured/_kernels/*.so *.egg-info
+	rm -rf build $(VENV) .venv-peers .venv-anon .venv-synthpeers secured/_kernels/*.c secured/_kernels/*.so *.egg-info

@@ -86,13 +86,13 @@ def datasets(rows: int | None):
            {"group": "PUMA", "exclude": ["INDP"], "numeric": NIST_NUMERIC})
 
 
-def make(kind: str, device: str, epsilon: float, domain: dict):
+def make(kind: str, device: str, epsilon: float, domain: dict, target: str | None = None):
     if kind == "copula":
         return GaussianCopula(seed=0)
     if kind == "tvae":
         return TVAE(seed=0, device=device)
-    if kind == "tabddpm":
-        return TabDDPM(seed=0, device=device)
+    if kind == "tabddpm":                # TabDDPM's class conditioning on the classification target
+        return TabDDPM(seed=0, device=device, condition_on=target)
     return MST(epsilon=epsilon, delta=1e-6, domain=domain, seed=0)
 
 
@@ -119,7 +119,7 @@ def quality(args) -> list[dict]:
             discrete = [c for c in ("admission_type_id", "discharge_disposition_id", "admission_source_id")
                         if c in train.columns]
             for kind in args.generators:
-                gen = make(kind, args.device, 1.0, domain)
+                gen = make(kind, args.device, 1.0, domain, target)
                 fit_s, ledger = fit(gen, train, tmp, discrete)
                 t = time.perf_counter()
                 syn = gen.sample(len(train), seed=1)
@@ -179,7 +179,55 @@ def dp_sweep(args) -> list[dict]:
                   f"{ledger.spent:.5f}; k-marginal (SDNist, PUMA x pairs) {row['k_marginal_sdnist']:.0f}, "
                   f"3-way {row['k_marginal_3way']:.0f}; fit {fit_s:.1f} s", flush=True)
     print("ceilings (SDNist form): " + ", ".join(f"{k} {v:.0f}" for k, v in ceiling.items()))
+    peer = Path(__file__).resolve().parents[1] / ".venv-synthpeers" / "bin" / "python"
+    if peer.exists() and not args.no_peer:
+        out += peer_mst(peer, train, args.epsilons, km)
     return [{"ceilings": ceiling}, *out]
+
+
+def _from_labels(values: pd.Series, integer: bool, rng: np.random.Generator) -> pd.Series:
+    """The peer's bin labels '[a,b)' back to numbers, uniform inside the bin; other cells as
+    numbers ('N' -> missing)."""
+    text = values.astype(str)
+    out = pd.to_numeric(text.where(~text.str.startswith("[")), errors="coerce")
+    binned = text.str.startswith("[")
+    if binned.any():
+        bounds = text[binned].str.strip("[)").str.split(",", expand=True).astype(float)
+        lo, hi = bounds[0].to_numpy(), bounds[1].to_numpy()
+        x = lo + rng.random(len(lo)) * (hi - lo)
+        out[binned] = np.floor(x) if integer else x
+    return out
+
+
+def peer_mst(python: Path, train: pd.DataFrame, epsilons: list[float], km: dict) -> list[dict]:
+    """smartnoise-synth 1.0.8's MST (its own venv, `make peers`) on the same table, scored with
+    the same k-marginal; its fixed bins are turned back into numbers uniformly."""
+    import subprocess
+
+    rows = []
+    script = Path(__file__).resolve().parent / "peer_smartnoise_mst.py"
+    source = path("nist2019")
+    rng = np.random.default_rng(0)
+    for eps in epsilons:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "peer.csv"
+            start = time.perf_counter()
+            done = subprocess.run([str(python), str(script), "--input", str(source), "--epsilon", str(eps), "--delta",
+                                   "1e-6", "--out", str(out)], capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            if done.returncode != 0:
+                print(f"smartnoise MST eps={eps}: failed ({done.stderr.strip().splitlines()[-1:]})")
+                continue
+            syn = pd.read_csv(out, dtype=str, keep_default_na=False)
+        for c in ["AGEP", "NOC", "NPF", "PINCP", "POVPIP", "PWGTP", "WGTP", "DENSITY"]:
+            syn[c] = _from_labels(syn[c], c not in ("PINCP", "DENSITY"), rng)
+        row = {"peer": "smartnoise-synth 1.0.8 MST", "epsilon": eps,
+               "k_marginal_sdnist": k_marginal_score(train, syn[train.columns], **km),
+               "k_marginal_3way": k_marginal_score(train, syn[train.columns]), "seconds": seconds}
+        rows.append(row)
+        print(f"smartnoise MST eps={eps:<5g} k-marginal (SDNist) {row['k_marginal_sdnist']:.0f}, 3-way "
+              f"{row['k_marginal_3way']:.0f}; {seconds:.0f} s (its fixed bins, DENSITY binned)", flush=True)
+    return rows
 
 
 def speed(args) -> dict:
@@ -223,6 +271,7 @@ def main() -> None:
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-dp", action="store_true")
+    ap.add_argument("--no-peer", action="store_true", help="skip smartnoise-synth's MST even when .venv-synthpeers exists")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     args.datasets = args.datasets.split(",")

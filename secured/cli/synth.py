@@ -35,7 +35,7 @@ def typed(df, **options):
 
 
 def build(generator: str, seed: int, iterations: int | None, device: str, progress: Any, *, epsilon=None,
-          delta=None, domain=None):
+          delta=None, domain=None, condition_on=None):
     """A generator from the CLI's options."""
     from ..synth import MST, TVAE, GaussianCopula, TabDDPM
 
@@ -51,6 +51,10 @@ def build(generator: str, seed: int, iterations: int | None, device: str, progre
                                      "public domain of every column) and --ledger.")
         return MST(epsilon=epsilon, delta=delta, domain=domain, seed=seed, progress=progress)
     extra = {} if iterations is None else {"iterations": iterations}
+    if condition_on is not None:
+        if generator != "tabddpm":
+            raise ConfigurationError("--condition-on goes with --generator tabddpm.")
+        extra["condition_on"] = condition_on
     cls = TVAE if generator == "tvae" else TabDDPM
     return cls(seed=seed, device=device, progress=progress, **extra)
 
@@ -79,6 +83,8 @@ def fit(
     identifiers: Annotated[str, typer.Option(help="Comma-separated id columns left out of the model.")] = "",
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Training steps (tvae, tabddpm).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (tvae, tabddpm).")] = "auto",
+    condition_on: Annotated[Optional[str], typer.Option(help="tabddpm: a categorical column (a classification "
+                                                             "target) the model is conditioned on.")] = None,
     epsilon: Annotated[Optional[float], typer.Option(help="mst: epsilon of the whole fit.")] = None,
     delta: Annotated[Optional[float], typer.Option(help="mst: delta of the whole fit.")] = None,
     domain: Annotated[Optional[str], typer.Option(help="mst: JSON file with the public domain of every column.")]
@@ -101,7 +107,8 @@ def fit(
         if generator != "mst" and (ledger is not None or id_column is not None):
             raise ConfigurationError("--ledger and --id-column go with --generator mst.")
         with RichProgress() as progress:
-            gen = build(generator, seed, iterations, device, progress, epsilon=epsilon, delta=delta, domain=spec)
+            gen = build(generator, seed, iterations, device, progress, epsilon=epsilon, delta=delta, domain=spec,
+                        condition_on=condition_on)
             table = read_table(input)
             if generator == "mst":
                 from ..privacy.dp import BudgetLedger

@@ -12,11 +12,16 @@ denoiser for both, and a few-step sampler.
   loss is the mean squared error of eps plus the mean over categorical features of the KL
   divergence between the true posterior q(x_{t-1} | x_t, x_0) and the model's (x_0 replaced by
   its prediction), the negative log-likelihood at t = 1.
-- Sampling walks ``sample_steps`` evenly spaced steps (default 8, not 1,000): DDIM
+- Sampling walks ``sample_steps`` evenly spaced steps (default 10, not 1,000): DDIM
   (Song et al., 2021; ``eta`` 0 is deterministic, 1 is ancestral) for the numbers and, for the
   categories, the exact multinomial posterior between any two steps s < t, q(x_s | x_t, x_0)
   proportional to [abar_t/abar_s onehot(x_t) + (1 - abar_t/abar_s)/K] * [abar_s x_0 + (1 - abar_s)/K],
   with the predicted x_0 probabilities plugged in.
+- ``condition_on`` (TabDDPM's class conditioning for a classification target): that
+  categorical column is never noised; the denoiser learns the other columns given it, and
+  sampling draws it first from its training shares (or takes it from the conditions), so the
+  link between the target and the features is learned directly. On Adult it closes most of
+  the gap between training on synthetic and on real rows (see the README).
 - Conditions (a mapping or a DataFrame of partial rows) are imposed by inpainting: at every
   step the given cells are replaced by the forward process applied to their values, and they
   are set exactly at the end. The other cells follow the given ones through the denoiser; it
@@ -121,6 +126,19 @@ class _Categories:
         unnorm = left * right
         return unnorm / self._sum(unnorm)
 
+    def weight(self, feature: int | None):
+        """1 for every slot, 0 for the slots of ``feature`` (a conditioning column)."""
+        if feature is None:
+            return 1.0
+        return 1.0 - self.seg[:, feature][None]
+
+    def draw_one(self, shares, n: int, noise: Noise):
+        """``n`` draws from one distribution over codes."""
+        import torch
+
+        u = noise.uniform(n, 1)
+        return torch.minimum((shares.cumsum(0)[None] < u * shares.sum()).sum(1), torch.tensor(len(shares) - 1))
+
     def forward_noise(self, x0, a_t):
         """q(x_t | x_0) for every feature."""
         if a_t.dim():
@@ -182,27 +200,32 @@ class TabDDPM(Generator):
     Parameters: ``iterations`` (optimizer steps) of ``batch_size`` rows, AdamW at ``lr`` with
     ``weight_decay``, denoiser ``layers`` (widths after a ``dim_t``-wide projection),
     ``timesteps`` of the forward process, ``sample_steps`` and ``eta`` of the sampler,
-    ``device``, ``seed`` and an optional ``progress`` callback (``secured.progress``).
+    ``ce_weight`` of the cross-entropy on the predicted categories, ``condition_on`` (a
+    categorical column kept clean), ``device``, ``seed`` and an optional ``progress`` callback
+    (``secured.progress``). Fewer sample steps are faster; each step draws the categories of a
+    row independently given the model's prediction, so very few steps (below about 8) blur
+    strong links between categorical columns.
     """
 
     name = "tabddpm"
 
     def __init__(self, *, iterations: int = 4000, batch_size: int = 1024, lr: float = 2e-3,
                  weight_decay: float = 1e-4, layers: Sequence[int] = (256, 256, 256), dim_t: int = 128,
-                 dropout: float = 0.0, timesteps: int = 1000, sample_steps: int = 8, eta: float = 1.0,
-                 ce_weight: float = 1.0, grid: int = 1024, device: str = "auto", seed: int = 0,
-                 progress: Progress | None = None) -> None:
+                 dropout: float = 0.0, timesteps: int = 1000, sample_steps: int = 10, eta: float = 1.0,
+                 ce_weight: float = 1.0, condition_on: str | None = None, grid: int = 1024, device: str = "auto",
+                 seed: int = 0, progress: Progress | None = None) -> None:
         self.iterations, self.batch_size, self.lr, self.weight_decay = iterations, batch_size, lr, weight_decay
         self.layers, self.dim_t, self.dropout = layers, dim_t, dropout
         self.timesteps, self.sample_steps, self.eta, self.grid = timesteps, sample_steps, eta, grid
-        self.ce_weight = ce_weight
+        self.ce_weight, self.condition_on = ce_weight, condition_on
         self.device, self.seed, self.progress = device, seed, progress
 
     def get_params(self) -> dict[str, Any]:
         return {"iterations": self.iterations, "batch_size": self.batch_size, "lr": self.lr,
                 "weight_decay": self.weight_decay, "layers": list(self.layers), "dim_t": self.dim_t,
                 "dropout": self.dropout, "timesteps": self.timesteps, "sample_steps": self.sample_steps,
-                "eta": self.eta, "ce_weight": self.ce_weight, "grid": self.grid, "device": self.device, "seed": self.seed}
+                "eta": self.eta, "ce_weight": self.ce_weight, "condition_on": self.condition_on, "grid": self.grid,
+                "device": self.device, "seed": self.seed}
 
     def _validate_params(self) -> None:
         owner = "TabDDPM"
@@ -233,6 +256,10 @@ class TabDDPM(Generator):
         self.encoder_ = TableEncoder(self.grid).fit(df, schema)
         enc = self.encoder_.encode(df, rng)
         self.sizes_ = enc.sizes
+        self._condition_index()
+        if self.cond_ is not None:
+            counts = np.bincount(enc.categorical[:, self.cond_], minlength=self.sizes_[self.cond_])
+            self.cond_shares_ = (counts / counts.sum()).tolist()
         self.abar_ = _cosine_abar(self.timesteps)
         model = _build_denoiser(enc.numeric.shape[1], self.sizes_, self.layers, self.dim_t, self.dropout).to(device)
         self._cats = _Categories(self.sizes_, device)
@@ -240,7 +267,7 @@ class TabDDPM(Generator):
         x_num = torch.tensor(enc.numeric, dtype=torch.float32, device=device)
         x_cat = torch.tensor(enc.categorical, dtype=torch.long, device=device)
         abar = torch.tensor(self.abar_, dtype=torch.float32, device=device)
-        opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
         model.train()
         start, self.loss_ = time.perf_counter(), []
         for step, rows in enumerate(batches(len(df), self.batch_size, self.iterations, rng), 1):
@@ -259,6 +286,26 @@ class TabDDPM(Generator):
         model.eval()
         self.model_ = model
 
+    def _condition_index(self) -> None:
+        """The categorical feature kept clean (``condition_on``), or None."""
+        self.cond_ = None
+        if self.condition_on is None:
+            return
+        names = self.encoder_.categorical
+        if self.condition_on not in names:
+            raise ConfigurationError(f"The 'condition_on' parameter of TabDDPM names {self.condition_on!r}, which is "
+                                     "not a categorical column of the table; give a categorical column (the target "
+                                     "of a classification task).")
+        self.cond_ = names.index(self.condition_on)
+
+    def _keep_condition(self, xt_cat, x_cat):
+        """The conditioning feature is never noised."""
+        if self.cond_ is None:
+            return xt_cat
+        xt_cat = xt_cat.clone()
+        xt_cat[:, self.cond_] = x_cat[:, self.cond_]
+        return xt_cat
+
     def _loss(self, model, x_num, x_cat, abar, noise: Noise):
         import torch
         import torch.nn.functional as F
@@ -271,19 +318,22 @@ class TabDDPM(Generator):
         xt_num = a_t.sqrt()[:, None] * x_num + (1 - a_t).sqrt()[:, None] * eps
         if self.sizes_:
             x0 = cats.onehot(x_cat)
-            xt = cats.onehot(cats.draw(cats.forward_noise(x0, a_t), noise))
+            xt = cats.onehot(self._keep_condition(cats.draw(cats.forward_noise(x0, a_t), noise), x_cat))
         else:
             xt = None
         out = model(xt_num, xt, t)
         loss = F.mse_loss(out[:, :d_num], eps) if d_num else out.sum() * 0
-        if self.sizes_:
+        learned = len(self.sizes_) - (self.cond_ is not None)
+        if learned:
             logits = out[:, d_num:]
             p0 = cats.probs(logits)
             true = cats.posterior(xt, x0, a_t, a_prev)
             pred = cats.posterior(xt, p0, a_t, a_prev)
-            kl = (true * (torch.log(true + _LOG_EPS) - torch.log(pred + _LOG_EPS))).sum(1) / len(self.sizes_)
+            kl = (true * (torch.log(true + _LOG_EPS) - torch.log(pred + _LOG_EPS))) * cats.weight(self.cond_)
             ce = -torch.log(torch.gather(p0, 1, x_cat + cats.offsets) + _LOG_EPS)
-            loss = loss + kl.mean() + self.ce_weight * ce.mean()
+            if self.cond_ is not None:
+                ce[:, self.cond_] = 0
+            loss = loss + kl.sum(1).mean() / learned + self.ce_weight * ce.sum(1).mean() / learned
         return loss
 
     # -- sampling ----------------------------------------------------------------------------------
@@ -307,6 +357,12 @@ class TabDDPM(Generator):
                 x_num = noise.normal(m, d_num)
                 x_cat = torch.stack([noise.integers(k, m) for k in self.sizes_], 1) if self.sizes_ \
                     else torch.zeros((m, 0), dtype=torch.long, device=device)
+                if self.cond_ is not None:     # the conditioning column first, from its shares or as given
+                    fixed = cats.draw_one(torch.tensor(self.cond_shares_, device=device), m, noise)
+                    if known is not None:
+                        given = known["cat_mask"][lo:lo + m, self.cond_]
+                        fixed = torch.where(given, known["cat"][lo:lo + m, self.cond_], fixed)
+                    x_cat[:, self.cond_] = fixed
                 sel = None if known is None else slice(lo, lo + m)
                 for t, s in zip(path[:-1], path[1:]):
                     if known is not None:
@@ -323,7 +379,7 @@ class TabDDPM(Generator):
                         x_num = x_num + sigma * noise.normal(m, d_num)
                     if self.sizes_:
                         post = cats.posterior(onehot, cats.probs(out[:, d_num:]), a_t, a_s)
-                        x_cat = cats.draw(post, noise)
+                        x_cat = self._keep_condition(cats.draw(post, noise), x_cat)
                 if known is not None:
                     x_num, x_cat = self._impose(known, sel, x_num, x_cat, abar[0], noise)
                 chunks_num.append(x_num.cpu().numpy().astype(float))
@@ -369,17 +425,20 @@ class TabDDPM(Generator):
         if self.sizes_:
             cats = self._cats
             drawn = cats.draw(cats.forward_noise(cats.onehot(known["cat"][sel]), a_t), noise)
-            x_cat = torch.where(known["cat_mask"][sel], drawn, x_cat)
+            x_cat = self._keep_condition(torch.where(known["cat_mask"][sel], drawn, x_cat), x_cat)
         return x_num, x_cat
 
     # -- persistence -------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
         return {"encoder": self.encoder_.to_dict(), "sizes": list(self.sizes_), "weights": weights_to_json(self.model_),
-                "loss": list(self.loss_)}
+                "loss": list(self.loss_), "condition_shares": getattr(self, "cond_shares_", None)}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.encoder_ = TableEncoder.from_dict(state["encoder"], self.schema_)
         self.sizes_ = [int(k) for k in state["sizes"]]
+        self._condition_index()
+        if self.cond_ is not None:
+            self.cond_shares_ = [float(v) for v in state["condition_shares"]]
         self.abar_ = _cosine_abar(self.timesteps)
         self.loss_ = list(state.get("loss", []))
         model = _build_denoiser(len(self.encoder_.numeric), self.sizes_, self.layers, self.dim_t, self.dropout)

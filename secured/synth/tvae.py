@@ -234,7 +234,7 @@ class TVAE(Generator):
                            for c in self.cond_columns_}
         offsets = sum(1 for g in self.groups_ if g[0] == "offset")
         net = _build(data.shape[1], self._cond_width(), offsets, self.layers, self.latent).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
         pools = {c: [np.flatnonzero(codes[c] == k) for k in range(len(self.categories_[c]))]
                  for c in self.cond_columns_}
         noise = Noise(self.seed, device)
