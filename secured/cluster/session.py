@@ -83,7 +83,25 @@ class _OwnRayMethods(type):
         return cls
 
 
-class _PartyActor(metaclass=_OwnRayMethods):
+class _OwnMethodsOnly(metaclass=_OwnRayMethods):
+    """Ray adds to every actor class a `__ray_call__` that runs any function a caller sends (it
+    could read a party's table and shares, or the dealer's keys). A class that already carries
+    Ray's marker attribute is taken as is, so the party and dealer actors define Ray's three
+    default methods themselves, with `__ray_call__` refusing."""
+
+    def __ray_ready__(self) -> bool:
+        return True
+
+    def __ray_call__(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        _refuse_code()
+
+    def __ray_terminate__(self) -> None:
+        import ray
+
+        ray.actor.exit_actor()
+
+
+class _PartyActor(_OwnMethodsOnly):
     """One party: its shares, its endpoint, its key (received from the dealer actor)."""
 
     def __init__(self, rank: int, n_parties: int, timeout: float, backend: str | None,
@@ -96,21 +114,6 @@ class _PartyActor(metaclass=_OwnRayMethods):
         self.party = None
         self.record = record
         self.received: list[Any] = []
-
-    # Ray adds to every actor class a `__ray_call__` that runs any function a caller sends (it
-    # could read this party's table and shares). A class that already carries Ray's marker
-    # attribute is taken as is, so the party defines Ray's three default methods itself, with
-    # `__ray_call__` refusing.
-    def __ray_ready__(self) -> bool:
-        return True
-
-    def __ray_call__(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        _refuse_code()
-
-    def __ray_terminate__(self) -> None:
-        import ray
-
-        ray.actor.exit_actor()
 
     def set_key(self, key: bytes) -> None:
         """The dealer's key for this party, accepted once: a second delivery (a caller other
@@ -160,7 +163,7 @@ class _PartyActor(metaclass=_OwnRayMethods):
         return list(self.received)
 
 
-class _DealerActor(metaclass=_OwnRayMethods):
+class _DealerActor(_OwnMethodsOnly):
     """The dealer: hands each party its key once, then answers party 0's corrections."""
 
     def __init__(self, n_parties: int, backend: str | None) -> None:
@@ -169,19 +172,6 @@ class _DealerActor(metaclass=_OwnRayMethods):
         be = get_backend(name=backend)
         self.dealer = Dealer(n_parties, be, derivations(be))
         self.delivered = False
-
-    # like the parties, the dealer runs only its own methods: Ray's `__ray_call__` would hand
-    # any caller the parties' keys (see _PartyActor)
-    def __ray_ready__(self) -> bool:
-        return True
-
-    def __ray_call__(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        _refuse_code()
-
-    def __ray_terminate__(self) -> None:
-        import ray
-
-        ray.actor.exit_actor()
 
     def give_keys(self, parties: list[Any]) -> bool:
         """Each party's key, delivered once: a second request (to other actors) is refused."""

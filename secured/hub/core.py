@@ -688,6 +688,14 @@ class Hub:
     def _visible_versions(self, p: Principal, model: Model | None) -> list[ModelVersion]:
         return [] if model is None else [v for v in model.versions if self._sees(p, model, v)]
 
+    def _version_for(self, s: Session, p: Principal, name: str, version: int | str | None) -> tuple[Model, ModelVersion]:
+        """The model and the version of it the caller asks for, among those they may see."""
+        model = s.scalar(select(Model).where(Model.name == name))
+        visible = self._visible_versions(p, model)
+        if not visible:
+            raise NotFound("No visible model with this name.")
+        return model, _resolve_version(model, visible, version)
+
     def publish_model(self, token: str, name: str, artifact: bytes | str | Path, *, metrics: dict | None = None,
                       lineage: dict | None = None, epsilon: float | None = None, delta: float | None = None,
                       membership_inference: dict | None = None, licence: str | None = None, description: str = "",
@@ -782,11 +790,7 @@ class Hub:
             name = _check_name(name, "model name")
             version = _version_ref(version)
             with self._tx() as s:
-                model = s.scalar(select(Model).where(Model.name == name))
-                visible = self._visible_versions(p, model)
-                if not visible:
-                    raise NotFound("No visible model with this name.")
-                chosen = _resolve_version(model, visible, version)
+                model, chosen = self._version_for(s, p, name, version)
                 if chosen.access == "sample" and p.role != "admin" and model.owner_id != p.member_id:
                     raise AccessDenied("This version is published for sampling only; sample rows from it with "
                                        "sample_model (`secured hub model sample`).")
@@ -809,11 +813,7 @@ class Hub:
             if conditions is not None and not isinstance(conditions, Mapping):
                 raise IntegrityError("conditions must be a mapping {column: value}.")
             with self._tx() as s:
-                model = s.scalar(select(Model).where(Model.name == name))
-                visible = self._visible_versions(p, model)
-                if not visible:
-                    raise NotFound("No visible model with this name.")
-                chosen = _resolve_version(model, visible, version)
+                _, chosen = self._version_for(s, p, name, version)
                 number, digest = chosen.version, chosen.lake_object
             generator = _generator(self.store.get(digest))
             try:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...exceptions import BadInputError, ConfigurationError
 
-__all__ = ["Strict", "read_config", "check_output_folder", "resolve"]
+__all__ = ["Strict", "read_config", "check_output_folder", "resolve", "job_main"]
 
 
 class Strict(BaseModel):
@@ -77,3 +78,22 @@ def check_output_folder(out: Path) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise BadInputError(f"The output folder {out} cannot be created or written here.")
+
+
+def job_main(argv: list[str] | None, module: str, load: Callable[[str], dict], run: Callable[[dict], dict],
+             summary: Callable[[dict], dict] = lambda metrics: metrics) -> int:
+    """A job's command line: one config path; errors (in SECURED's words) to stderr with exit
+    code 2; the summary of the metrics as one JSON line on stdout."""
+    from ...exceptions import SecuredError
+
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(f"usage: python -m {module} CONFIG.(yaml|json)", file=sys.stderr)
+        return 2
+    try:
+        metrics = run(load(argv[0]))
+    except SecuredError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary(metrics)))
+    return 0

@@ -29,7 +29,6 @@ metrics line to stdout.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -37,9 +36,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
-from ...exceptions import ConfigurationError, SecuredError
+from ...exceptions import ConfigurationError
 from ...io import write_bytes, write_json, write_table
-from ._config import Strict, check_output_folder, read_config, resolve
+from ._config import Strict, check_output_folder, job_main, read_config, resolve
 
 __all__ = ["SynthJobConfig", "load_config", "run", "main"]
 
@@ -229,17 +228,7 @@ def _register(spec: dict[str, Any], rows: Any, generator: Any, report: Any) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m secured.jobs.synth CONFIG.(yaml|json)", file=sys.stderr)
-        return 2
-    try:
-        metrics = run(load_config(argv[0]))
-    except SecuredError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(metrics))
-    return 0
+    return job_main(argv, "secured.jobs.synth", load_config, run)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Progress goes to stderr (the final metrics line to stdout); the metrics file and
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import tempfile
@@ -31,9 +30,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from ...exceptions import ConfigurationError, SecuredError
+from ...exceptions import ConfigurationError
 from ...io import write_bytes, write_json
-from ._config import Strict, check_output_folder, read_config, resolve
+from ._config import Strict, check_output_folder, job_main, read_config, resolve
 
 __all__ = ["JobConfig", "load_config", "build_model", "run", "main"]
 
@@ -167,17 +166,7 @@ def run(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m secured.jobs.train CONFIG.(yaml|json)", file=sys.stderr)
-        return 2
-    try:
-        metrics = run(load_config(argv[0]))
-    except SecuredError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in metrics.items() if k != "epochs"}))
-    return 0
+    return job_main(argv, "secured.jobs.train", load_config, run, lambda m: {k: v for k, v in m.items() if k != "epochs"})
 
 
 if __name__ == "__main__":
