@@ -69,7 +69,8 @@ def check_layers(owner: str, value: Any) -> list[int]:
 
 class Noise:
     """Seeded random numbers drawn on the CPU and moved to the device, so a seed gives the
-    same draws on CPU and GPU (the results then differ only by floating point)."""
+    same draws on CPU and GPU (the results then differ only by floating point). Always
+    float32, whatever torch's default dtype is."""
 
     def __init__(self, seed: int, device: str) -> None:
         import torch
@@ -80,12 +81,12 @@ class Noise:
     def normal(self, *shape: int):
         import torch
 
-        return torch.randn(*shape, generator=self.gen).to(self.device)
+        return torch.randn(*shape, generator=self.gen, dtype=torch.float32).to(self.device)
 
     def uniform(self, *shape: int):
         import torch
 
-        return torch.rand(*shape, generator=self.gen).to(self.device)
+        return torch.rand(*shape, generator=self.gen, dtype=torch.float32).to(self.device)
 
     def integers(self, high: int, *shape: int):
         import torch

@@ -81,7 +81,7 @@ class _Categories:
         self.sizes = list(sizes)
         total = int(sum(self.sizes))
         feature = np.repeat(np.arange(len(self.sizes)), self.sizes)
-        self.seg = torch.zeros((max(total, 1), max(len(self.sizes), 1)), device=device)
+        self.seg = torch.zeros((max(total, 1), max(len(self.sizes), 1)), dtype=torch.float32, device=device)
         if total:
             self.seg[np.arange(total), feature] = 1.0
         self.k = torch.tensor(np.repeat(self.sizes, self.sizes) if total else [1], dtype=torch.float32,
@@ -98,7 +98,7 @@ class _Categories:
     def onehot(self, codes):
         import torch
 
-        out = torch.zeros((codes.shape[0], self.total), device=codes.device)
+        out = torch.zeros((codes.shape[0], self.total), dtype=torch.float32, device=codes.device)
         return out.scatter_(1, codes + self.offsets, 1.0)
 
     def probs(self, logits):
@@ -191,7 +191,7 @@ def _build_denoiser(d_num: int, sizes: Sequence[int], layers: Sequence[int], dim
                 h = h + self.proj_cat(x_onehot)
             return self.head(self.body(h))
 
-    return Denoiser()
+    return Denoiser().float()            # float32 whatever torch's default dtype is
 
 
 class TabDDPM(Generator):
@@ -358,7 +358,7 @@ class TabDDPM(Generator):
                 x_cat = torch.stack([noise.integers(k, m) for k in self.sizes_], 1) if self.sizes_ \
                     else torch.zeros((m, 0), dtype=torch.long, device=device)
                 if self.cond_ is not None:     # the conditioning column first, from its shares or as given
-                    fixed = cats.draw_one(torch.tensor(self.cond_shares_, device=device), m, noise)
+                    fixed = cats.draw_one(torch.tensor(self.cond_shares_, dtype=torch.float32, device=device), m, noise)
                     if known is not None:
                         given = known["cat_mask"][lo:lo + m, self.cond_]
                         fixed = torch.where(given, known["cat"][lo:lo + m, self.cond_], fixed)

@@ -34,7 +34,7 @@ import pandas as pd
 from ..exceptions import BadInputError
 from ..privacy.attacks import wilson
 
-__all__ = ["evaluate", "k_marginal_score"]
+__all__ = ["evaluate", "k_marginal_score", "split_holdout"]
 
 
 def _numeric_columns(df: pd.DataFrame) -> list[str]:
@@ -70,6 +70,16 @@ def _tvd(a: pd.DataFrame, b: pd.DataFrame, cols: Sequence[str]) -> float:
     pa = a.groupby(list(cols)).size() / len(a)
     pb = b.groupby(list(cols)).size() / len(b)
     return float(pa.sub(pb, fill_value=0).abs().sum())
+
+
+def split_holdout(df: pd.DataFrame, share: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, holdout rows): a seeded random ``share`` of the rows held out, never seen
+    by the generator, so that the evaluation has unseen real rows as its reference."""
+    if not 0 < share < 1:
+        raise BadInputError("The holdout share must be between 0 and 1.")
+    order = np.random.default_rng(seed).permutation(len(df))
+    cut = int(round(len(df) * share))
+    return df.iloc[order[cut:]].reset_index(drop=True), df.iloc[order[:cut]].reset_index(drop=True)
 
 
 def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, k: int = 3, *, bins: int = 20,
@@ -158,8 +168,9 @@ def _detection(real: pd.DataFrame, syn: pd.DataFrame, numeric: list[str], rng: n
     r = real.iloc[rng.choice(len(real), n, replace=False)]
     s = syn.iloc[rng.choice(len(syn), n, replace=False)]
     xr, xs = _encode([r, s], numeric)
-    cat = [i for i, c in enumerate(real.columns) if c not in numeric]
     x = np.vstack([xr, xs])
+    # the booster takes at most 255 categories per feature; wider codes (industry codes) as ordinals
+    cat = [i for i, c in enumerate(real.columns) if c not in numeric and np.nanmax(x[:, i]) < 255]
     y = np.r_[np.zeros(n), np.ones(n)]
     model = HistGradientBoostingClassifier(max_iter=100, categorical_features=cat or None, random_state=0)
     aucs = cross_val_score(model, x, y, cv=5, scoring="roc_auc")
@@ -304,8 +315,8 @@ def evaluate(real_train: pd.DataFrame, synthetic: pd.DataFrame, real_holdout: pd
         "rows": {"real_train": int(len(train)), "synthetic": int(len(syn)), "real_holdout": int(len(hold))},
         "shapes": {"mean": float(np.mean(list(shapes.values()))), "columns": shapes},
         "pair_trends": _pairs(train, syn, numeric, bins, max_pairs, rng),
-        "k_marginal": k_marginal_score(train, syn, 3, seed=seed, numeric=numeric, **(k_marginal or {})),
-        "k_marginal_holdout": k_marginal_score(train, hold, 3, seed=seed, numeric=numeric, **(k_marginal or {})),
+        "k_marginal": k_marginal_score(train, syn, 3, seed=seed, **{"numeric": numeric, **(k_marginal or {})}),
+        "k_marginal_holdout": k_marginal_score(train, hold, 3, seed=seed, **{"numeric": numeric, **(k_marginal or {})}),
         "detection": _detection(train, syn, numeric, rng, max_rows),
     }
     if target is not None:

@@ -128,7 +128,7 @@ def _build(d_data: int, d_cond: int, d_offsets: int, compress: Sequence[int], la
         def decode(self, z, c):
             return self.out(self.dec(torch.cat([z, c], 1)))
 
-    return Net()
+    return Net().float()                 # float32 whatever torch's default dtype is
 
 
 class TVAE(Generator):

@@ -124,7 +124,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
 
     from ...io import read_json, read_table
-    from ...synth import evaluate, loads, typed
+    from ...synth import evaluate, loads, split_holdout, typed
     from ...synth.html import evaluation_html
     from ..session import ensure_ray
     from ..synth import generator_actors
@@ -152,9 +152,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
         if evaluation_spec["holdout"]:
             holdout = typed(read_table(evaluation_spec["holdout"]), discrete=config["discrete"], dates=config["dates"])
         else:
-            order = np.random.default_rng(config["sample"]["seed"]).permutation(len(table))
-            cut = int(round(len(table) * evaluation_spec["holdout_share"]))
-            holdout, table = table.iloc[order[:cut]].reset_index(drop=True), table.iloc[order[cut:]].reset_index(drop=True)
+            table, holdout = split_holdout(table, evaluation_spec["holdout_share"], config["sample"]["seed"])
     ensure_ray(config.get("address"))
     import ray
 
