@@ -9,6 +9,8 @@
     secured dp histogram INPUT --columns a,b --rho 0.5 --ledger LEDGER --out OUT
     secured assess ORIGINAL RELEASED --control CONTROL --quasi-identifiers a,b --out report.json
     secured protect INPUT --quasi-identifiers a,b --max-risk 0.05 --out OUT --report report.json
+    secured bias report INPUT --protected a,b --target y [--positive L] --out R.json [--html R.html]
+    secured bias mitigate INPUT --protected a,b --target y --method reweigh|resample|preferential|synthetic --out OUT
     secured synth fit INPUT --out GEN.json | sample GEN.json --n 1000 --out OUT | evaluate TRAIN SYN --holdout H --out R.json
 """
 
@@ -42,6 +44,9 @@ _privacy_commands.register(app, dp_app)
 from . import synth as _synth_commands  # noqa: E402
 
 _synth_commands.register(app)
+from . import bias as _bias_commands  # noqa: E402
+
+_bias_commands.register(app)
 
 
 def _version(value: bool) -> None:

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from ..exceptions import BadInputError, ConfigurationError
 from ._common import RichProgress
+from .bias import BiasPositive, BiasProtected, BiasTarget, bias_section, check_bias_options
 from ._common import columns as _columns
 from ._common import console, err_console
 from ._common import exit_with as _exit_with
@@ -412,6 +413,9 @@ def protect(
     register: Register = False,
     title: Title = None,
     tags: Tags = "",
+    bias_protected: BiasProtected = "",
+    bias_target: BiasTarget = None,
+    bias_positive: BiasPositive = None,
 ) -> None:
     """Anonymize, attack, strengthen, repeat: the most useful release whose risks all pass."""
     from ..io import check_output, read_table, write_bytes, write_json
@@ -431,6 +435,7 @@ def protect(
         if register:
             require_token()
         table = read_table(input)
+        bias_columns = check_bias_options(table, bias_protected, bias_target)
         ctl = read_table(control) if control else None
         sens = _columns(sensitive)
         suppression = sorted({0.0, max_suppression})
@@ -452,6 +457,8 @@ def protect(
                 attacker_date_precision=attacker_date_precision, progress=progress)
             protector.fit(table, ctl)
         result = protector.report_
+        if protector.release_ is not None and bias_columns:
+            result["bias"] = bias_section(protector.release_, bias_columns, bias_target, bias_positive)
         page = (lambda: protection_html(result)) if html_out else None
         if protector.release_ is not None:
             docs = [(protector.recoding_, rec_path, "json"), (result, report, "json")]

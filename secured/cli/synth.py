@@ -16,6 +16,7 @@ import typer
 
 from ..exceptions import BadInputError, ConfigurationError
 from ._common import RichProgress
+from .bias import BiasPositive, BiasProtected, BiasTarget, bias_section, check_bias_options
 from ._common import columns as _columns
 from ._common import console, err_console
 from ._common import exit_with as _exit_with
@@ -267,6 +268,9 @@ def augment_cmd(
     dates: Dates = "",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    bias_protected: BiasProtected = "",
+    bias_target: BiasTarget = None,
+    bias_positive: BiasPositive = None,
 ) -> None:
     """Grow a small table with synthetic rows, after checking by cross-validation that real +
     synthetic beats real alone for the target. Exit code 1 when it does not help."""
@@ -280,6 +284,7 @@ def augment_cmd(
         if generator == "mst":
             raise ConfigurationError("augment refits its generator per fold; use copula, tvae or tabddpm.")
         table = typed(read_table(input), discrete=_columns(discrete), dates=_columns(dates))
+        bias_columns = check_bias_options(table, bias_protected, bias_target)
         with RichProgress() as progress:
             gen = build(generator, seed, iterations, device, progress)
             probe = gen.clone().fit(table.head(min(len(table), 50)), discrete_columns=_columns(discrete)) \
@@ -288,8 +293,11 @@ def augment_cmd(
             result = augment(table, target=target, to=to, generator=gen, folds=folds, learner=learner,
                              conditions=conditions, discrete_columns=_columns(discrete), indicator=indicator,
                              seed=seed, progress=progress)
+        made = result.to_dict()
+        if bias_columns:
+            made["bias"] = bias_section(result.table, bias_columns, bias_target, bias_positive)
         if report is not None:
-            write_json(result.to_dict(), report)
+            write_json(made, report)
         (console if result.recommended else err_console).print(result.message)
         if result.recommended or force:
             write_table(result.table, out)

@@ -4,6 +4,6 @@ access rules (tokens, visibility, names, audit) and ``inventory.inventory_fields
 fields recorded from an anonymize or protect report."""
 
 from .core import Hub, Principal, describe_table
-from .inventory import inventory_fields, synthetic_fields
+from .inventory import bias_fields, inventory_fields, synthetic_fields
 
-__all__ = ["Hub", "Principal", "describe_table", "inventory_fields", "synthetic_fields"]
+__all__ = ["Hub", "Principal", "describe_table", "inventory_fields", "synthetic_fields", "bias_fields"]

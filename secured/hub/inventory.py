@@ -9,6 +9,8 @@
   top level; a protect report under ``"release"``.
 - a protect report's own attack results (``"assessment"``): ``risks`` (each attack's risk
   value and confidence interval) and ``max_risk_upper``.
+- a bias report run on the release (``"bias"``, from ``--bias-protected``): its findings
+  (``secured.bias.BiasReport.findings``) become ``bias``.
 
 Fields the report does not have are left out (the entry keeps what it had). A report that is
 not shaped like either kind is refused with :class:`IntegrityError`; messages name the field,
@@ -23,7 +25,7 @@ from typing import Any, Mapping
 
 from ..exceptions import IntegrityError
 
-__all__ = ["inventory_fields", "synthetic_fields"]
+__all__ = ["inventory_fields", "synthetic_fields", "bias_fields"]
 
 _SETTINGS = ("method", "k_requested", "quasi_identifiers", "suppressed", "search_levels", "l_variant", "t_distance",
              "counted")
@@ -68,7 +70,24 @@ def inventory_fields(report: Mapping[str, Any]) -> dict[str, Any]:
             risks[name] = dict(result["risk"])
         out["risks"] = risks
         out["max_risk_upper"] = _number(assessment.get("max_risk_upper"), "max_risk_upper")
+    bias = report.get("bias")
+    if bias is not None:
+        out["bias"] = bias_fields(bias)
     return out
+
+
+def bias_fields(bias: Mapping[str, Any]) -> dict[str, Any]:
+    """The inventory's ``bias`` field from a bias report (its findings: protected columns,
+    smallest group, largest parity difference, smallest disparate impact, ...)."""
+    if not isinstance(bias, Mapping) or not isinstance(bias.get("findings"), Mapping):
+        raise IntegrityError("The report's 'bias' must be a bias report with 'findings'.")
+    findings = dict(bias["findings"])
+    for key, value in findings.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise IntegrityError(f"The bias finding {key!r} must be a finite number.")
+    if bias.get("target") is not None:
+        findings["target"] = bias["target"]
+    return findings
 
 
 def synthetic_fields(generator: Mapping[str, Any], evaluation: Mapping[str, Any] | None = None) -> dict[str, Any]:
