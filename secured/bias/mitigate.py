@@ -242,25 +242,23 @@ class SyntheticRebalancing(_Mitigation):
         if isinstance(self.min_real, bool) or not isinstance(self.min_real, int) or self.min_real < 1:
             raise ConfigurationError("The 'min_real' parameter must be an int in the range [1, inf).")
         eligible = n_g >= self.min_real
-        total = float(len(df))
-        for _ in range(200):   # N = sum_g max(n_g, share * N): a monotone fixed point
-            new = float(np.where(eligible, np.maximum(n_g, share * total), n_g).sum())
-            if abs(new - total) < 0.5:
+        p = float(y.mean())
+        base = n_g.copy()
+        if self.balance_labels:   # the smallest size at which the group's rate can equal the table's by additions
+            base = np.where(eligible, np.maximum.reduce([n_g, np.ceil(pos / p), np.ceil((n_g - pos) / (1 - p))]), n_g)
+        total = float(base.sum())
+        for _ in range(500):   # N = sum_g max(base_g, share * N): a monotone fixed point
+            new = float(np.where(eligible, np.maximum(base, np.ceil(share * total)), base).sum())
+            if new == total:
                 break
             total = new
-        size = np.where(eligible, np.maximum(n_g, np.ceil(share * total)), n_g)
-        add_pos = np.zeros(groups)
-        add_neg = np.zeros(groups)
+        final = np.where(eligible, np.maximum(base, np.ceil(share * total)), n_g)
         if self.balance_labels:
-            p = float(y.mean())
-            final = np.maximum.reduce([size, np.ceil(pos / p), np.ceil((n_g - pos) / (1 - p))])
             add_pos = np.where(eligible, np.maximum(np.round(p * final) - pos, 0), 0)
-            add_neg = np.where(eligible, np.maximum(final - add_pos - n_g, 0), 0)
         else:
-            extra = size - n_g
             rate = np.where(n_g > 0, pos / np.maximum(n_g, 1), 0)
-            add_pos = np.round(extra * rate)
-            add_neg = extra - add_pos
+            add_pos = np.round((final - n_g) * rate)
+        add_neg = np.maximum(final - n_g - add_pos, 0)
         rows = []
         for g in range(groups):
             label = enc.label(tuple(range(len(protected))), enc.fine_keys[g])

@@ -89,7 +89,7 @@ def model_scores(model: Any, df: pd.DataFrame, features: Sequence[str] | None = 
         if first is not None and first.in_features != len(features):
             raise BadInputError(f"The torch model takes {first.in_features} features; {len(features)} were given.")
         try:
-            x = torch.as_tensor(df[features].to_numpy(dtype=np.float32))
+            x = torch.tensor(np.array(df[features].to_numpy(dtype=np.float32)))
         except (TypeError, ValueError):
             raise BadInputError("A torch model needs numeric feature columns; encode the others first.") from None
         with torch.no_grad():
@@ -126,9 +126,11 @@ def model_scores(model: Any, df: pd.DataFrame, features: Sequence[str] | None = 
 
 
 def _positive_index(classes: list, positive: Any) -> int:
-    if len(classes) != 2:
-        raise BadInputError(f"The model has {len(classes)} classes; the report takes a binary classifier.")
+    """The column of the favourable class: ``positive`` among the model's classes (a
+    multi-class model is scored by that class's probability), else 1 / True of a binary one."""
     if positive is None:
+        if len(classes) != 2:
+            raise ConfigurationError(f"The model has {len(classes)} classes; give positive= with the favourable one.")
         for i, c in enumerate(classes):
             if c is True or (isinstance(c, (int, np.integer)) and c == 1):
                 return i
@@ -241,8 +243,10 @@ def model_report(model: Any, df: pd.DataFrame, target: str, protected: Sequence[
             def stat(values, boot, kind):
                 if kind == "difference":
                     v, b = values.max() - values.min(), boot.max(axis=1) - boot.min(axis=1)
-                else:
-                    v = values.min() / values.max() if values.max() > 0 else 1.0
+                else:   # undefined (None) when no group is selected, as fairlearn's nan
+                    if values.max() <= 0:
+                        return {"value": None, "ci": None}
+                    v = values.min() / values.max()
                     with np.errstate(divide="ignore", invalid="ignore"):
                         b = np.where(boot.max(axis=1) > 0, boot.min(axis=1) / boot.max(axis=1), 1.0)
                 return {"value": float(v), "ci": [float(x) for x in np.percentile(b, [2.5, 97.5])]}

@@ -84,6 +84,19 @@ def _commands(d):
         ["synth", "evaluate", t, t, "--holdout", str(d / "empty.csv"), "--out", str(d / "e.json")],
         ["synth", "augment", t, "--target", "salary-class", "--to", "10", "--out", str(d / "x.csv")],
         ["hub", "model", "sample", "m", str(d / "m.csv"), "--token", f"sk_{MARKER}"],
+        ["bias", "report", t, "--protected", "sex,race", "--target", "salary-class", "--out", str(d / "b.json")],
+        ["bias", "report", t, "--protected", "sex,race", "--target", "salary-class", "--positive", "nope", "--out",
+         str(d / "b.json")],
+        ["bias", "report", t, "--protected", "pid", "--out", str(d / "b.json")],            # one group per row
+        ["bias", "report", t, "--protected", "sexx", "--out", str(d / "b.json")],
+        ["bias", "report", t, "--protected", "sex", "--weights", "race", "--out", str(d / "b.json")],
+        ["bias", "report", t, "--protected", "sex", "--reference", str(d / "noheader.csv"), "--out",
+         str(d / "b.json")],
+        ["bias", "mitigate", t, "--protected", "sex", "--target", "salary-class", "--method", "magic", "--out", out],
+        ["bias", "mitigate", pq, "--protected", "sex", "--target", "race", "--positive", "White", "--method",
+         "synthetic", "--generator", "copula", "--out", out],                               # pid: an identifier
+        ["protect", pq, "--quasi-identifiers", "sex,race", "--bias-protected", "sexx", "--out", out, "--report",
+         str(d / "r.json")],
     ]
 
 
