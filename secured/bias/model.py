@@ -249,20 +249,29 @@ def model_report(model: Any, df: pd.DataFrame, target: str, protected: Sequence[
                     v = values.min() / values.max()
                     with np.errstate(divide="ignore", invalid="ignore"):
                         b = np.where(boot.max(axis=1) > 0, boot.min(axis=1) / boot.max(axis=1), 1.0)
-                return {"value": float(v), "ci": [float(x) for x in np.percentile(b, [2.5, 97.5])]}
+                return {"value": float(v), "ci": _percentiles(b)}
 
             entry["demographic_parity_difference"] = stat(sr[shown], b_sr, "difference")
             entry["demographic_parity_ratio"] = stat(sr[shown], b_sr, "ratio")
+            # size-weighted |rate(group) - rate(rest)|: the parity gap of a random person's group,
+            # far less driven by the sampling noise of small groups than max - min
+            total_sel, total_n = float(pred.sum()), float(len(pred))
+            rest = (total_sel - sel[g][shown]) / np.maximum(total_n - n[g][shown], 1)
+            entry["weighted_parity_difference"] = float(np.sum(n[g][shown] * np.abs(sr[shown] - rest))
+                                                        / n[g][shown].sum())
             entry["equal_opportunity_difference"] = stat(tpr[shown], b_tpr, "difference")
             tpr_d, fpr_d = np.ptp(tpr[shown]), np.ptp(fpr[shown])
             b_eo = np.maximum(np.ptp(b_tpr, axis=1), np.ptp(b_fpr, axis=1))
-            entry["equalized_odds_difference"] = {"value": float(max(tpr_d, fpr_d)),
-                                                  "ci": [float(x) for x in np.percentile(b_eo, [2.5, 97.5])]}
+            entry["equalized_odds_difference"] = {"value": float(max(tpr_d, fpr_d)), "ci": _percentiles(b_eo)}
             worst_tpr = int(np.argmin(tpr[shown]))
             entry["worst_recall_group"] = cells[int(np.flatnonzero(shown)[worst_tpr])]["group"]
         out["groupings"][enc.name(g)] = entry
     out["seconds"] = time.perf_counter() - start
     return out
+
+
+def _percentiles(draws: np.ndarray) -> list[float] | None:
+    return [float(x) for x in np.percentile(draws, [2.5, 97.5])] if len(draws) else None
 
 
 def _ece(scores: np.ndarray, y: np.ndarray, cell: np.ndarray, cells: int, bins: int = 10) -> np.ndarray:
