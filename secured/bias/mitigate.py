@@ -23,6 +23,11 @@ would be independent of the group if cell (g, y) held E_gy = n_g n_y / N rows.
   filled (a generator would copy or invent them). Per filled group the report gives the
   synthetic share and a cross-validated detection AUC (real rows of the group against its
   synthetic rows; 0.5 means indistinguishable).
+
+``strength`` in (0, 1] (default 1) repairs part of the way: cell sizes (weights, resampled
+counts) move that fraction from the observed n_gy to E_gy, and a synthetic rebalancing moves
+each group's base rate that fraction towards the table's. It trades parity for the
+predictive power group membership carries (the README's benchmark shows the curve).
 """
 
 from __future__ import annotations
@@ -50,9 +55,9 @@ def _compare(before, after) -> dict[str, Any]:
 class _Mitigation:
     """Shared checks: the protected columns, the binary target and the cells (g, y)."""
 
-    def __init__(self, protected: Sequence[str], target: str, *, positive: Any = None, missing: str = "error",
-                 min_cell: int = 10, seed: int = 0) -> None:
-        self.protected, self.target, self.positive = protected, target, positive
+    def __init__(self, protected: Sequence[str], target: str, *, positive: Any = None, strength: float = 1.0,
+                 missing: str = "error", min_cell: int = 10, seed: int = 0) -> None:
+        self.protected, self.target, self.positive, self.strength = protected, target, positive, strength
         self.missing, self.min_cell, self.seed = missing, min_cell, seed
 
     def _cells(self, df: pd.DataFrame):
@@ -67,7 +72,11 @@ class _Mitigation:
         counts = np.bincount(cell, minlength=2 * len(enc.fine_keys)).astype(float)
         n_g = counts.reshape(-1, 2).sum(axis=1)
         n_y = np.array([(~y).sum(), y.sum()], dtype=float)
+        if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or \
+                not 0 < self.strength <= 1:
+            raise ConfigurationError(f"The 'strength' parameter of {type(self).__name__} must be a number in (0, 1].")
         expected = (n_g[:, None] * n_y[None, :] / len(df)).reshape(-1)
+        expected = self.strength * expected + (1 - self.strength) * counts   # part of the way to independence
         return protected, y, enc, cell, counts, expected
 
     def _report(self, df: pd.DataFrame, weights=None):
@@ -136,8 +145,10 @@ class Resampling(_Mitigation):
     """
 
     def __init__(self, protected: Sequence[str], target: str, *, positive: Any = None, method: str = "uniform",
-                 ranker: Any = None, missing: str = "error", min_cell: int = 10, seed: int = 0) -> None:
-        super().__init__(protected, target, positive=positive, missing=missing, min_cell=min_cell, seed=seed)
+                 ranker: Any = None, strength: float = 1.0, missing: str = "error", min_cell: int = 10,
+                 seed: int = 0) -> None:
+        super().__init__(protected, target, positive=positive, strength=strength, missing=missing,
+                         min_cell=min_cell, seed=seed)
         self.method, self.ranker = method, ranker
 
     def fit(self, df: pd.DataFrame) -> "Resampling":
@@ -214,15 +225,16 @@ class SyntheticRebalancing(_Mitigation):
     ``generator``: an unfitted ``secured.synth`` generator (fitted here on the table) or a
     fitted one (used as it is). ``min_share``: the smallest share of the final table a group
     is filled to (default half an equal share); ``balance_labels``: also equalize base
-    rates; ``min_real``: groups with fewer real rows are left as they are; ``indicator``:
+    rates (``strength`` < 1 moves each group's rate that part of the way); ``min_real``: groups with fewer real rows are left as they are; ``indicator``:
     a column marking synthetic rows; ``detection``: measure per-group detection AUC.
     """
 
     def __init__(self, generator: Any, protected: Sequence[str], target: str, *, positive: Any = None,
                  min_share: float | None = None, balance_labels: bool = True, min_real: int = 10,
-                 indicator: str | None = None, detection: bool = True, missing: str = "error", min_cell: int = 10,
-                 seed: int = 0, progress: Progress | None = None) -> None:
-        super().__init__(protected, target, positive=positive, missing=missing, min_cell=min_cell, seed=seed)
+                 indicator: str | None = None, detection: bool = True, strength: float = 1.0, missing: str = "error",
+                 min_cell: int = 10, seed: int = 0, progress: Progress | None = None) -> None:
+        super().__init__(protected, target, positive=positive, strength=strength, missing=missing,
+                         min_cell=min_cell, seed=seed)
         self.generator, self.min_share, self.balance_labels, self.min_real = generator, min_share, balance_labels, min_real
         self.indicator, self.detection, self.progress = indicator, detection, progress
 
@@ -242,10 +254,14 @@ class SyntheticRebalancing(_Mitigation):
         if isinstance(self.min_real, bool) or not isinstance(self.min_real, int) or self.min_real < 1:
             raise ConfigurationError("The 'min_real' parameter must be an int in the range [1, inf).")
         eligible = n_g >= self.min_real
-        p = float(y.mean())
+        rate = pos / np.maximum(n_g, 1)
+        p = rate + self.strength * (float(y.mean()) - rate)    # each group's target rate
         base = n_g.copy()
-        if self.balance_labels:   # the smallest size at which the group's rate can equal the table's by additions
-            base = np.where(eligible, np.maximum.reduce([n_g, np.ceil(pos / p), np.ceil((n_g - pos) / (1 - p))]), n_g)
+        if self.balance_labels:   # the smallest size at which the group's rate can reach its target by additions
+            with np.errstate(divide="ignore", invalid="ignore"):
+                need = np.maximum.reduce([n_g, np.ceil(np.where(p > 0, pos / p, 0)),
+                                          np.ceil(np.where(p < 1, (n_g - pos) / (1 - p), 0))])
+            base = np.where(eligible, need, n_g)
         total = float(base.sum())
         for _ in range(500):   # N = sum_g max(base_g, share * N): a monotone fixed point
             new = float(np.where(eligible, np.maximum(base, np.ceil(share * total)), base).sum())
@@ -256,7 +272,6 @@ class SyntheticRebalancing(_Mitigation):
         if self.balance_labels:
             add_pos = np.where(eligible, np.maximum(np.round(p * final) - pos, 0), 0)
         else:
-            rate = np.where(n_g > 0, pos / np.maximum(n_g, 1), 0)
             add_pos = np.round((final - n_g) * rate)
         add_neg = np.maximum(final - n_g - add_pos, 0)
         rows = []

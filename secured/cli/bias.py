@@ -80,12 +80,13 @@ def report_cmd(
 
 def build_mitigation(method: str, protected: list[str], target: str, positive: Any, *, min_cell: int,
                      missing: str, seed: int, generator: str = "tvae", iterations: int | None = None,
-                     device: str = "auto", min_share: float | None = None, progress: Any = None) -> Any:
+                     device: str = "auto", min_share: float | None = None, strength: float = 1.0,
+                     progress: Any = None) -> Any:
     from ..bias import Resampling, Reweighing, SyntheticRebalancing
 
     if method not in METHODS:
         raise ConfigurationError(f"--method must be one of {', '.join(METHODS)}.")
-    common = {"positive": positive, "min_cell": min_cell, "missing": missing, "seed": seed}
+    common = {"positive": positive, "min_cell": min_cell, "missing": missing, "seed": seed, "strength": strength}
     if method == "reweigh":
         return Reweighing(protected, target, **common)
     if method in ("resample", "preferential"):
@@ -116,6 +117,8 @@ def mitigate_cmd(
                                                             "default half an equal share).")] = None,
     discrete: Annotated[str, typer.Option(help="Comma-separated columns modelled as categories (synthetic).")] = "",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (synthetic).")] = "auto",
+    strength: Annotated[float, typer.Option(help="Part of the way to parity, in (0, 1]: less trades less of the "
+                                                "predictive power group membership carries.")] = 1.0,
     min_cell: MinCell = 10,
     missing_group: MissingGroup = False,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
@@ -138,7 +141,8 @@ def mitigate_cmd(
                 table = typed(table, discrete=[*_columns(discrete), *_columns(protected), target])
             mitigation = build_mitigation(method, _columns(protected), target, positive, min_cell=min_cell,
                                           missing=missing, seed=seed, generator=generator, iterations=iterations,
-                                          device=device, min_share=min_share, progress=progress)
+                                          device=device, min_share=min_share, strength=strength,
+                                          progress=progress)
             result = mitigation.fit_resample(table, weight_column) if method == "reweigh" else \
                 mitigation.fit_resample(table)
         write_table(result, out)

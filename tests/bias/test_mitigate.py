@@ -152,3 +152,15 @@ def test_synthetic_rebalancing_refuses_bad_settings(small_diabetes):
                              positive="<30").fit_resample(small_diabetes)
     with pytest.raises(ConfigurationError, match="generator"):
         SyntheticRebalancing("tvae", ["race"], "readmitted", positive="<30").fit_resample(small_diabetes)
+
+
+def test_strength_moves_part_of_the_way(adult):
+    y = adult["salary-class"] == ">50K"
+    full = Reweighing(["sex"], "salary-class", positive=">50K").fit_transform(adult)
+    half = Reweighing(["sex"], "salary-class", positive=">50K", strength=0.5).fit_transform(adult)
+    assert np.allclose(half, 0.5 * full + 0.5)              # (s E + (1 - s) n) / n
+    women = adult["sex"] == "Female"
+    rate = lambda w: (w[women] * y[women]).sum() / w[women].sum()   # noqa: E731
+    assert rate(half) == pytest.approx((rate(full) + y[women].mean()) / 2, abs=1e-12)
+    with pytest.raises(ConfigurationError, match="strength"):
+        Reweighing(["sex"], "salary-class", positive=">50K", strength=0).fit(adult)

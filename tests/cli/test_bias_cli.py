@@ -99,3 +99,17 @@ def test_protect_stores_bias_findings_in_the_hub(tmp_path, monkeypatch):
                               "nope"])
     assert res.exit_code == 2 and "'nope'" in res.output and not (tmp_path / "r2.json").exists()
     hub.engine.dispose()
+
+
+def test_augment_reports_the_bias_of_the_grown_table(adult_csv):
+    d = adult_csv
+    load("adult").head(1000).to_csv(d / "small.csv", index=False)
+    res = runner.invoke(app, ["synth", "augment", str(d / "small.csv"), "--target", "salary-class", "--to", "1200",
+                              "--generator", "copula", "--folds", "2", "--force", "--out", str(d / "grown.csv"),
+                              "--report", str(d / "grown.json"), "--bias-protected", "sex,race", "--bias-target",
+                              "salary-class", "--bias-positive", ">50K"])
+    assert res.exit_code in (0, 1), res.output
+    made = json.loads((d / "grown.json").read_text())
+    grown = pd.read_csv(d / "grown.csv", dtype=str)
+    again = bias_report(grown, ["sex", "race"], "salary-class", positive=">50K", missing="group")
+    assert made["bias"]["findings"]["rows"] == 1200 and _same(made["bias"]["findings"], again.findings)
