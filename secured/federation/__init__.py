@@ -1,0 +1,16 @@
+"""Federation: aggregate cluster models with robust strategies, secure aggregation and
+accounted differential privacy.
+
+- ``strategies``: the ``Strategy`` base, FedAvg, FedAvgM, FedProx, FedAdagrad, FedAdam,
+  FedYogi, coordinate-wise median and trimmed mean, Krum / Multi-Krum, ``NormBound``.
+- ``secagg``: secure aggregation with pairwise masks (Bonawitz et al. 2017): X25519 key
+  agreement, ChaCha20 masks, Shamir shares of the seeds for dropout recovery.
+
+>>> from secured.federation import FedAvg, Update
+"""
+
+from .strategies import (STRATEGIES, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Krum, Median, NormBound,
+                         Strategy, TrimmedMean, Update, build, check_update, clip_update)
+
+__all__ = ["Strategy", "Update", "FedAvg", "FedAvgM", "FedProx", "FedAdagrad", "FedAdam", "FedYogi", "Median",
+           "TrimmedMean", "Krum", "NormBound", "clip_update", "check_update", "build", "STRATEGIES"]
