@@ -9,8 +9,10 @@ accounted differential privacy.
 >>> from secured.federation import FedAvg, Update
 """
 
+from .secagg import SecAggClient, SecAggServer, SecureAggregation, secure_sum
 from .strategies import (STRATEGIES, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Krum, Median, NormBound,
                          Strategy, TrimmedMean, Update, build, check_update, clip_update)
 
 __all__ = ["Strategy", "Update", "FedAvg", "FedAvgM", "FedProx", "FedAdagrad", "FedAdam", "FedYogi", "Median",
-           "TrimmedMean", "Krum", "NormBound", "clip_update", "check_update", "build", "STRATEGIES"]
+           "TrimmedMean", "Krum", "NormBound", "clip_update", "check_update", "build", "STRATEGIES",
+           "SecureAggregation", "SecAggClient", "SecAggServer", "secure_sum"]
