@@ -131,19 +131,22 @@ class Strategy:
 
 
 def weighted_sum(updates: Iterable[Update], current: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float, int]:
-    """Sum of n_i * params_i in float64, the total n, and the number of updates; streamed."""
+    """Sum of n_i * params_i in float64, the total n, and the number of updates; streamed
+    (one product buffer per array, reused: no per-update allocation)."""
     current = _check_current(current)
     total = [np.zeros(c.shape, dtype=np.float64) for c in current]
+    scratch = [np.empty(c.shape, dtype=c.dtype) for c in current]
     weight, count, seen = 0.0, 0, set()
     for update in updates:
         check_update(update, current)
         if update.client in seen:
             raise BadInputError(f"Client {update.client!r} sent two updates in one round.")
         seen.add(update.client)
-        n = float(update.num_examples)
-        for acc, p in zip(total, update.params):
-            acc += p * n if p.dtype == np.float64 else p.astype(np.float64) * n
-        weight += n
+        n = update.num_examples
+        for acc, buf, p in zip(total, scratch, update.params):
+            np.multiply(p, p.dtype.type(n), out=buf)
+            np.add(acc, buf, out=acc)
+        weight += float(n)
         count += 1
     if count == 0:
         raise BadInputError("No update to aggregate: every client failed or none was selected.")
@@ -295,20 +298,27 @@ def _coordinatewise(updates: list[Update], current, reduce: Callable[[np.ndarray
         flat = [np.asarray(u.params[i]).reshape(-1) for u in updates]
         result = np.empty(c.size, dtype=np.float64)
         for start in range(0, c.size, chunk):
-            block = np.stack([f[start:start + chunk] for f in flat]).astype(np.float64, copy=False)
+            block = np.stack([f[start:start + chunk] for f in flat])
             result[start:start + chunk] = reduce(block)
         out.append(result.reshape(c.shape).astype(c.dtype, copy=False))
     return out
 
 
 class Median(Strategy):
-    """Coordinate-wise median of the updates (unweighted)."""
+    """Coordinate-wise median of the updates (unweighted; the mean of the two middle values
+    for an even number)."""
 
     name = "median"
 
     def aggregate(self, rnd, updates, current):
         ups = _stacked(updates, current)
-        return _coordinatewise(ups, current, lambda b: np.median(b, axis=0))
+        n = len(ups)
+
+        def median(block):
+            s = np.sort(block, axis=0)      # a vectorized sort of n values per coordinate beats partition here
+            return (s[(n - 1) // 2].astype(np.float64) + s[n // 2]) / 2
+
+        return _coordinatewise(ups, current, median)
 
 
 class TrimmedMean(Strategy):
@@ -327,9 +337,8 @@ class TrimmedMean(Strategy):
 
         def trim(block):
             if k == 0:
-                return block.mean(axis=0)
-            part = np.partition(block, (k, len(ups) - k - 1), axis=0)
-            return part[k:len(ups) - k].mean(axis=0)
+                return block.mean(axis=0, dtype=np.float64)
+            return np.sort(block, axis=0)[k:len(ups) - k].mean(axis=0, dtype=np.float64)
 
         return _coordinatewise(ups, current, trim)
 
