@@ -5,14 +5,18 @@ accounted differential privacy.
   FedYogi, coordinate-wise median and trimmed mean, Krum / Multi-Krum, ``NormBound``.
 - ``secagg``: secure aggregation with pairwise masks (Bonawitz et al. 2017): X25519 key
   agreement, ChaCha20 masks, Shamir shares of the seeds for dropout recovery.
+- ``accounting``: the run's privacy ledger composed by dp-accounting, and ``ClusterDP``
+  (cluster-level Gaussian mechanism with OpenDP's discrete Gaussian noise).
 
 >>> from secured.federation import FedAvg, Update
 """
 
+from .accounting import ClusterDP, PrivacyAccountant, gaussian_noise
 from .secagg import SecAggClient, SecAggServer, SecureAggregation, secure_sum
 from .strategies import (STRATEGIES, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Krum, Median, NormBound,
                          Strategy, TrimmedMean, Update, build, check_update, clip_update)
 
 __all__ = ["Strategy", "Update", "FedAvg", "FedAvgM", "FedProx", "FedAdagrad", "FedAdam", "FedYogi", "Median",
            "TrimmedMean", "Krum", "NormBound", "clip_update", "check_update", "build", "STRATEGIES",
-           "SecureAggregation", "SecAggClient", "SecAggServer", "secure_sum"]
+           "SecureAggregation", "SecAggClient", "SecAggServer", "secure_sum", "ClusterDP", "PrivacyAccountant",
+           "gaussian_noise"]
