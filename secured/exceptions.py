@@ -17,6 +17,7 @@ subclass also derives from the builtin a caller would naturally catch::
     ├── PartyRefused            (PermissionError) a party refused a request outside its protocol
     ├── PrivacyBudgetError      (RuntimeError) a privacy budget or its ledger refuses a release
     │   └── BudgetExceededError               the release would spend more than is left
+    ├── RoundFailedError        (RuntimeError) a federated round got too few updates; the run resumes
     └── HubError                (RuntimeError) the knowledge base refused or failed an operation
         ├── AccessDenied        (PermissionError) bad, expired or revoked token; not allowed
         ├── NotFound            (LookupError)  no such member, dataset, object or model
@@ -43,6 +44,7 @@ __all__ = [
     "PartyRefused",
     "PrivacyBudgetError",
     "BudgetExceededError",
+    "RoundFailedError",
     "HubError",
     "AccessDenied",
     "NotFound",
@@ -110,6 +112,11 @@ class PrivacyBudgetError(SecuredError, RuntimeError):
 
 class BudgetExceededError(PrivacyBudgetError):
     """A release would spend more privacy budget than the ledger has left."""
+
+
+class RoundFailedError(SecuredError, RuntimeError):
+    """A federated round got fewer updates than it needs; it is recorded as failed and the run
+    resumes from the last completed round."""
 
 
 class HubError(SecuredError, RuntimeError):

@@ -10,7 +10,9 @@ import pytest
 MODULES = ["secured.progress", "secured.privacy.reports", "secured.privacy.anonymizer", "secured.privacy.protect",
            "secured.mpc.session", "secured.mpc.training", "secured.data", "secured.backend", "secured.synth",
            "secured.synth.copula", "secured.synth.diffusion", "secured.synth.tvae", "secured.synth.dp",
-           "secured.privacy.mechanisms", "secured.bias.report", "secured.bias.model", "secured.bias.mitigate"]
+           "secured.privacy.mechanisms", "secured.bias.report", "secured.bias.model", "secured.bias.mitigate",
+           "secured.federation.strategies", "secured.federation.secagg", "secured.federation.accounting",
+           "secured.federation.mia", "secured.federation.run"]
 
 
 @pytest.mark.parametrize("name", MODULES)
