@@ -1,0 +1,243 @@
+"""Federation: aggregation speed against a bare numpy sum, secure aggregation's bytes and time
+against plain float32 updates, robustness of the strategies to malicious clusters on
+diabetes130, and cluster-level DP with a membership-inference check; every baseline measured
+in the same run.
+
+    python benchmarks/bench_federation.py                 # everything (about 10 minutes, 2 cores)
+    python benchmarks/bench_federation.py --only speed,secagg
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from secured.federation import (ClusterDP, FedAvg, Federation, Krum, Median, PrivacyAccountant,  # noqa: E402
+                                SecAggServer, TorchClient, TrimmedMean, Update, membership_inference, secure_sum)
+
+
+def best(fn, repeat=3) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def speed(size=10_000_000, clients=20) -> dict:
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(size, dtype=np.float32)
+    ups = [Update([base + np.float32(i * 0.01)], 100 + i, f"c{i}") for i in range(clients)]
+    current = [np.zeros(size, dtype=np.float32)]
+
+    def bare():
+        acc = np.zeros(size)
+        for u in ups:
+            np.add(acc, u.params[0], out=acc)
+
+    out = {"size": size, "clients": clients, "bare_sum_s": best(bare)}
+    for name, strategy in (("fedavg", FedAvg()), ("median", Median()), ("trimmed_mean", TrimmedMean(0.1)),
+                           ("krum", Krum(byzantine=3))):
+        out[name + "_s"] = best(lambda: strategy.aggregate(1, iter(ups), current), 2 if name != "fedavg" else 3)
+    return out
+
+
+def secagg(size=1_000_000, clients=10) -> dict:
+    rng = np.random.default_rng(1)
+    xs = [rng.uniform(-1, 1, size) for _ in range(clients)]
+    server = SecAggServer(size, clients // 2 + 1, 1.0, 16)
+    start = time.perf_counter()
+    total = secure_sum(xs, threshold=clients // 2 + 1, bound=1.0, drop_after_sharing=[3], server=server)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    plain = np.sum([x for i, x in enumerate(xs) if i != 3], axis=0)
+    plain_s = time.perf_counter() - start
+    plain_bytes = (clients - 1) * size * 4  # the survivors uploading plain float32 updates
+    wire = server.bytes_in + server.bytes_out
+    return {"size": size, "clients": clients, "dropped": 1, "seconds": seconds, "plain_sum_s": plain_s,
+            "max_error": float(np.abs(total - plain).max()), "bytes_on_wire": wire, "plain_bytes": plain_bytes,
+            "ratio": wire / plain_bytes, "upload_ratio": server.bytes_in / plain_bytes}
+
+
+def diabetes_shards(clusters=10, alpha=0.3, seed=0):
+    """diabetes130 as one-hot features, readmission < 30 days; shards by a Dirichlet(alpha)
+    split of every admission source over the clusters (hospital-like: each cluster sees
+    its own mix of admission sources)."""
+    from secured.data import load
+
+    d = load("diabetes130")
+    cols = ["race", "gender", "age", "admission_type_id", "discharge_disposition_id", "admission_source_id",
+            "time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications", "number_outpatient",
+            "number_emergency", "number_inpatient", "number_diagnoses", "A1Cresult", "insulin", "change",
+            "diabetesMed"]
+    y = (d["readmitted"] == "<30").to_numpy(np.float32)
+    numeric = ["time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications", "number_outpatient",
+               "number_emergency", "number_inpatient", "number_diagnoses"]
+    x_num = d[numeric].astype(float)
+    x_num = ((x_num - x_num.mean()) / x_num.std()).to_numpy(np.float32)
+    x_cat = pd.get_dummies(d[[c for c in cols if c not in numeric]].astype(str)).to_numpy(np.float32)
+    x = np.hstack([x_num, x_cat])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(d))
+    test, train = order[:20000], order[20000:]
+    shard = np.empty(len(d), dtype=int)
+    group = d["admission_source_id"].astype(str).to_numpy()
+    for g in np.unique(group[train]):
+        rows = train[group[train] == g]
+        p = rng.dirichlet([alpha] * clusters)
+        shard[rows] = rng.choice(clusters, len(rows), p=p)
+    parts = [train[shard[train] == c] for c in range(clusters)]
+    return x, y, parts, test
+
+
+class Malicious:
+    """A cluster that sends a poisoned update: its delta sign-flipped or scaled."""
+
+    def __init__(self, client, kind: str):
+        self.client, self.kind = client, kind
+
+    def __call__(self, rnd, params, config):
+        u = self.client(rnd, params, config)
+        factor = -1.0 if self.kind == "sign flip" else 10.0
+        return Update([(p0 + factor * (p - p0)).astype(p.dtype) for p, p0 in zip(u.params, params)], u.num_examples,
+                      u.client)
+
+
+def robustness(rounds=15, seed=0) -> dict:
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    x, y, parts, test = diabetes_shards(seed=seed)
+    torch.manual_seed(seed)
+    template = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 1))
+    initial = [p.detach().numpy().copy() for p in template.parameters()]
+
+    def clients(malicious: bool):
+        out = {}
+        for c, rows in enumerate(parts):
+            client = TorchClient(f"cluster{c}", template, x[rows], y[rows], epochs=1, batch_size=256, lr=0.2, seed=c)
+            if malicious and c < 3:
+                client = Malicious(client, "sign flip" if c < 2 else "scale x10")
+            out[f"cluster{c}"] = client
+        return out
+
+    def auroc(params):
+        with torch.no_grad():
+            w, b = torch.as_tensor(params[0]), torch.as_tensor(params[1])
+            s = (torch.as_tensor(x[test]) @ w.T + b).numpy().reshape(-1)
+        return float(roc_auc_score(y[test], s))
+
+    out = {"rows": {f"cluster{c}": int(len(p)) for c, p in enumerate(parts)}, "runs": {}}
+    for label, strategy, bad in (("FedAvg, clean", FedAvg(), False), ("FedAvg, 3 malicious", FedAvg(), True),
+                                 ("median, 3 malicious", Median(), True),
+                                 ("trimmed mean 0.3, 3 malicious", TrimmedMean(0.3), True),
+                                 ("Multi-Krum (f=3, keep 5), 3 malicious", Krum(byzantine=3, keep=5), True)):
+        start = time.perf_counter()
+        run = Federation(strategy, clients(bad), initial=initial, rounds=rounds,
+                         run_dir=tempfile.mkdtemp(prefix="fed-")).run()
+        out["runs"][label] = {"auroc": auroc(run["params"]), "seconds": time.perf_counter() - start}
+        print(f"  {label}: AUROC {out['runs'][label]['auroc']:.3f}", file=sys.stderr, flush=True)
+    return out
+
+
+def cluster_dp(rounds=15, epsilon=3.0, seed=0) -> dict:
+    """Cluster-level DP-FedAvg at epsilon (delta 1e-5) next to plain FedAvg; membership
+    inference (loss threshold) on each final model with training rows of cluster 0 as members."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    x, y, parts, test = diabetes_shards(seed=seed)
+    torch.manual_seed(seed)
+    template = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 1))
+    initial = [p.detach().numpy().copy() for p in template.parameters()]
+    clients = {f"cluster{c}": TorchClient(f"cluster{c}", template, x[rows], y[rows], epochs=1, batch_size=256,
+                                          lr=0.2, seed=c) for c, rows in enumerate(parts)}
+    # the smallest noise multiplier whose epsilon after all rounds stays within the target
+    sigma = 0.5
+    while True:
+        acc = PrivacyAccountant(Path(tempfile.mkdtemp()) / "probe.json", delta=1e-5, max_epsilon=1e9)
+        if acc.charge(rounds=rounds, noise_multiplier=sigma) <= epsilon:
+            break
+        sigma *= 1.1
+    out = {"epsilon_target": epsilon, "noise_multiplier": sigma, "rounds": rounds}
+
+    def score(params):
+        with torch.no_grad():
+            s = (torch.as_tensor(x) @ torch.as_tensor(params[0]).T + torch.as_tensor(params[1])).numpy().reshape(-1)
+        return 1 / (1 + np.exp(-s))
+
+    ledger = Path(tempfile.mkdtemp()) / "ledger.json"
+    accountant = PrivacyAccountant(ledger, delta=1e-5, max_epsilon=epsilon)
+    for label, strategy in (("FedAvg", FedAvg()),
+                            (f"cluster-level DP, epsilon {epsilon:g}",
+                             ClusterDP(FedAvg(), clip=0.5, noise_multiplier=sigma, expected_clients=len(parts),
+                                       accountant=accountant))):
+        run = Federation(strategy, clients, initial=initial, rounds=rounds, run_dir=tempfile.mkdtemp(prefix="fed-"),
+                         accountant=accountant if "DP" in label else None).run()
+        p = score(run["params"])
+        members = parts[0][:2000]
+        non = test[:2000]
+        proba = lambda idx: np.column_stack([1 - p[idx], p[idx]])  # noqa: E731
+        mia = membership_inference(lambda idx: proba(idx.astype(int).reshape(-1)),
+                                   (members.reshape(-1, 1), y[members].astype(int)),
+                                   (non.reshape(-1, 1), y[non].astype(int)))
+        out[label] = {"auroc": float(roc_auc_score(y[test], p[test])), "mia_auc": mia["loss"]["auc"],
+                      "mia_tpr_at_0.1%_fpr": mia["loss"]["tpr_at_0.1%_fpr"],
+                      "mia_tpr_at_1%_fpr": mia["loss"]["tpr_at_1%_fpr"],
+                      "epsilon": accountant.epsilon() if "DP" in label else None,
+                      "ledger_entries": len(accountant.entries) if "DP" in label else 0}
+        print(f"  {label}: AUROC {out[label]['auroc']:.3f}", file=sys.stderr, flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--only", default="speed,secagg,robustness,dp")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    parts = args.only.split(",")
+    out = {}
+    if "speed" in parts:
+        s = out["speed"] = speed()
+        print(f"\naggregation of {s['clients']} updates x {s['size']:,} float32 values (best of runs):")
+        print("| strategy | seconds | vs bare numpy sum |\n|---|---:|---:|")
+        print(f"| bare numpy float64 sum (baseline) | {s['bare_sum_s']:.2f} | 1.0x |")
+        for k in ("fedavg", "median", "trimmed_mean", "krum"):
+            print(f"| {k} | {s[k + '_s']:.2f} | {s[k + '_s'] / s['bare_sum_s']:.1f}x |")
+    if "secagg" in parts:
+        s = out["secagg"] = secagg()
+        print(f"\nsecure aggregation, {s['clients']} clients x {s['size']:,} values, 1 dropped after sharing keys: "
+              f"{s['seconds']:.2f} s (plain sum {s['plain_sum_s']:.3f} s), max error {s['max_error']:.2e}; bytes on "
+              f"the wire {s['bytes_on_wire']:,} = {s['ratio']:.4f}x plain float32 updates (uploads "
+              f"{s['upload_ratio']:.4f}x); Bonawitz et al. report 1.73x at their setting")
+    if "robustness" in parts:
+        r = out["robustness"] = robustness()
+        print("\ndiabetes130 over 10 clusters (Dirichlet 0.3 over admission source), 15 rounds, logistic model:")
+        print("| run | test AUROC | seconds |\n|---|---:|---:|")
+        for k, v in r["runs"].items():
+            print(f"| {k} | {v['auroc']:.3f} | {v['seconds']:.0f} |")
+    if "dp" in parts:
+        d = out["dp"] = cluster_dp()
+        print(f"\ncluster-level DP (noise multiplier {d['noise_multiplier']:.2f}, {d['rounds']} rounds):")
+        print("| model | test AUROC | MIA AUC | MIA TPR at 0.1% FPR | at 1% FPR | epsilon |\n|---|---:|---:|---:|---:|---:|")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                eps = "-" if v["epsilon"] is None else f"{v['epsilon']:.2f}"
+                print(f"| {k} | {v['auroc']:.3f} | {v['mia_auc']:.3f} | {v['mia_tpr_at_0.1%_fpr']:.4f} | "
+                      f"{v['mia_tpr_at_1%_fpr']:.4f} | {eps} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
