@@ -47,6 +47,9 @@ _synth_commands.register(app)
 from . import bias as _bias_commands  # noqa: E402
 
 _bias_commands.register(app)
+from . import federate as _federate_commands  # noqa: E402
+
+_federate_commands.register(app)
 
 
 def _version(value: bool) -> None:

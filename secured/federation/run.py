@@ -218,8 +218,9 @@ class TorchClient:
         if len(x) != len(y) or len(x) == 0:
             raise BadInputError(f"Client {name!r} has no rows or mismatched features and labels.")
         self.name, self.template, self.epochs, self.batch_size, self.lr = name, template, epochs, batch_size, lr
-        self.x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        self.y = torch.as_tensor(np.asarray(y, dtype=np.float32)).reshape(-1, 1)
+        dtype = next(template.parameters()).dtype
+        self.x = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(dtype)
+        self.y = torch.as_tensor(np.asarray(y, dtype=np.float64)).to(dtype).reshape(-1, 1)
         self.seed, self.loss = seed, loss
 
     def __call__(self, rnd: int, params: list[np.ndarray], config: dict) -> Update:
