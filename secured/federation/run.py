@@ -219,8 +219,8 @@ class TorchClient:
             raise BadInputError(f"Client {name!r} has no rows or mismatched features and labels.")
         self.name, self.template, self.epochs, self.batch_size, self.lr = name, template, epochs, batch_size, lr
         dtype = next(template.parameters()).dtype
-        self.x = torch.as_tensor(np.asarray(x, dtype=np.float64)).to(dtype)
-        self.y = torch.as_tensor(np.asarray(y, dtype=np.float64)).to(dtype).reshape(-1, 1)
+        self.x = torch.as_tensor(np.array(x, dtype=np.float64)).to(dtype)
+        self.y = torch.as_tensor(np.array(y, dtype=np.float64)).to(dtype).reshape(-1, 1)
         self.seed, self.loss = seed, loss
 
     def __call__(self, rnd: int, params: list[np.ndarray], config: dict) -> Update:

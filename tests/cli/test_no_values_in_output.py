@@ -39,6 +39,11 @@ def files(tmp_path_factory):
     (d / "job_bad.yaml").write_text(f"parties: [{MARKER}\n  : - x")
     (d / "domain.json").write_text(json.dumps({"sex": ["Male", "Female"], "race": ["White", "Black"]}))
     (d / "fake_gen.json").write_text(json.dumps({"format": "secured-synth/1", "generator": MARKER}))
+    fed = {"clients": [{"name": "a", "source": "t.csv"}, {"name": "b", "source": "party.csv"}], "label": "label",
+           "model": {"layers": [2, 1]}, "strategy": {"name": "fedavg"}, "rounds": 1, "output": "fedout"}
+    (d / "fed.json").write_text(json.dumps(fed))                               # t.csv: text features, no label
+    (d / "fed_party.json").write_text(json.dumps({**fed, "clients": [{"name": "b", "source": "party.csv"}]}))
+    (d / "fed_bad.json").write_text(json.dumps({**fed, "strategy": {"name": MARKER}}))
     return d
 
 
@@ -97,6 +102,11 @@ def _commands(d):
          "synthetic", "--generator", "copula", "--out", out],                               # pid: an identifier
         ["protect", pq, "--quasi-identifiers", "sex,race", "--bias-protected", "sexx", "--out", out, "--report",
          str(d / "r.json")],
+        ["federate", "run", str(d / "fed.json")],
+        ["federate", "run", str(d / "fed_party.json")],                        # x1 holds the marker
+        ["federate", "run", str(d / "fed_bad.json")],
+        ["federate", "status", str(d)],
+        ["federate", "publish", str(d), "--name", "m", "--members", t, "--non-members", t],
     ]
 
 
