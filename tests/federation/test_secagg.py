@@ -9,8 +9,8 @@ import pytest
 
 from secured.exceptions import BadInputError, ConfigurationError, IntegrityError
 from secured.federation import FedAvg, FedAvgM, Median, SecureAggregation, Update, clip_update
-from secured.federation.secagg import (PRIME, SecAggClient, SecAggServer, _prg, decode, secure_sum, shamir_join,
-                                       shamir_split)
+from secured.federation.secagg import PRIME, SecAggClient, SecAggServer, decode, secure_sum, shamir_join, shamir_split
+from secured.mpc.secagg import _prg
 
 
 def test_shamir_any_threshold_subset_reconstructs():
