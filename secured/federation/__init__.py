@@ -8,6 +8,8 @@ accounted differential privacy.
 - ``accounting``: the run's privacy ledger composed by dp-accounting, and ``ClusterDP``
   (cluster-level Gaussian mechanism with OpenDP's discrete Gaussian noise).
 - ``mia``: membership-inference attacks (loss threshold, offline LiRA) and a publication gate.
+- ``smpc``: clusters of SMPC parties as clients: each trains privately and the clusters'
+  models are summed by a secure aggregation over their parties' shares, never opened.
 - ``run``: ``Federation`` (rounds persisted in a run folder, resumable; clients that fail or
   time out are left out of a round) and ``TorchClient`` (local training, FedProx's term).
 
@@ -17,6 +19,7 @@ accounted differential privacy.
 from .accounting import ClusterDP, PrivacyAccountant, gaussian_noise
 from .mia import gate, membership_inference
 from .run import Federation, TorchClient
+from .smpc import SMPCCluster, secure_cluster_sum, smpc_round
 from .secagg import SecAggClient, SecAggServer, SecureAggregation, secure_sum
 from .strategies import (STRATEGIES, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Krum, Median, NormBound,
                          Strategy, TrimmedMean, Update, build, check_update, clip_update)
@@ -24,4 +27,5 @@ from .strategies import (STRATEGIES, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedPr
 __all__ = ["Strategy", "Update", "FedAvg", "FedAvgM", "FedProx", "FedAdagrad", "FedAdam", "FedYogi", "Median",
            "TrimmedMean", "Krum", "NormBound", "clip_update", "check_update", "build", "STRATEGIES",
            "SecureAggregation", "SecAggClient", "SecAggServer", "secure_sum", "ClusterDP", "PrivacyAccountant",
-           "gaussian_noise", "Federation", "TorchClient", "membership_inference", "gate"]
+           "gaussian_noise", "Federation", "TorchClient", "membership_inference", "gate",
+           "SMPCCluster", "secure_cluster_sum", "smpc_round"]

@@ -277,6 +277,55 @@ def _cmd_reveal(party: "Party", value: Any) -> np.ndarray:
     return party.ctx.be.to_numpy(value)
 
 
+# -- secure aggregation across clusters (secured.mpc.secagg, 64-bit ring) ------------------------------
+# A party takes part in a federation's secure sum with its own shares: it masks them with pair
+# masks shared with every other party of every cluster, so the aggregator only ever learns the
+# sum over all clusters, never one cluster's model (its parties' shares summed).
+def _cmd_secagg_advertise(party: "Party", index: int, size: int, threshold: int) -> bytes:
+    from .secagg import SecAggClient
+
+    party.secagg = SecAggClient(index, size, threshold, ring_bits=64)
+    return party.secagg.advertise()
+
+
+def _secagg(party: "Party"):
+    client = getattr(party, "secagg", None)
+    if client is None:
+        raise PartyRefused(f"party {party.rank} has no secure-aggregation round open; advertise first.")
+    return client
+
+
+def _cmd_secagg_share_keys(party: "Party", roster: dict) -> dict:
+    if len(roster) <= party.ctx.n_parties:   # the sum must reach beyond this cluster, or it opens its model
+        raise PartyRefused(f"party {party.rank} takes part in a secure sum only with parties of other clusters.")
+    return _secagg(party).share_keys(roster)
+
+
+def _cmd_secagg_receive(party: "Party", inbox: dict) -> None:
+    _secagg(party).receive_shares(inbox)
+    return None
+
+
+def _cmd_secagg_masked(party: "Party", weight: int, shared: list, *shares: Any) -> np.ndarray:
+    """This party's shares of the parameters, times the public integer ``weight`` (its
+    cluster's examples), masked: y = weight * share + masks in Z_2^64."""
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+        raise PartyRefused(f"party {party.rank}: the weight of a secure sum is a positive int.")
+    be = party.ctx.be
+    flat = np.concatenate([np.asarray(be.to_numpy(v), dtype=np.uint64).reshape(-1) for v in shares])
+    with np.errstate(over="ignore"):
+        scaled = flat * np.uint64(weight)
+    return _secagg(party).masked_ring(scaled, shared)
+
+
+def _cmd_secagg_unmask(party: "Party", survivors: list, dropped: list) -> dict:
+    if len(survivors) <= party.ctx.n_parties:
+        raise PartyRefused(f"party {party.rank}: only its own cluster survived; unmasking would open its model.")
+    out = _secagg(party).unmask(survivors, dropped)
+    party.secagg = None       # one round per key set: a second request finds nothing to reveal
+    return out
+
+
 def _share_op(fn: Callable[..., Any]) -> Callable[..., Any]:
     return lambda party, *args: fn(party.ctx, *args)
 
@@ -289,6 +338,9 @@ COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
     "input": (_cmd_input, True),
     "load": (_cmd_load, False), "check_bound": (_cmd_check_bound, False),
     "save_shares": (_cmd_save_shares, False), "reveal": (_cmd_reveal, False),
+    "secagg_advertise": (_cmd_secagg_advertise, False), "secagg_share_keys": (_cmd_secagg_share_keys, False),
+    "secagg_receive": (_cmd_secagg_receive, False), "secagg_masked": (_cmd_secagg_masked, False),
+    "secagg_unmask": (_cmd_secagg_unmask, False),
     **{name: (_share_op(fn), False) for name, fn in TABLE_OPS.items()},
 }
 
@@ -301,6 +353,7 @@ class Party:
         self.rank = rank
         self.store: dict[int, Any] = {}
         self.private_inputs: set[int] = set()   # ids of shares of a party's own private data
+        self.secagg = None                       # an open secure-aggregation round (secured.mpc.secagg)
         self.ctx = P.PartyContext(rank, n_parties, get_backend(name=backend), comm, key,
                                   dealer_correction, fractional_bits)
 
@@ -321,6 +374,9 @@ class Party:
         if op not in COMMANDS:
             raise PartyRefused(f"party {self.rank} has no op {op!r}")
         self.ctx.comm.op = op
+        if op == "secagg_masked" and any(isinstance(a, tuple) and a and a[0] == "#id" and a[1] in self.private_inputs
+                                         for a in args):
+            raise PartyRefused(f"party {self.rank} refuses to put a party's private input into a secure sum")
         if op == "reveal" and args and isinstance(args[0], tuple) and args[0][1] in self.private_inputs:
             raise PartyRefused(f"party {self.rank} refuses to open a party's private input as it is; only "
                                "results computed from it are opened")
