@@ -43,24 +43,33 @@ class SMPCCluster:
     batch_size: int = 64
     lr: float = 0.1
     loss: str = "bce"
+    dp: dict | None = None      # record-level DP-SGD: {sampling_rate, clip, noise_multiplier}
 
-    def train(self, template: Any, params: Sequence[np.ndarray]) -> Any:
+    def train(self, template: Any, params: Sequence[np.ndarray]) -> list:
         """The global parameters loaded into a copy of ``template``, trained privately; the
-        trained model stays shared (a secured.mpc.nn model)."""
+        trained parameters stay shared (a list of SharedTensors, torch's order). With ``dp``,
+        record-level DP-SGD (``PrivateTrainer.fit_dp``); ``steps_`` is what it ran."""
         import torch
 
         model = copy.deepcopy(template)
         with torch.no_grad():
             for p, value in zip(model.parameters(), params):
                 p.copy_(torch.as_tensor(value, dtype=p.dtype))
+        if self.dp is not None:
+            linear = model[0] if isinstance(model, torch.nn.Sequential) and len(model) == 1 else model
+            run = self.trainer.fit_dp(linear, epochs=self.epochs, lr=self.lr, **self.dp)
+            self.steps_ = run["steps"]
+            return run["parameters"]
         run = self.trainer.fit(model, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, loss=self.loss)
-        return run["model"]
+        return [p.value for p in run["model"].parameters()]
 
 
 def secure_cluster_sum(clusters: Sequence[SMPCCluster], models: Sequence[Any], weights: Sequence[int], *,
                        threshold: int | None = None, server: SecAggServer | None = None) -> np.ndarray:
     """sum_c weights[c] * model_c as float64 (flattened parameters), by one secure-aggregation
-    round over every party of every cluster (see the module)."""
+    round over every party of every cluster (see the module). A model is a secured.mpc.nn
+    model or the list of its parameters as SharedTensors."""
+    models = [list(m) if isinstance(m, (list, tuple)) else [p.value for p in m.parameters()] for m in models]
     if len(clusters) < 2:
         raise ConfigurationError("A secure sum over clusters needs at least two clusters.")
     sessions = [c.trainer.session for c in clusters]
@@ -68,8 +77,8 @@ def secure_cluster_sum(clusters: Sequence[SMPCCluster], models: Sequence[Any], w
     if len(bits) != 1:
         raise ConfigurationError("Every cluster's session must use the same fractional_bits.")
     fractional_bits = bits.pop()
-    ids = [[p.value._id for p in m.parameters()] for m in models]
-    sizes = [[int(np.prod(p.shape)) for p in m.parameters()] for m in models]
+    ids = [[t._id for t in m] for m in models]
+    sizes = [[int(np.prod(t.shape)) for t in m] for m in models]
     if any(s != sizes[0] for s in sizes):
         raise ConfigurationError("The clusters' models have different parameter shapes.")
     size = sum(sizes[0])
@@ -112,11 +121,26 @@ def secure_cluster_sum(clusters: Sequence[SMPCCluster], models: Sequence[Any], w
 
 
 def smpc_round(rnd: int, clusters: Sequence[SMPCCluster], template: Any, params: Sequence[np.ndarray], *,
-               strategy: Strategy | None = None, progress: Progress | None = None) -> tuple[list[np.ndarray], dict]:
+               strategy: Strategy | None = None, accountant: Any = None,
+               progress: Progress | None = None) -> tuple[list[np.ndarray], dict]:
     """One federated round: every cluster trains privately, the weighted sum of their models
     is computed securely, ``strategy`` (FedAvg by default; linear only) makes the new global
-    parameters. Returns them and the round's record."""
+    parameters. Returns them and the round's record.
+
+    Record-level DP: every cluster runs DP-SGD with the same ``dp`` settings on its own rows;
+    a record is in one cluster, so the round costs one cluster's steps (parallel composition),
+    charged to ``accountant`` before any training."""
     strategy = strategy or FedAvg()
+    settings = {repr(sorted(c.dp.items())) if c.dp else None for c in clusters}
+    if len(settings) != 1:
+        raise ConfigurationError("Every cluster must use the same dp settings (or none).")
+    dp = clusters[0].dp
+    if dp is not None:
+        if accountant is None:
+            raise ConfigurationError("Record-level DP needs accountant=PrivacyAccountant(...): every round is charged.")
+        steps = max(1, int(round(clusters[0].epochs / dp["sampling_rate"])))
+        accountant.charge(rounds=steps, noise_multiplier=dp["noise_multiplier"], sampling_rate=dp["sampling_rate"],
+                          label=f"round {rnd}: DP-SGD in each cluster", unit="record")
     if not strategy.linear:
         raise ConfigurationError(f"The {strategy.name} strategy needs each cluster's model, which stays secret; "
                                  "use a linear strategy (FedAvg, FedAvgM, FedProx, FedAdam, FedYogi, FedAdagrad).")
@@ -135,4 +159,6 @@ def smpc_round(rnd: int, clusters: Sequence[SMPCCluster], template: Any, params:
     new = strategy.aggregate_sum(rnd, total, float(sum(weights)), current)
     record = {"round": rnd, "clusters": [c.name for c in clusters], "rows": weights,
               "seconds": time.perf_counter() - start, "aggregator_bytes_in": server.bytes_in}
+    if dp is not None:
+        record["epsilon"] = accountant.epsilon()
     return new, record

@@ -200,7 +200,22 @@ def _op_getitem(ctx, x, index):
     return x[index]
 
 
+def _op_add_noise(ctx, x, scale):
+    """Each party adds its own discrete Gaussian noise (OpenDP; standard deviation ``scale`` in
+    ring units) to its share: the sum carries all parties' noise and no party knows more than
+    its own part (record-level DP inside SMPC training)."""
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    n = int(np.prod(x.shape)) if x.shape else 1
+    sampler = dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T=dp.i64), size=n), dp.l2_distance(T=dp.i64),
+                                 scale=float(scale))
+    noise = np.asarray(sampler([0] * n), dtype=np.int64).reshape(x.shape).astype(np.uint64)
+    return ctx.be.add(x, ctx.be.asarray(noise))
+
+
 OPS: dict[str, Callable[..., Any]] = {
+    "add_noise": _op_add_noise,
     "add": _op_add, "sub": _op_sub, "neg": _op_neg,
     "add_public": _op_add_public, "rsub_public": _op_rsub_public,
     "mul_public_int": _op_mul_public_int, "mul_public": _op_mul_public,

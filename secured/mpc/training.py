@@ -24,6 +24,7 @@ class with the session built for you.
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import time
 from pathlib import Path
@@ -148,6 +149,70 @@ class PrivateTrainer:
             emit(progress, f"epoch {epoch + 1} of {epochs}: {seconds:.2f} s")
         history["model"] = smodel.eval()
         return history
+
+    def fit_dp(self, model: Any, *, epochs: int, sampling_rate: float, clip: float, noise_multiplier: float,
+               lr: float, seed: int | None = None, progress: Progress | None = None) -> dict[str, Any]:
+        """Record-level DP-SGD (Abadi et al. 2016) for a linear model (a torch ``Linear(F, 1)``,
+        logistic loss), all on shares: each step draws a Poisson sample of rows (rate
+        ``sampling_rate``, from a secret seed), computes every sampled row's gradient
+        e_i [x_i, 1] (e_i = sigmoid(w x_i + b) - y_i) and its squared norm, scales it by
+        min(1, clip / norm) (under SMPC, with a 1% margin for the approximate rsqrt, so the
+        clipped norm stays below ``clip``), sums, and every party adds its own discrete Gaussian
+        noise to its share of the sum, with standard deviation noise_multiplier * clip /
+        sqrt(parties - 1): whatever a single party knows of the noise, what it does not know
+        still has standard deviation noise_multiplier * clip. The step divides by the expected
+        batch size. Returns the shared ``parameters`` (weight (1, F) and bias (1,), torch's
+        order) and ``steps``; the caller accounts
+        PoissonSampled(sampling_rate, Gaussian(noise_multiplier)) composed ``steps`` times.
+        Batches are known to the cluster (its driver and parties), who see no gradient in
+        plaintext; the guarantee is about the models the cluster releases."""
+        import secrets as _secrets
+
+        import torch
+
+        if not isinstance(model, torch.nn.Linear) or model.out_features != 1:
+            raise ConfigurationError("fit_dp trains a torch.nn.Linear(features, 1) (logistic regression); per-row "
+                                     "gradients of deeper models are not computed under SMPC yet.")
+        for name, value, low, high in (("sampling_rate", sampling_rate, 0.0, 1.0), ("clip", clip, 0.0, 1e3),
+                                       ("noise_multiplier", noise_multiplier, 0.0, 1e3), ("lr", lr, 0.0, 1e3)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+                raise ConfigurationError(f"The '{name}' parameter of fit_dp must be a number in ({low:g}, {high:g}].")
+        if self.session.n_parties < 2:
+            raise ConfigurationError("fit_dp needs at least 2 parties to split the noise.")
+        if model.in_features != self.n_features:
+            raise ConfigurationError(f"The model takes {model.in_features} features; the tables have "
+                                     f"{self.n_features}.")
+        rng = np.random.default_rng(_secrets.randbits(128) if seed is None else seed)
+        w = self.session.share(model.weight.detach().double().numpy().T)        # (F, 1)
+        b = self.session.share(model.bias.detach().double().numpy().reshape(1, 1))
+        f = self.session.fractional_bits
+        c_eff = 0.99 * clip
+        eps = (clip / 10.0) ** 2
+        party_sigma = noise_multiplier * clip / math.sqrt(self.session.n_parties - 1) * 2.0 ** f
+        expected = sampling_rate * self.n_rows
+        steps = max(1, int(round(epochs / sampling_rate)))
+        for step in range(steps):
+            idx = np.flatnonzero(rng.random(self.n_rows) < sampling_rate)
+            if len(idx):
+                x = self.X[idx]                                               # (B, F)
+                err = (x @ w + b).sigmoid() - self.y[idx].reshape(len(idx), 1)  # (B, 1)
+                norm2 = (x * x).sum(axis=1).reshape(len(idx), 1) + 1.0
+                s = err * err * norm2 + eps
+                c = s.rsqrt() * c_eff
+                scale = c - (c - 1.0).relu()                                  # min(1, c)
+                e = err * scale
+                gw = x.T @ e                                                  # (F, 1)
+                gb = e.sum(axis=0).reshape(1, 1)
+            else:
+                gw = self.session.share(np.zeros((self.n_features, 1)))
+                gb = self.session.share(np.zeros((1, 1)))
+            gw = self.session.run("add_noise", gw, party_sigma)
+            gb = self.session.run("add_noise", gb, party_sigma)
+            w = w - gw * (lr / expected)
+            b = b - gb * (lr / expected)
+            emit(progress, "DP-SGD steps (SMPC)", step + 1, steps)
+        return {"parameters": [w.T, b.reshape(1)], "steps": steps, "sampling_rate": sampling_rate,
+                "noise_multiplier": noise_multiplier, "clip": clip, "rows": self.n_rows}
 
     def predict(self, model: Any, owner: int, source: Any) -> np.ndarray:
         """Private inference: party ``owner`` loads ``source`` (its own rows, with the

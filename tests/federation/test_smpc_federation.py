@@ -45,10 +45,8 @@ def test_fedavg_over_clusters_equals_plaintext_and_opens_nothing():
         server = SecAggServer(4, 4, ring_bits=64)
         total = secure_cluster_sum(clusters, models, weights, server=server)
         # reference, opened only here in the test after the round: each cluster's model
-        opened = [np.concatenate([s.reveal_ring(p.value).reshape(-1) for p in m.parameters()])
-                  for s, m in zip(sessions, models)]
-        plain = [np.concatenate([m_.reshape(-1) for m_ in
-                                 [p.value.reveal() for p in m.parameters()]]) for m in models]
+        opened = [np.concatenate([s.reveal_ring(p).reshape(-1) for p in m]) for s, m in zip(sessions, models)]
+        plain = [np.concatenate([p.reveal().reshape(-1) for p in m]) for m in models]
         expected = sum(w * p for w, p in zip(weights, plain))
         assert np.abs(total - expected).max() < 3 * 2.0 ** -16 * sum(weights)
         fedavg = total / sum(weights)
@@ -131,8 +129,34 @@ def test_clusters_of_ray_party_actors(ray_runtime):
         params = [p.detach().numpy().copy() for p in template.parameters()]
         models = [c.train(template, params) for c in clusters]
         total = secure_cluster_sum(clusters, models, [40, 40])
-        plain = sum(40 * np.concatenate([p.value.reveal().reshape(-1) for p in m.parameters()]) for m in models)
+        plain = sum(40 * np.concatenate([p.reveal().reshape(-1) for p in m]) for m in models)
         assert np.abs(total - plain).max() < 1e-2
+    finally:
+        for s in sessions:
+            s.close()
+
+
+def test_record_level_dp_rounds_are_charged(tmp_path):
+    from secured.exceptions import PrivacyBudgetError
+    from secured.federation import PrivacyAccountant
+
+    sessions = [Session(2) for _ in range(2)]
+    try:
+        dp = {"sampling_rate": 0.25, "clip": 1.0, "noise_multiplier": 1.5}
+        clusters = [SMPCCluster(f"c{k}", PrivateTrainer(s, _tables(k, 80), label="y"), epochs=1, lr=0.5, dp=dp)
+                    for k, s in enumerate(sessions)]
+        template = _template()
+        params = [p.detach().numpy().copy() for p in template.parameters()]
+        with pytest.raises(ConfigurationError, match="accountant"):
+            smpc_round(1, clusters, template, params)
+        acc = PrivacyAccountant(tmp_path / "l.json", delta=1e-5, max_epsilon=20.0)
+        params, record = smpc_round(1, clusters, template, params, accountant=acc)
+        assert acc.entries[0]["rounds"] == 4 and acc.entries[0]["unit"] == "record"
+        assert record["epsilon"] == pytest.approx(acc.epsilon())
+        tight = PrivacyAccountant(tmp_path / "t.json", delta=1e-5, max_epsilon=0.5)
+        with pytest.raises(PrivacyBudgetError):
+            smpc_round(2, clusters, template, params, accountant=tight)
+        assert tight.entries == []
     finally:
         for s in sessions:
             s.close()
