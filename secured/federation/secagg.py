@@ -53,8 +53,12 @@ class SecureAggregation:
     def aggregate(self, rnd, updates, current):
         from .strategies import _check_current, check_update
 
+        from .strategies import NormBound, clip_update
+
         current = _check_current(current)
         updates = [check_update(u, current) for u in updates]
+        if isinstance(self.strategy, NormBound):   # what each client does before masking
+            updates = [clip_update(u, current, self.strategy.max_norm) for u in updates]
         if not updates:
             raise BadInputError("No update to aggregate.")
         vectors, order = [], []
