@@ -8,7 +8,8 @@ round (its reason recorded by category, never its message: it may quote data), a
 answer is ignored. With fewer than ``min_clients`` updates the round is recorded as failed
 and ``RoundFailedError`` raised; ``run()`` again retries it.
 
-The run folder holds ``run.json`` (settings, one record per round: participants, failures,
+``on_record(record)`` is called after every write of the record (the job passes the
+knowledge base's ``Hub.record_federation_run``). The run folder holds ``run.json`` (settings, one record per round: participants, failures,
 metrics, seconds, epsilon), ``params.npz`` (the global parameters after the last completed
 round) and ``strategy.npz`` (the server state: momentum, moments), each written atomically
 after the round, so a reader never sees a half-written round.
@@ -58,7 +59,8 @@ class Federation:
 
     def __init__(self, strategy: Strategy, clients: Mapping[str, Callable], *, initial: Sequence[np.ndarray],
                  rounds: int, run_dir: str | Path, min_clients: int | None = None, timeout: float | None = None,
-                 accountant: Any = None, progress: Progress | None = None) -> None:
+                 accountant: Any = None, progress: Progress | None = None,
+                 on_record: Callable[[dict], None] | None = None) -> None:
         if not hasattr(strategy, "aggregate") or not hasattr(strategy, "configure_round"):
             raise ConfigurationError("strategy must be a secured.federation strategy.")
         if not isinstance(clients, Mapping) or not clients or not all(callable(c) for c in clients.values()):
@@ -74,6 +76,7 @@ class Federation:
         self.strategy, self.clients, self.rounds = strategy, dict(clients), rounds
         self.initial = [np.asarray(p) for p in initial]
         self.run_dir, self.timeout, self.accountant, self.progress = Path(run_dir), timeout, accountant, progress
+        self.on_record = on_record
 
     # -- persistence --------------------------------------------------------------------------------
     @property
@@ -90,6 +93,8 @@ class Federation:
         from ..io import write_json
 
         write_json(record, self.record_path)
+        if self.on_record is not None:       # e.g. the knowledge base's copy of the run
+            self.on_record(record)
 
     def _state_arrays(self) -> tuple[list[str], list[np.ndarray]]:
         names, arrays = [], []

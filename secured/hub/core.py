@@ -83,8 +83,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from ..exceptions import AccessDenied, BadInputError, ConfigurationError, HubError, IntegrityError, NotFound
 from .db import make_engine, unreachable, upgrade
 from .lake import ObjectStore
-from .schema import (ROLES, SCOPES, VISIBILITIES, AuditEntry, Dataset, DatasetReader, DatasetTag, LakeObject,
-                     LakeReader, Member, Model, ModelAlias, ModelVersion, ModelVersionReader, Token)
+from .schema import (ROLES, SCOPES, VISIBILITIES, AuditEntry, Dataset, DatasetReader, DatasetTag, FederationRun,
+                     LakeObject, LakeReader, Member, Model, ModelAlias, ModelVersion, ModelVersionReader, Token)
 
 __all__ = ["Hub", "Principal", "describe_table", "MAX_TOKEN_DAYS", "DEFAULT_TOKEN_DAYS", "RESERVED_LAKE_PREFIX"]
 
@@ -782,6 +782,85 @@ class Hub:
                 self._audit(s, p, "model.list", None)
         return out
 
+    # -- federation runs --------------------------------------------------------------------------
+    def record_federation_run(self, token: str, name: str, *, strategy: str, status: str, rounds_planned: int,
+                              rounds_completed: int, participants: Sequence[str], records: Sequence[dict],
+                              epsilon: float | None = None, delta: float | None = None,
+                              visibility: str = "members", readers: Sequence[str] = ()) -> int:
+        """Create or update the caller's run ``name`` (one row per owner and name) after a
+        round; its id. Visibility 'members': its owner, admins and ``readers``."""
+        p = self._allow(token, "federation.record", "write", target=name)
+        with self._guard(p, "federation.record", name):
+            name = _check_name(name, "run name")
+            strategy = _check_text(strategy, "strategy", 100)
+            if status not in ("running", "failed", "completed"):
+                raise IntegrityError("status must be 'running', 'failed' or 'completed'.")
+            for what, value in (("rounds_planned", rounds_planned), ("rounds_completed", rounds_completed)):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise IntegrityError(f"{what} must be a non-negative int.")
+            if rounds_completed > rounds_planned:
+                raise IntegrityError("rounds_completed cannot exceed rounds_planned.")
+            participants = [_check_text(x, "participant", 200) for x in _sequence(participants, "participants")]
+            if not isinstance(records, (list, tuple)):
+                raise IntegrityError("records must be a list of per-round mappings.")
+            records = _json(list(records), "records", mapping=False)
+            epsilon = _real(epsilon, "epsilon", 0.0)
+            delta = _real(delta, "delta", 0.0, 1.0)
+            visibility = _visibility(visibility)
+            readers = _names(readers, "readers")
+            with self._tx() as s:
+                reader_ids = [m.id for m in self._members(s, readers)]
+                run = s.scalar(select(FederationRun).where(FederationRun.owner_id == p.member_id,
+                                                           FederationRun.name == name))
+                now = _now()
+                if run is None:
+                    run = FederationRun(name=name, owner_id=p.member_id, created_at=now)
+                    s.add(run)
+                run.strategy, run.status = strategy, status
+                run.rounds_planned, run.rounds_completed = rounds_planned, rounds_completed
+                run.participants, run.records = participants, records
+                run.epsilon, run.delta, run.visibility, run.readers = epsilon, delta, visibility, reader_ids
+                run.updated_at = now
+                s.flush()
+                self._audit(s, p, "federation.record", name)
+                return run.id
+
+    @staticmethod
+    def _sees_run(p: Principal, run: FederationRun) -> bool:
+        return p.role == "admin" or run.owner_id == p.member_id or run.visibility == "all" or \
+            p.member_id in (run.readers or [])
+
+    def show_federation_run(self, token: str, name: str, owner: str | None = None) -> dict[str, Any]:
+        """A run the caller may see (``owner``: whose run, default the caller's or the only
+        visible one of that name)."""
+        p = self._allow(token, "federation.read", "read", target=name)
+        with self._guard(p, "federation.read", name):
+            name = _check_name(name, "run name")
+            with self._tx() as s:
+                query = select(FederationRun, Member.name).join(Member, Member.id == FederationRun.owner_id).where(
+                    FederationRun.name == name)
+                if owner is not None:
+                    query = query.where(Member.name == _check_name(owner, "member name"))
+                rows = [(r, o) for r, o in s.execute(query).all() if self._sees_run(p, r)]
+                mine = [(r, o) for r, o in rows if r.owner_id == p.member_id]
+                rows = mine or rows
+                if len(rows) != 1:
+                    raise NotFound("No visible run with this name (give owner= when several members use it).")
+                self._audit(s, p, "federation.read", name)
+                return _run_dict(*rows[0])
+
+    def list_federation_runs(self, token: str) -> list[dict[str, Any]]:
+        """The runs the caller may see (without their per-round records)."""
+        p = self._allow(token, "federation.list", "read")
+        with self._guard(p, "federation.list", None):
+            with self._tx() as s:
+                rows = s.execute(select(FederationRun, Member.name).join(Member, Member.id == FederationRun.owner_id)
+                                 .order_by(FederationRun.name)).all()
+                out = [{k: v for k, v in _run_dict(r, o).items() if k != "records"} for r, o in rows
+                       if self._sees_run(p, r)]
+                self._audit(s, p, "federation.list", None)
+        return out
+
     def download_model(self, token: str, name: str, version: int | str | None = None) -> bytes:
         """The artifact of a version (a number, an alias, or the newest the caller may see),
         checksum-verified. An invisible version, or an alias pointing at one, is refused."""
@@ -1064,6 +1143,14 @@ def _dataset_dict(d: Dataset, s: Session) -> dict[str, Any]:
 def _lake_dict(r: LakeObject, owner: str) -> dict[str, Any]:
     return {"owner": owner, "name": r.name, "version": r.version, "sha256": r.digest, "bytes": r.size,
             "kind": r.kind, "visibility": r.visibility, "created_at": _iso(r.created_at)}
+
+
+def _run_dict(r: FederationRun, owner: str) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "owner": owner, "strategy": r.strategy, "status": r.status,
+            "rounds_planned": r.rounds_planned, "rounds_completed": r.rounds_completed,
+            "participants": list(r.participants or []), "records": list(r.records or []), "epsilon": r.epsilon,
+            "delta": r.delta, "visibility": r.visibility, "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat()}
 
 
 def _model_dict(m: Model, visible: list[ModelVersion], s: Session) -> dict[str, Any]:

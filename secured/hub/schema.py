@@ -16,7 +16,8 @@ from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["ROLES", "SCOPES", "VISIBILITIES", "Base", "Member", "Token", "AuditEntry", "Dataset", "DatasetTag",
-           "DatasetReader", "LakeObject", "LakeReader", "Model", "ModelVersion", "ModelAlias", "ModelVersionReader"]
+           "DatasetReader", "LakeObject", "LakeReader", "Model", "ModelVersion", "ModelAlias", "ModelVersionReader",
+           "FederationRun"]
 
 ROLES = ("admin", "producer", "researcher")
 SCOPES = ("read", "write", "admin")
@@ -174,3 +175,24 @@ class ModelVersionReader(Base):
     __tablename__ = "model_version_readers"
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+
+
+class FederationRun(Base):
+    """A federated run's record: one row per (owner, name), updated after every round."""
+    __tablename__ = "federation_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    strategy: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))
+    rounds_planned: Mapped[int] = mapped_column(Integer)
+    rounds_completed: Mapped[int] = mapped_column(Integer)
+    participants: Mapped[list] = mapped_column(JSON, default=list)
+    records: Mapped[list] = mapped_column(JSON, default=list)     # one per round: participants, failures, metrics
+    epsilon: Mapped[float | None] = mapped_column(nullable=True)
+    delta: Mapped[float | None] = mapped_column(nullable=True)
+    visibility: Mapped[str] = mapped_column(String(10), default="members", server_default="members")
+    readers: Mapped[list] = mapped_column(JSON, default=list)     # member ids who may read it
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_federation_run_owner_name"),)

@@ -122,3 +122,21 @@ def test_bad_configs_fail_before_any_round(tables, capsys, extra, words):
     assert main([str(path)]) == 2
     assert words in capsys.readouterr().err
     assert not (tables / "bad" / "run.json").exists()
+
+
+def test_the_run_record_goes_to_the_knowledge_base(tables, tmp_path, monkeypatch):
+    from secured.hub import Hub
+
+    monkeypatch.setenv("SECURED_HOME", str(tmp_path / "home"))
+    hub, admin = Hub.init()
+    hub.add_member(admin, "hosp", "producer")
+    monkeypatch.setenv("SECURED_TOKEN", hub.create_token(admin, "hosp", ["read", "write"]))
+    run(load_config(_config(tables, output="kb", hub={"name": "fed-kb"},
+                            dp={"clip": 1.0, "noise_multiplier": 2.0, "delta": 1e-5, "max_epsilon": 50.0,
+                                "ledger": "kb-ledger.json"})))
+    shown = hub.show_federation_run(admin, "fed-kb")
+    local = json.loads((tables / "kb" / "run.json").read_text())
+    assert shown["status"] == "completed" and shown["rounds_completed"] == 3
+    assert shown["records"] == local["records"] and shown["participants"] == ["h0", "h1", "h2", "h3"]
+    assert shown["epsilon"] == pytest.approx(json.loads((tables / "kb-ledger.json").read_text())["epsilon"])
+    hub.engine.dispose()

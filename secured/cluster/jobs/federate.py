@@ -17,6 +17,8 @@ CONFIG (YAML or JSON)::
     min_clients: null                    # default: every client
     timeout: null                        # seconds per client and round
     transport: threads                   # threads (one process) or ray (one actor per client)
+    hub: null                            # {name: readmission-fed, visibility: members, readers: []}: the run's
+                                         # record in the knowledge base after every round (SECURED_TOKEN)
     output: runs/fed1                    # run.json, params.npz, strategy.npz, model.json, model.pt
 
 The run resumes from ``output`` when it stopped (a crash or a failed round): run the same
@@ -73,6 +75,12 @@ class LocalSpec(Strict):
     lr: Number = Field(default=0.1, gt=0)
 
 
+class HubSpec(Strict):
+    name: StrictStr
+    visibility: Literal["all", "members"] = "members"
+    readers: list[StrictStr] = Field(default_factory=list)
+
+
 class FederateJobConfig(Strict):
     clients: list[ClientSpec] = Field(min_length=1)
     label: StrictStr
@@ -86,6 +94,7 @@ class FederateJobConfig(Strict):
     min_clients: Optional[StrictInt] = Field(default=None, ge=1)
     timeout: Optional[Number] = Field(default=None, gt=0)
     transport: Literal["threads", "ray"] = "threads"
+    hub: Optional[HubSpec] = None
     output: StrictStr
 
 
@@ -105,7 +114,33 @@ def load_config(path: str | Path) -> dict[str, Any]:
         config["dp"]["ledger"] = resolve(config["dp"]["ledger"], base)
     config["output"] = resolve(config["output"], base)
     check_output_folder(Path(config["output"]))
+    if config["hub"]:
+        import os
+
+        if not os.environ.get("SECURED_TOKEN"):
+            raise ConfigurationError("hub needs SECURED_TOKEN (a member's token) in the environment.")
     return config
+
+
+def _hub_recorder(config: dict[str, Any], accountant: Any):
+    """The knowledge base's copy of the run record, updated after every round."""
+    if not config["hub"]:
+        return None
+    import os
+
+    from ...hub import Hub
+
+    hub, token, spec = Hub(), os.environ["SECURED_TOKEN"], config["hub"]
+
+    def record(run: dict[str, Any]) -> None:
+        hub.record_federation_run(token, spec["name"], strategy=str(run.get("strategy", config["strategy"]["name"])),
+                                  status=run["status"], rounds_planned=run["rounds_planned"],
+                                  rounds_completed=run["rounds_completed"], participants=run.get("clients", []),
+                                  records=run["records"], epsilon=accountant.epsilon() if accountant else None,
+                                  delta=config["dp"]["delta"] if config["dp"] else None,
+                                  visibility=spec["visibility"], readers=spec["readers"])
+
+    return record
 
 
 def client_table(source: str, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +213,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     fed = Federation(_strategy(config, accountant), _clients(config, template), initial=initial,
                      rounds=config["rounds"], run_dir=out, min_clients=config["min_clients"],
                      timeout=config["timeout"], accountant=accountant,
-                     progress=_stderr_progress)
+                     progress=_stderr_progress, on_record=_hub_recorder(config, accountant))
     result = fed.run()
     import torch
 

@@ -1,0 +1,51 @@
+"""Federation runs in the knowledge base: one row per (owner, name), updated after every round,
+read under the same access rule as every other object; bad input refused and audited once."""
+
+from __future__ import annotations
+
+import pytest
+
+from secured.exceptions import AccessDenied, IntegrityError, NotFound
+from tests.hub.test_access_rules import MARK, people, refused
+
+
+def _record(hub, token, name="readmission-fed", **extra):
+    args = {"strategy": "fedavg", "status": "running", "rounds_planned": 5, "rounds_completed": 1,
+            "participants": ["h0", "h1"], "records": [{"round": 1, "participants": ["h0", "h1"], "failures": []}],
+            "visibility": "members", "readers": ["lab-r"]}
+    args.update(extra)
+    return hub.record_federation_run(token, name, **args)
+
+
+def test_runs_are_updated_in_place_and_read_under_the_access_rule(hub):
+    t = people(hub)
+    a, b, r, admin = t["hosp-a"], t["hosp-b"], t["lab-r"], hub.admin_token
+    first = _record(hub, a)
+    again = _record(hub, a, status="completed", rounds_completed=5, epsilon=2.5, delta=1e-5,
+                    records=[{"round": k, "participants": ["h0"], "failures": []} for k in range(1, 6)])
+    assert first == again
+    run = hub.show_federation_run(r, "readmission-fed")
+    assert run["status"] == "completed" and run["epsilon"] == 2.5 and len(run["records"]) == 5
+    assert hub.show_federation_run(admin, "readmission-fed")["owner"] == "hosp-a"
+    refused(hub, NotFound, hub.show_federation_run, b, "readmission-fed")
+    assert [x["name"] for x in hub.list_federation_runs(b)] == []
+    assert [x["name"] for x in hub.list_federation_runs(r)] == ["readmission-fed"]
+    # another member's run of the same name is its own row; it cannot overwrite hosp-a's
+    _record(hub, b, visibility="all", readers=[])
+    assert hub.show_federation_run(a, "readmission-fed")["owner"] == "hosp-a"
+    assert hub.show_federation_run(r, "readmission-fed", owner="hosp-b")["owner"] == "hosp-b"
+    refused(hub, NotFound, hub.show_federation_run, r, "readmission-fed")     # two visible: owner= needed
+    assert hub.show_federation_run(a, "readmission-fed")["rounds_completed"] == 5
+
+
+@pytest.mark.parametrize("extra", [{"status": MARK}, {"rounds_completed": 9}, {"records": {"x": 1}},
+                                   {"epsilon": -1.0}, {"visibility": MARK}, {"participants": MARK}])
+def test_bad_runs_are_refused(hub, extra):
+    t = people(hub)
+    refused(hub, IntegrityError, _record, hub, t["hosp-a"], **extra)
+
+
+def test_read_only_tokens_cannot_record(hub):
+    t = people(hub)
+    read_only = hub.create_token(hub.admin_token, "hosp-a", ["read"])
+    refused(hub, AccessDenied, _record, hub, read_only)
