@@ -18,8 +18,7 @@ registry stores the result next to epsilon (``Hub.publish_model(membership_infer
 
 >>> import numpy as np
 >>> from sklearn.linear_model import LogisticRegression
->>> rng = np.random.default_rng(0)
->>> x = rng.normal(size=(2000, 5)); y = (x[:, 0] + rng.normal(size=2000) > 0).astype(int)
+>>> x = np.sin(np.arange(10000).reshape(2000, 5) * 1.7); y = (x[:, 0] + np.cos(np.arange(2000) * 3.1) > 0).astype(int)
 >>> model = LogisticRegression().fit(x[:500], y[:500])
 >>> result = membership_inference(model.predict_proba, (x[:500], y[:500]), (x[500:1000], y[500:1000]))
 >>> result["loss"]["auc"] < 0.6
@@ -93,11 +92,12 @@ def membership_inference(predict_proba: Callable, members: tuple, non_members: t
         if isinstance(reference_models, bool) or not isinstance(reference_models, int) or reference_models < 2:
             raise ConfigurationError("reference_models must be an int >= 2.")
         xp, yp = (np.asarray(a) for a in population)
-        rng = np.random.default_rng(seed)
+        from ..mpc.training import batch_order
+
         size = min(len(xm), len(xp) // reference_models)
         if size < 10:
             raise BadInputError("The population is too small for that many reference models.")
-        order = rng.permutation(len(xp))
+        order = batch_order(len(xp), seed, 0)         # disjoint reference samples, a seeded permutation
         x_all, y_all = np.r_[xm, xn], np.r_[ym, yn]
         phis = []
         for r in range(reference_models):

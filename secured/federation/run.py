@@ -240,10 +240,11 @@ class TorchClient:
         anchor = [p.detach().clone() for p in model.parameters()]
         mu = float(config.get("proximal_mu", 0.0))
         opt = torch.optim.SGD(model.parameters(), lr=self.lr)
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + rnd)
+        from ..mpc.training import batch_order
+
         lossf = torch.nn.BCEWithLogitsLoss()
-        for _ in range(self.epochs):
-            order = torch.randperm(len(self.x), generator=gen)
+        for epoch in range(self.epochs):   # the project's public batch order (ChaCha20), per client and round
+            order = torch.as_tensor(batch_order(len(self.x), self.seed * 100_003 + rnd, epoch))
             for i in range(0, len(order), self.batch_size):
                 idx = order[i:i + self.batch_size]
                 opt.zero_grad()

@@ -182,7 +182,12 @@ class PrivateTrainer:
         if model.in_features != self.n_features:
             raise ConfigurationError(f"The model takes {model.in_features} features; the tables have "
                                      f"{self.n_features}.")
-        rng = np.random.default_rng(_secrets.randbits(128) if seed is None else seed)
+        from ..backend import get_backend
+
+        # Poisson sampling from the ChaCha20 PRG: a secret key unless a seed is given (tests)
+        key = _secrets.token_bytes(32) if seed is None else hashlib.sha256(f"secured-dp-sgd:{seed}".encode()).digest()
+        prg = get_backend(name="numpy")
+        cut = np.uint64(min(int(sampling_rate * 2.0 ** 64), 2 ** 64 - 1))
         w = self.session.share(model.weight.detach().double().numpy().T)        # (F, 1)
         b = self.session.share(model.bias.detach().double().numpy().reshape(1, 1))
         f = self.session.fractional_bits
@@ -192,7 +197,7 @@ class PrivateTrainer:
         expected = sampling_rate * self.n_rows
         steps = max(1, int(round(epochs / sampling_rate)))
         for step in range(steps):
-            idx = np.flatnonzero(rng.random(self.n_rows) < sampling_rate)
+            idx = np.flatnonzero(np.asarray(prg.prg(key, step, self.n_rows), dtype=np.uint64) < cut)
             if len(idx):
                 x = self.X[idx]                                               # (B, F)
                 err = (x @ w + b).sigmoid() - self.y[idx].reshape(len(idx), 1)  # (B, 1)
