@@ -89,7 +89,8 @@ def model_scores(model: Any, df: pd.DataFrame, features: Sequence[str] | None = 
         if first is not None and first.in_features != len(features):
             raise BadInputError(f"The torch model takes {first.in_features} features; {len(features)} were given.")
         try:
-            x = torch.tensor(np.array(df[features].to_numpy(dtype=np.float32)))
+            dtype = next(model.parameters()).dtype if any(True for _ in model.parameters()) else torch.float32
+            x = torch.tensor(np.array(df[features].to_numpy(dtype=np.float64))).to(dtype)
         except (TypeError, ValueError):
             raise BadInputError("A torch model needs numeric feature columns; encode the others first.") from None
         with torch.no_grad():
