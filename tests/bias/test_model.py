@@ -89,7 +89,8 @@ def test_torch_and_callable_models_score_like_the_module():
     net = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     report = model_report(net, df, "y", ["g"], features=["x1", "x2"], min_cell=0, n_boot=10)
     with torch.no_grad():
-        s = torch.sigmoid(net(torch.tensor(df[["x1", "x2"]].to_numpy(np.float32)))).numpy().reshape(-1)
+        dtype = next(net.parameters()).dtype      # a test module may have set float64 as torch's default
+        s = torch.sigmoid(net(torch.tensor(df[["x1", "x2"]].to_numpy(np.float64)).to(dtype))).numpy().reshape(-1)
     by_callable = model_report(lambda t: s, df, "y", ["g"], features=["x1", "x2"], min_cell=0, n_boot=10)
     for a, b in zip(report["groupings"]["g"]["cells"], by_callable["groupings"]["g"]["cells"]):
         assert a["selection_rate"] == pytest.approx(b["selection_rate"], abs=1e-6)
