@@ -200,7 +200,7 @@ def cluster_dp(rounds=15, epsilon=3.0, seed=0) -> dict:
     return out
 
 
-def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0) -> dict:
+def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0, rows_per_cluster=None, epochs=1) -> dict:
     """Record-level DP-SGD inside SMPC clusters (2 parties each) at epsilon (delta 1e-5) on
     diabetes130 readmission, next to the non-private federated model (the same rounds of local
     SGD in plaintext); membership inference on both (members: training rows of cluster 0)."""
@@ -215,11 +215,13 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0) -> dict:
     rng = np.random.default_rng(seed)
     train = np.setdiff1d(np.arange(len(x)), test)
     parts = np.array_split(rng.permutation(train), clusters)
+    if rows_per_cluster:                # a small cohort: few rows, many epochs, a model that memorizes
+        parts = [p[:rows_per_cluster] for p in parts]
     q = batch / len(parts[0])
     sigma = 0.5
     while True:
         probe = PrivacyAccountant(Path(tempfile.mkdtemp()) / "probe.json", delta=1e-5, max_epsilon=1e9)
-        if probe.charge(rounds=rounds * int(round(1 / q)), noise_multiplier=sigma, sampling_rate=q) <= epsilon:
+        if probe.charge(rounds=rounds * int(round(epochs / q)), noise_multiplier=sigma, sampling_rate=q) <= epsilon:
             break
         sigma *= 1.05
     torch.manual_seed(seed)
@@ -230,16 +232,18 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0) -> dict:
         return 1 / (1 + np.exp(-(x @ params[0].reshape(-1) + params[1][0])))
 
     def mia(p):
-        members, non = parts[0][:2000], test[:2000]
+        members = np.concatenate(parts)[:2000] if rows_per_cluster else parts[0][:2000]
+        non = test[:2000]
         proba = lambda idx: np.column_stack([1 - p[idx.astype(int).reshape(-1)], p[idx.astype(int).reshape(-1)]])  # noqa: E731
         return membership_inference(proba, (members.reshape(-1, 1), y[members].astype(int)),
                                     (non.reshape(-1, 1), y[non].astype(int)))["loss"]
 
-    out = {"rounds": rounds, "clusters": clusters, "parties_per_cluster": 2, "sampling_rate": q,
+    out = {"rounds": rounds, "clusters": clusters, "parties_per_cluster": 2, "sampling_rate": q, "epochs": epochs,
+           "rows": int(sum(len(p) for p in parts)),
            "noise_multiplier": sigma, "clip": 1.0}
     start = time.perf_counter()
-    plain = Federation(FedAvg(), {f"c{k}": TorchClient(f"c{k}", template, x[p], y[p], epochs=1, batch_size=batch,
-                                                        lr=0.5, seed=k) for k, p in enumerate(parts)},
+    plain = Federation(FedAvg(), {f"c{k}": TorchClient(f"c{k}", template, x[p], y[p], epochs=epochs,
+                                                        batch_size=batch, lr=0.5, seed=k) for k, p in enumerate(parts)},
                        initial=initial, rounds=rounds, run_dir=tempfile.mkdtemp(prefix="fed-")).run()
     p0 = score(plain["params"])
     m0 = mia(p0)
@@ -253,7 +257,7 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0) -> dict:
     try:
         tables = [pd.DataFrame(x[p]).assign(label=y[p]) for p in parts]
         smpc = [SMPCCluster(f"c{k}", PrivateTrainer(s, [t.iloc[: len(t) // 2], t.iloc[len(t) // 2:]], label="label"),
-                            epochs=1, lr=0.5, dp={"sampling_rate": q, "clip": 1.0, "noise_multiplier": sigma})
+                            epochs=epochs, lr=0.5, dp={"sampling_rate": q, "clip": 1.0, "noise_multiplier": sigma})
                 for k, (s, t) in enumerate(zip(sessions, tables))]
         params = initial
         for rnd in range(1, rounds + 1):
@@ -296,7 +300,7 @@ def mia_speed(records=10_000, reference_models=4, seed=0) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--only", default="speed,secagg,robustness,dp,record,mia")
+    ap.add_argument("--only", default="speed,secagg,robustness,dp,record,small,mia")
     ap.add_argument("--json")
     args = ap.parse_args()
     parts = args.only.split(",")
@@ -329,10 +333,13 @@ def main() -> None:
                 eps = "-" if v["epsilon"] is None else f"{v['epsilon']:.2f}"
                 print(f"| {k} | {v['auroc']:.3f} | {v['mia_auc']:.3f} | {v['mia_tpr_at_0.1%_fpr']:.4f} | "
                       f"{v['mia_tpr_at_1%_fpr']:.4f} | {eps} |")
-    if "record" in parts:
-        d = out["record"] = record_dp()
-        print(f"\nrecord-level DP-SGD inside {d['clusters']} SMPC clusters of 2 parties ({d['rounds']} rounds, sampling "
-              f"rate {d['sampling_rate']:.4f}, noise multiplier {d['noise_multiplier']:.2f}, clip 1):")
+    for key in ("record", "small"):
+        if key not in parts:
+            continue
+        d = out[key] = record_dp() if key == "record" else record_dp(rows_per_cluster=300, epochs=20, batch=32)
+        print(f"\nrecord-level DP-SGD inside {d['clusters']} SMPC clusters of 2 parties ({d['rows']:,} training rows, "
+              f"{d['rounds']} rounds of {d['epochs']} local epochs, sampling rate {d['sampling_rate']:.4f}, noise "
+              f"multiplier {d['noise_multiplier']:.2f}, clip 1):")
         print("| model | test AUROC | MIA AUC | MIA TPR at 0.1% FPR | at 1% FPR | epsilon | seconds |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for k, v in d.items():
