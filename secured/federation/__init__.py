@@ -19,7 +19,7 @@ accounted differential privacy.
 from .accounting import ClusterDP, PrivacyAccountant, gaussian_noise
 from .mia import gate, membership_inference
 from .run import Federation, TorchClient
-from .smpc import SMPCCluster, secure_cluster_sum, smpc_round
+from .smpc import SMPCCluster, SMPCFederation, secure_cluster_sum, smpc_round
 from .secagg import SecAggClient, SecAggServer, SecureAggregation, secure_sum
 from .strategies import (STRATEGIES, FedAdagrad, FedAdam, FedAvg, FedAvgM, FedProx, FedYogi, Krum, Median, NormBound,
                          Strategy, TrimmedMean, Update, build, check_update, clip_update)
@@ -28,4 +28,4 @@ __all__ = ["Strategy", "Update", "FedAvg", "FedAvgM", "FedProx", "FedAdagrad", "
            "TrimmedMean", "Krum", "NormBound", "clip_update", "check_update", "build", "STRATEGIES",
            "SecureAggregation", "SecAggClient", "SecAggServer", "secure_sum", "ClusterDP", "PrivacyAccountant",
            "gaussian_noise", "Federation", "TorchClient", "membership_inference", "gate",
-           "SMPCCluster", "secure_cluster_sum", "smpc_round"]
+           "SMPCCluster", "SMPCFederation", "secure_cluster_sum", "smpc_round"]

@@ -25,12 +25,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..exceptions import ConfigurationError, IntegrityError
+from ..exceptions import ConfigurationError, IntegrityError, PrivacyBudgetError, RoundFailedError, SecuredError
 from ..mpc.secagg import SecAggServer
 from ..progress import Progress, emit
 from .strategies import FedAvg, Strategy
 
-__all__ = ["SMPCCluster", "secure_cluster_sum", "smpc_round"]
+__all__ = ["SMPCCluster", "SMPCFederation", "secure_cluster_sum", "smpc_round"]
 
 
 @dataclass
@@ -148,7 +148,15 @@ def smpc_round(rnd: int, clusters: Sequence[SMPCCluster], template: Any, params:
     models = []
     for c in clusters:
         emit(progress, f"round {rnd}: cluster {c.name} trains (SMPC)")
-        models.append(c.train(template, params))
+        try:
+            models.append(c.train(template, params))
+        except (ConfigurationError, PrivacyBudgetError):
+            raise
+        except SecuredError as exc:          # a party timed out or failed: the round cannot complete
+            failure = RoundFailedError(f"Round {rnd}: cluster {c.name!r} failed ({type(exc).__name__}); the round is "
+                                       "recorded as failed. Start the cluster's session again and run again.")
+            failure.cluster, failure.reason = c.name, type(exc).__name__
+            raise failure from None
     weights = [int(c.trainer.n_rows) for c in clusters]
     server = SecAggServer(sum(int(np.prod(p.shape)) for p in params), sum(c.trainer.session.n_parties
                                                                            for c in clusters) // 2 + 1, ring_bits=64)
@@ -162,3 +170,63 @@ def smpc_round(rnd: int, clusters: Sequence[SMPCCluster], template: Any, params:
     if dp is not None:
         record["epsilon"] = accountant.epsilon()
     return new, record
+
+
+class SMPCFederation:
+    """Rounds of ``smpc_round`` persisted like ``Federation`` (the same run folder: run.json,
+    params.npz, strategy.npz, written atomically after every round). A cluster whose party
+    times out or fails makes the round fail: it is recorded (which cluster, the error's
+    category) and ``RoundFailedError`` raised; give fresh clusters (new sessions) and run
+    again to resume at that round. With DP the failed round's charge stays in the ledger (it
+    is counted again when the round is retried: the ledger never under-counts)."""
+
+    def __init__(self, clusters: Sequence[SMPCCluster], template: Any, *, initial: Sequence[np.ndarray], rounds: int,
+                 run_dir: Any, strategy: Strategy | None = None, accountant: Any = None,
+                 progress: Progress | None = None, on_record: Any = None) -> None:
+        from .run import Federation
+
+        names = [c.name for c in clusters]
+        if len(set(names)) != len(names) or len(names) < 2:
+            raise ConfigurationError("SMPCFederation needs at least two clusters with distinct names.")
+        self.clusters, self.template = list(clusters), template
+        self.strategy = strategy or FedAvg()
+        # the persistence of Federation, with the clusters' names as its clients
+        self._store = Federation(self.strategy, {n: (lambda *a: None) for n in names}, initial=initial, rounds=rounds,
+                                 run_dir=run_dir, accountant=accountant, progress=progress, on_record=on_record)
+        self._store._round = self._round
+
+    def status(self) -> dict:
+        return self._store.status()
+
+    def run(self) -> dict:
+        return self._store.run()
+
+    def _round(self, rnd: int, params: list[np.ndarray], record: dict) -> list[np.ndarray]:
+        from .run import _save_arrays
+
+        store = self._store
+        try:
+            new, info = smpc_round(rnd, self.clusters, self.template, params, strategy=self.strategy,
+                                   accountant=store.accountant, progress=store.progress)
+        except RoundFailedError as exc:
+            store._failed(record, {"round": rnd, "participants": [], "status": "failed",
+                                   "failures": [{"client": getattr(exc, "cluster", "?"),
+                                                 "reason": getattr(exc, "reason", "error")}]})
+            raise
+        except PrivacyBudgetError:
+            store._failed(record, {"round": rnd, "participants": [], "status": "failed", "failures": [],
+                                   "reason": "privacy budget"})
+            raise
+        names_state, arrays_state = store._state_arrays()
+        _save_arrays(new, store.run_dir / "params.npz")
+        if arrays_state:
+            _save_arrays(arrays_state, store.run_dir / "strategy.npz")
+        entry = {"round": rnd, "participants": info["clusters"], "failures": [], "status": "completed",
+                 "rows": info["rows"], "seconds": info["seconds"]}
+        if "epsilon" in info:
+            entry["epsilon"] = info["epsilon"]
+        record["strategy_state"] = names_state
+        record["records"] = [r for r in record["records"] if r["round"] != rnd] + [entry]
+        record["rounds_completed"] = rnd
+        store._write(record)
+        return new

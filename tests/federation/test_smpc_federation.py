@@ -160,3 +160,57 @@ def test_record_level_dp_rounds_are_charged(tmp_path):
     finally:
         for s in sessions:
             s.close()
+
+
+class _Stalling(SMPCCluster):
+    """A cluster one of whose parties stops answering at its ``stall_at``-th training."""
+
+    def __init__(self, *args, stall_at=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stall_at, self.calls = stall_at, 0
+
+    def train(self, template, params):
+        self.calls += 1
+        if self.calls == self.stall_at:
+            s = self.trainer.session
+            s._queues[1].put(None)
+            s._threads[1].join()
+        return super().train(template, params)
+
+
+def test_a_cluster_timing_out_mid_round_fails_the_round_and_the_run_resumes(tmp_path):
+    import json
+
+    from secured.exceptions import RoundFailedError
+    from secured.federation import SMPCFederation
+
+    template = _template()
+    initial = [p.detach().numpy().copy() for p in template.parameters()]
+
+    def clusters(stall_at=None):
+        sessions = [Session(2, timeout=1.0) for _ in range(2)]
+        out = [SMPCCluster("c0", PrivateTrainer(sessions[0], _tables(0, 40), label="y"), batch_size=20, lr=0.5),
+               _Stalling("c1", PrivateTrainer(sessions[1], _tables(1, 40), label="y"), batch_size=20, lr=0.5,
+                         stall_at=stall_at)]
+        return sessions, out
+
+    sessions, first = clusters(stall_at=2)
+    try:
+        fed = SMPCFederation(first, template, initial=initial, rounds=3, run_dir=tmp_path)
+        with pytest.raises(RoundFailedError, match="cluster 'c1' failed"):
+            fed.run()
+    finally:
+        for s in sessions:
+            s.close()
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["status"] == "failed" and record["rounds_completed"] == 1
+    assert record["records"][-1]["failures"] == [{"client": "c1", "reason": "PartyTimeoutError"}]
+    sessions, fresh = clusters()
+    try:
+        out = SMPCFederation(fresh, template, initial=initial, rounds=3, run_dir=tmp_path).run()
+    finally:
+        for s in sessions:
+            s.close()
+    assert out["record"]["status"] == "completed"
+    assert [r["round"] for r in out["record"]["records"]] == [1, 2, 3]
+    assert all(np.isfinite(p).all() for p in out["params"])
