@@ -31,8 +31,9 @@ dataset_app = typer.Typer(help="The dataset inventory.", no_args_is_help=True)
 lake_app = typer.Typer(help="The datalake of synthetic datasets (Parquet, content-addressed, versioned).",
                        no_args_is_help=True)
 model_app = typer.Typer(help="The model registry and marketplace.", no_args_is_help=True)
+run_app = typer.Typer(help="Federation runs recorded in the knowledge base.", no_args_is_help=True)
 for sub, name in ((member_app, "member"), (token_app, "token"), (dataset_app, "dataset"), (lake_app, "lake"),
-                  (model_app, "model")):
+                  (model_app, "model"), (run_app, "run")):
     hub_app.add_typer(sub, name=name)
 
 Db = Annotated[Optional[str], typer.Option("--db", help="Database URL (default: SECURED_DB_URL or SQLite).")]
@@ -298,6 +299,20 @@ def model_publish(
         return 0
 
     _exit_with(body)
+
+
+@run_app.command("list")
+def run_list(token: Tok = None, db: Db = None, lake: Lake = None) -> None:
+    """Federation runs you may see (status, rounds, epsilon)."""
+    _exit_with(lambda: _show(_hub(db, lake).list_federation_runs(_token(token))) or 0)
+
+
+@run_app.command("show")
+def run_show(name: str, owner: Annotated[Optional[str], typer.Option(
+        help="Whose run, when several members use the name.")] = None, token: Tok = None, db: Db = None,
+        lake: Lake = None) -> None:
+    """A federation run with one record per round (participants, failures, metrics, epsilon)."""
+    _exit_with(lambda: _show(_hub(db, lake).show_federation_run(_token(token), name, owner)) or 0)
 
 
 @model_app.command("list")

@@ -49,3 +49,24 @@ def test_read_only_tokens_cannot_record(hub):
     t = people(hub)
     read_only = hub.create_token(hub.admin_token, "hosp-a", ["read"])
     refused(hub, AccessDenied, _record, hub, read_only)
+
+
+def test_cli_shows_runs_under_the_same_rule(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from secured.cli.main import app
+    from secured.hub import Hub
+
+    monkeypatch.setenv("SECURED_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SECURED_DB_URL", raising=False)
+    hub, admin = Hub.init()
+    t = people(type("H", (), {"admin_token": admin, "add_member": hub.add_member, "create_token": hub.create_token})())
+    _record(hub, t["hosp-a"])
+    runner = CliRunner()
+    res = runner.invoke(app, ["hub", "run", "show", "readmission-fed", "--token", t["lab-r"]])
+    assert res.exit_code == 0 and "fedavg" in res.output
+    res = runner.invoke(app, ["hub", "run", "show", "readmission-fed", "--token", t["hosp-b"]])
+    assert res.exit_code == 2 and "No visible run" in res.output
+    res = runner.invoke(app, ["hub", "run", "list", "--token", t["hosp-b"]])
+    assert res.exit_code == 0 and "readmission-fed" not in res.output
+    hub.engine.dispose()
