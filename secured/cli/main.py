@@ -50,6 +50,9 @@ _bias_commands.register(app)
 from . import federate as _federate_commands  # noqa: E402
 
 _federate_commands.register(app)
+from . import serve as _serve_commands  # noqa: E402
+
+_serve_commands.register(app)
 
 
 def _version(value: bool) -> None:

@@ -301,6 +301,15 @@ class Hub:
             self._refuse(p, action, target, f"Members with role {p.role!r} may not {action}.")
         return p
 
+    def authorize(self, token: str, action: str, scope: str = "read") -> Principal:
+        """Check a token for a service action outside the knowledge base's tables (an HTTP
+        route that computes, such as a bias report) and audit the call; a refusal is audited
+        as every other one."""
+        p = self._allow(token, action, scope)
+        with self._tx() as s:
+            self._audit(s, p, action, None)
+        return p
+
     # -- members and tokens ---------------------------------------------------------------------
     def add_member(self, token: str, name: str, role: str) -> int:
         p = self._allow(token, "member.add", "admin", ("admin",), name)

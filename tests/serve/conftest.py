@@ -1,0 +1,1 @@
+from tests.mpc.conftest import ray_runtime  # noqa: F401  (one Ray instance for the run)
