@@ -28,6 +28,7 @@ import numpy as np
 from ..exceptions import ConfigurationError, IntegrityError, PrivacyBudgetError, RoundFailedError, SecuredError
 from ..mpc.secagg import SecAggServer
 from ..progress import Progress, emit
+from .run import Federation
 from .strategies import FedAvg, Strategy
 
 __all__ = ["SMPCCluster", "SMPCFederation", "secure_cluster_sum", "smpc_round"]
@@ -172,7 +173,7 @@ def smpc_round(rnd: int, clusters: Sequence[SMPCCluster], template: Any, params:
     return new, record
 
 
-class SMPCFederation:
+class SMPCFederation(Federation):
     """Rounds of ``smpc_round`` persisted like ``Federation`` (the same run folder: run.json,
     params.npz, strategy.npz, written atomically after every round). A cluster whose party
     times out or fails makes the round fail: it is recorded (which cluster, the error's
@@ -183,28 +184,18 @@ class SMPCFederation:
     def __init__(self, clusters: Sequence[SMPCCluster], template: Any, *, initial: Sequence[np.ndarray], rounds: int,
                  run_dir: Any, strategy: Strategy | None = None, accountant: Any = None,
                  progress: Progress | None = None, on_record: Any = None) -> None:
-        from .run import Federation
-
         names = [c.name for c in clusters]
         if len(set(names)) != len(names) or len(names) < 2:
             raise ConfigurationError("SMPCFederation needs at least two clusters with distinct names.")
+        # the clusters' names stand for Federation's clients: they are what the record lists
+        super().__init__(strategy or FedAvg(), {n: _no_client for n in names}, initial=initial, rounds=rounds,
+                         run_dir=run_dir, accountant=accountant, progress=progress, on_record=on_record)
         self.clusters, self.template = list(clusters), template
-        self.strategy = strategy or FedAvg()
-        # the persistence of Federation, with the clusters' names as its clients
-        self._store = Federation(self.strategy, {n: (lambda *a: None) for n in names}, initial=initial, rounds=rounds,
-                                 run_dir=run_dir, accountant=accountant, progress=progress, on_record=on_record)
-        self._store._round = self._round
-
-    def status(self) -> dict:
-        return self._store.status()
-
-    def run(self) -> dict:
-        return self._store.run()
 
     def _round(self, rnd: int, params: list[np.ndarray], record: dict) -> list[np.ndarray]:
         from .run import _save_arrays
 
-        store = self._store
+        store = self
         try:
             new, info = smpc_round(rnd, self.clusters, self.template, params, strategy=self.strategy,
                                    accountant=store.accountant, progress=store.progress)
@@ -230,3 +221,8 @@ class SMPCFederation:
         record["rounds_completed"] = rnd
         store._write(record)
         return new
+
+
+def _no_client(*args: Any) -> None:
+    """A cluster is driven by ``smpc_round``, never called as a Federation client."""
+    raise ConfigurationError("SMPC clusters are trained by smpc_round, not called as clients.")

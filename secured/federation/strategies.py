@@ -34,6 +34,7 @@ array([2.5, 2. , 1.5])
 
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -102,7 +103,7 @@ def _number(owner: str, name: str, value: Any, low: float, high: float = math.in
     return float(value)
 
 
-class Strategy:
+class Strategy(abc.ABC):
     """Base: ``configure_round``, ``aggregate``, ``evaluate``; linear strategies also
     ``aggregate_sum`` (from the weighted sum alone)."""
 
@@ -116,8 +117,9 @@ class Strategy:
         """What each client is told for round ``rnd`` (e.g. FedProx's proximal mu)."""
         return {}
 
+    @abc.abstractmethod
     def aggregate(self, rnd: int, updates: Iterable[Update], current: Sequence[np.ndarray]) -> list[np.ndarray]:
-        raise NotImplementedError
+        """New global parameters from the round's updates."""
 
     def evaluate(self, rnd: int, params: Sequence[np.ndarray]) -> dict | None:
         return None if self.evaluate_fn is None else self.evaluate_fn(rnd, list(params))
@@ -214,7 +216,7 @@ class FedAvgM(FedAvg):
         self.velocity_ = state.get("velocity")
 
 
-class _FedOpt(FedAvg):
+class _FedOpt(FedAvg, abc.ABC):
     """Reddi et al. 2021: delta = average - current; m = beta1 m + (1 - beta1) delta;
     v by the optimizer's rule; new = current + eta m / (sqrt(v) + tau)."""
 
@@ -229,8 +231,9 @@ class _FedOpt(FedAvg):
         self.m_: list[np.ndarray] | None = None
         self.v_: list[np.ndarray] | None = None
 
+    @abc.abstractmethod
     def _second_moment(self, v: np.ndarray, d2: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The optimizer's update of the second moment v from delta^2."""
 
     def _server_step(self, average, current):
         delta = [a - c.astype(np.float64) for a, c in zip(average, current)]

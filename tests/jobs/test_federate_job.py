@@ -100,6 +100,7 @@ def test_publish_behind_the_gate(tables, tmp_path, monkeypatch):
     shown = hub.show_model(admin, "fed-model")["versions"][0]
     assert shown["membership_inference"]["loss"]["auc"] < 0.7
     assert shown["lineage"]["clients"] == ["h0", "h1", "h2", "h3"]
+    assert hub.download_model(admin, "fed-model") == (tables / "pub" / "model.pt").read_bytes()   # what was attacked
     hub.engine.dispose()
 
 

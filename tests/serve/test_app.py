@@ -9,7 +9,7 @@ import io
 import pandas as pd
 import pytest
 
-httpx = pytest.importorskip("httpx")
+import httpx  # noqa: E402,F401  (requirements.txt; the test client needs it)
 
 from secured.bias import bias_report  # noqa: E402
 from secured.cluster.serve import build_app  # noqa: E402

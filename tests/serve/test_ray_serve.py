@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-httpx = pytest.importorskip("httpx")
+import httpx  # noqa: E402
 
 
 def _free_port() -> int:

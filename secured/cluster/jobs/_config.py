@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ...exceptions import BadInputError, ConfigurationError
 
-__all__ = ["Strict", "read_config", "check_output_folder", "resolve", "job_main"]
+__all__ = ["Strict", "read_config", "check_output_folder", "resolve", "job_main", "require_hub_token"]
 
 
 class Strict(BaseModel):
@@ -78,6 +78,12 @@ def check_output_folder(out: Path) -> None:
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise BadInputError(f"The output folder {out} cannot be created or written here.")
+
+
+def require_hub_token() -> None:
+    """A job with a ``hub`` section fails before any work when SECURED_TOKEN is not set."""
+    if not os.environ.get("SECURED_TOKEN"):
+        raise ConfigurationError("hub needs SECURED_TOKEN (a member's token) in the environment.")
 
 
 def job_main(argv: list[str] | None, module: str, load: Callable[[str], dict], run: Callable[[dict], dict],

@@ -38,7 +38,7 @@ from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
 from ...exceptions import ConfigurationError
 from ...io import write_bytes, write_json, write_table
-from ._config import Strict, check_output_folder, job_main, read_config, resolve
+from ._config import Strict, check_output_folder, job_main, read_config, require_hub_token, resolve
 
 __all__ = ["SynthJobConfig", "load_config", "run", "main"]
 
@@ -108,10 +108,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
     config["output"] = resolve(config["output"], base)
     check_output_folder(Path(config["output"]))
     if config["hub"]:
-        import os
-
-        if not os.environ.get("SECURED_TOKEN"):
-            raise ConfigurationError("hub needs SECURED_TOKEN (a member's token) in the environment.")
+        require_hub_token()
     return config
 
 
