@@ -31,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "SecuredError",
+    "StateConflict",
     "ConfigurationError",
     "BadInputError",
     "NotFittedError",
@@ -133,3 +134,8 @@ class NotFound(HubError, LookupError):
 
 class IntegrityError(HubError, ValueError):
     """Malformed input (schema, scopes, names) or stored data that fails its checksum."""
+
+
+class StateConflict(HubError):
+    """The object is in a state that does not allow this (a job that has not finished has no
+    result to fetch; a finished job cannot be cancelled)."""

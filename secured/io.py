@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -31,7 +32,7 @@ import pandas as pd
 
 from .exceptions import BadInputError
 
-__all__ = ["TABLE_SUFFIXES", "read_table", "write_table", "write_json", "write_bytes", "atomic_write",
+__all__ = ["TABLE_SUFFIXES", "read_table", "read_table_bytes", "json_text", "write_table", "write_json", "write_bytes", "atomic_write",
            "check_output", "file_sha256", "read_json"]
 
 TABLE_SUFFIXES = (".csv", ".parquet")
@@ -55,27 +56,55 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffix = _suffix(path, TABLE_SUFFIXES)
     if path.stat().st_size == 0:
         raise BadInputError(f"{path.name} is empty (0 bytes).")
+    return _parse(path, path.name, suffix)
+
+
+def read_table_bytes(data: bytes, name: str = "upload") -> pd.DataFrame:
+    """A table from the bytes of an uploaded file, by the same rules as ``read_table``: Parquet
+    when the name ends in .parquet or the bytes start with Parquet's magic, CSV when it ends in
+    .csv (or .txt/.tsv); anything else is refused."""
+    if not isinstance(data, (bytes, bytearray)) or len(data) == 0:
+        raise BadInputError("The uploaded file is empty (0 bytes).")
+    lower = (name or "").lower()
+    label = "The uploaded file"
+    if lower.endswith(".parquet") or bytes(data[:4]) == b"PAR1":
+        return _parse(io.BytesIO(data), label, ".parquet")
+    if lower.endswith((".csv", ".tsv", ".txt")):
+        return _parse(io.BytesIO(data), label, ".csv")
+    raise BadInputError("Upload a .csv or .parquet file (the file name's extension tells which).")
+
+
+def _parse(source: Any, label: str, suffix: str) -> pd.DataFrame:
     if suffix == ".parquet":
         try:
-            return pd.read_parquet(path)
+            return pd.read_parquet(source)
         except Exception:  # noqa: BLE001 - pyarrow's messages may quote file content
-            raise BadInputError(f"{path.name} is not a readable Parquet file.") from None
+            raise BadInputError(f"{label} is not a readable Parquet file.") from None
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            sample = f.read(65536)
-        if "\x00" in sample:
-            raise UnicodeDecodeError("utf-8", b"", 0, 1, "NUL byte")
+        if isinstance(source, io.BytesIO):
+            raw = source.getvalue()
+            if b"\x00" in raw[:65536]:
+                raise UnicodeDecodeError("utf-8", b"", 0, 1, "NUL byte")
+            sample = raw[:65536].decode("utf-8", errors="ignore")
+            raw.decode("utf-8")
+            text: Any = io.StringIO(raw.decode("utf-8"), newline="")
+        else:
+            with open(source, newline="", encoding="utf-8") as f:
+                sample = f.read(65536)
+            if "\x00" in sample:
+                raise UnicodeDecodeError("utf-8", b"", 0, 1, "NUL byte")
+            text = source
         try:
             sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
         except csv.Error:
             sep = ","
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], sep=sep)
+        df = pd.read_csv(text, dtype=str, keep_default_na=False, na_values=[""], sep=sep)
     except UnicodeDecodeError:
-        raise BadInputError(f"{path.name} is not a UTF-8 text CSV file (binary content?).") from None
+        raise BadInputError(f"{label} is not a UTF-8 text CSV file (binary content?).") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error):
-        raise BadInputError(f"{path.name} could not be read as CSV (ragged rows or no header row?).") from None
+        raise BadInputError(f"{label} could not be read as CSV (ragged rows or no header row?).") from None
     if df.columns.duplicated().any():
-        raise BadInputError(f"{path.name} has repeated column names; each column needs its own name.")
+        raise BadInputError(f"{label} has repeated column names; each column needs its own name.")
     return df
 
 
@@ -151,7 +180,13 @@ def write_bytes(data: bytes | str, path: str | Path) -> None:
 
 
 def write_json(obj: Any, path: str | Path) -> None:
-    write_bytes(json.dumps(obj, indent=2, allow_nan=False, default=_jsonable), path)
+    write_bytes(json_text(obj), path)
+
+
+def json_text(obj: Any) -> str:
+    """``obj`` (a report: numpy numbers and arrays, objects with ``to_dict`` allowed) as JSON
+    text, NaN refused; the one conversion used for files, the hub and HTTP."""
+    return json.dumps(obj, indent=2, allow_nan=False, default=_jsonable)
 
 
 def read_json(path: str | Path, what: str = "JSON file") -> Any:

@@ -80,10 +80,12 @@ from sqlalchemy.exc import DBAPIError, IntegrityError as SAIntegrityError, Inter
     SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from ..exceptions import AccessDenied, BadInputError, ConfigurationError, HubError, IntegrityError, NotFound
+from ..exceptions import (AccessDenied, BadInputError, ConfigurationError, HubError, IntegrityError, NotFound,
+                          StateConflict)
 from .db import make_engine, unreachable, upgrade
 from .lake import ObjectStore
-from .schema import (ROLES, SCOPES, VISIBILITIES, AuditEntry, Dataset, DatasetReader, DatasetTag, FederationRun,
+from .schema import (JOB_STATES, ROLES, SCOPES, VISIBILITIES, AuditEntry, Dataset, DatasetReader, DatasetTag,
+                     FederationRun, Job,
                      LakeObject, LakeReader, Member, Model, ModelAlias, ModelVersion, ModelVersionReader, Token)
 
 __all__ = ["Hub", "Principal", "describe_table", "MAX_TOKEN_DAYS", "DEFAULT_TOKEN_DAYS", "RESERVED_LAKE_PREFIX"]
@@ -95,6 +97,7 @@ RESERVED_LAKE_PREFIX = "model/"
 _TOKEN = re.compile(r"sk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,100})")
 _PUBLIC_ID = re.compile(r"[0-9a-f]{16}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._/:@-]*")
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _LAST_USE_STEP = timedelta(seconds=60)
@@ -888,6 +891,19 @@ class Hub:
                 self._audit(s, p, "model.download", f"{name}@{number}")
         return data
 
+    def _loaded_generator(self, digest: str) -> tuple[Any, Any]:
+        """The generator stored under ``digest``, loaded once per hub (the 8 most recent kept),
+        with a lock so one generator samples for one caller at a time."""
+        import threading
+
+        cache = self.__dict__.setdefault("_generators", {})
+        if digest not in cache:
+            generator = _generator(self.store.get(digest))
+            while len(cache) >= 8:
+                cache.pop(next(iter(cache)))
+            cache[digest] = (generator, threading.Lock())
+        return cache[digest]
+
     def sample_model(self, token: str, name: str, n: int, *, version: int | str | None = None,
                      conditions: Mapping[str, Any] | None = None, seed: int | None = None) -> pd.DataFrame:
         """``n`` rows sampled by the hub from a published synthetic-data generator the caller may
@@ -903,14 +919,220 @@ class Hub:
             with self._tx() as s:
                 _, chosen = self._version_for(s, p, name, version)
                 number, digest = chosen.version, chosen.lake_object
-            generator = _generator(self.store.get(digest))
+            generator, lock = self._loaded_generator(digest)
             try:
-                rows = generator.sample(n, conditions=dict(conditions) if conditions else None, seed=seed)
+                with lock:
+                    rows = generator.sample(n, conditions=dict(conditions) if conditions else None, seed=seed)
             except (BadInputError, ConfigurationError) as exc:
                 raise IntegrityError(f"The sample request was refused: {exc}") from None
             with self._tx() as s:
                 self._audit(s, p, "model.sample", f"{name}@{number}")
         return rows
+
+
+    # -- jobs -------------------------------------------------------------------------------------
+    # Long work submitted over HTTP. A member submits (write scope) and sees, cancels and deletes
+    # its own jobs (admins: every job); the service's workers take queued jobs with claim_job and
+    # hold them by heartbeat. Uploaded inputs are removed from the store once the job ends
+    # (unless something else in the catalogue holds the same bytes).
+    def submit_job(self, token: str, kind: str, params: Mapping[str, Any] | None = None,
+                   inputs: Mapping[str, bytes] | None = None) -> str:
+        """A queued job of ``kind`` with JSON ``params`` and input files (name -> bytes); its id."""
+        p = self._allow(token, "job.submit", "write", target=kind)
+        with self._guard(p, "job.submit", kind):
+            kind = _check_name(kind, "job kind", 40)
+            params = _json(dict(params or {}), "params") or {}
+            inputs = dict(inputs or {})
+            if not all(isinstance(v, (bytes, bytearray)) for v in inputs.values()):
+                raise IntegrityError("A job's inputs map names to file bytes.")
+            names = {_check_name(n, "input name", 40): bytes(v) for n, v in inputs.items()}
+            digests = {n: self.store.put(v) for n, v in names.items()}
+            job_id = secrets.token_hex(16)
+            with self._tx() as s:
+                now = _now()
+                s.add(Job(id=job_id, owner_id=p.member_id, kind=kind, state="queued", params=params, inputs=digests,
+                          progress={}, outputs={}, attempts=0, cancel_requested=False, created_at=now,
+                          updated_at=now))
+                self._audit(s, p, "job.submit", f"{kind}:{job_id}")
+        return job_id
+
+    def _own_job(self, s: Session, p: Principal, job_id: Any) -> Job:
+        if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+            raise NotFound("No job with this id (job ids are 32 hex digits).")
+        job = s.get(Job, job_id)
+        if job is None or (job.owner_id != p.member_id and p.role != "admin"):
+            raise NotFound("No job with this id.")
+        return job
+
+    def get_job(self, token: str, job_id: str) -> dict[str, Any]:
+        """A job of the caller (any job for admins): state, progress, result, outputs, error."""
+        p = self._allow(token, "job.read", "read", target=job_id)
+        with self._guard(p, "job.read", job_id):
+            with self._tx() as s:
+                job = self._own_job(s, p, job_id)
+                self._audit(s, p, "job.read", job_id)
+                return _job_dict(job, s.get(Member, job.owner_id).name)
+
+    def list_jobs(self, token: str, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The caller's jobs (every member's for admins), newest first."""
+        p = self._allow(token, "job.list", "read")
+        with self._guard(p, "job.list", state):
+            if state is not None and state not in JOB_STATES:
+                raise IntegrityError(f"state must be one of {', '.join(JOB_STATES)}.")
+            limit = _int(limit, "limit", 1, 10_000)
+            with self._tx() as s:
+                query = select(Job, Member.name).join(Member, Member.id == Job.owner_id)
+                if p.role != "admin":
+                    query = query.where(Job.owner_id == p.member_id)
+                if state is not None:
+                    query = query.where(Job.state == state)
+                rows = s.execute(query.order_by(Job.created_at.desc(), Job.id).limit(limit)).all()
+                self._audit(s, p, "job.list", state)
+                return [_job_dict(j, owner) for j, owner in rows]
+
+    def cancel_job(self, token: str, job_id: str) -> dict[str, Any]:
+        """Cancel a queued job at once, or ask the worker of a running job to stop at its next
+        step; a finished job is refused (StateConflict)."""
+        p = self._allow(token, "job.cancel", "write", target=job_id)
+        with self._guard(p, "job.cancel", job_id):
+            with self._tx() as s:
+                job = self._own_job(s, p, job_id)
+                if job.state not in ("queued", "running"):
+                    raise StateConflict("The job has already finished; there is nothing to cancel.")
+                now = _now()
+                if job.state == "queued":
+                    job.state, job.finished_at = "cancelled", now
+                job.cancel_requested, job.updated_at = True, now
+                self._audit(s, p, "job.cancel", job_id)
+                out = _job_dict(job, s.get(Member, job.owner_id).name)
+                done = job.state == "cancelled"
+            if done:
+                self._purge_inputs(job_id)
+            return out
+
+    def delete_job(self, token: str, job_id: str) -> None:
+        """Remove a finished job and its output files (cancel a running one first)."""
+        p = self._allow(token, "job.delete", "write", target=job_id)
+        with self._guard(p, "job.delete", job_id):
+            with self._tx() as s:
+                job = self._own_job(s, p, job_id)
+                if job.state in ("queued", "running"):
+                    raise StateConflict("The job has not finished; cancel it first.")
+                digests = [*job.inputs.values(), *(o["sha256"] for o in job.outputs.values())]
+                s.delete(job)
+                self._audit(s, p, "job.delete", job_id)
+            self._remove_unreferenced(digests)
+
+    def job_output(self, token: str, job_id: str, name: str) -> tuple[bytes, str]:
+        """An output file of a finished job of the caller, and its media type."""
+        p = self._allow(token, "job.download", "read", target=job_id)
+        with self._guard(p, "job.download", job_id):
+            with self._tx() as s:
+                job = self._own_job(s, p, job_id)
+                if job.state != "succeeded":
+                    raise StateConflict(f"The job is {job.state}; outputs exist once it has succeeded.")
+                if not isinstance(name, str) or name not in job.outputs:
+                    raise NotFound(f"The job has no such output; it has: {', '.join(sorted(job.outputs))}.")
+                entry = dict(job.outputs[name])
+            data = self.store.get(entry["sha256"])
+            with self._tx() as s:
+                self._audit(s, p, "job.download", f"{job_id}/{name}")
+            return data, entry["media_type"]
+
+    # The service's side of a job (no token: the workers are the hub's own processes).
+    def claim_job(self, worker: str, *, stale_after: float = 30.0, max_attempts: int = 3) -> dict[str, Any] | None:
+        """Take the oldest queued job, or a running one whose worker stopped sending heartbeats
+        for ``stale_after`` seconds (it is run again; past ``max_attempts`` tries it fails).
+        Returns the job (``id``, ``kind``, ``params``, ``inputs`` as sha256s) or None."""
+        for _ in range(20):
+            now = _now()
+            stale = now - timedelta(seconds=stale_after)
+            with self._tx() as s:
+                job = s.scalar(select(Job).where(or_(Job.state == "queued",
+                                                     and_(Job.state == "running", Job.heartbeat_at < stale)))
+                               .order_by(Job.created_at, Job.id).limit(1))
+                if job is None:
+                    return None
+                seen = (job.state, job.worker, job.attempts)
+                if job.state == "running" and (job.attempts >= max_attempts or job.cancel_requested):
+                    values = dict(state="cancelled" if job.cancel_requested else "failed", finished_at=now,
+                                  updated_at=now, worker=None,
+                                  error=None if job.cancel_requested else
+                                  f"The job's worker stopped {job.attempts} times; the job was given up. Resubmit "
+                                  "it, with smaller inputs if a worker ran out of memory.")
+                    claimed = None
+                else:
+                    values = dict(state="running", worker=worker, heartbeat_at=now, updated_at=now,
+                                  attempts=job.attempts + 1)
+                    claimed = {"id": job.id, "kind": job.kind, "params": dict(job.params),
+                               "inputs": dict(job.inputs), "attempt": job.attempts + 1}
+                changed = s.execute(update(Job).where(Job.id == job.id, Job.state == seen[0],
+                                                      Job.attempts == seen[2],
+                                                      (Job.worker == seen[1]) if seen[1] else Job.worker.is_(None))
+                                    .values(**values)).rowcount
+            if changed == 1 and claimed is not None:
+                return claimed
+            if changed == 1:
+                self._purge_inputs(job.id)
+        return None
+
+    def job_heartbeat(self, job_id: str, worker: str, progress: Mapping[str, Any] | None = None) -> str:
+        """Refresh a held job (and its progress): 'ok', 'cancel' (stop: the owner cancelled)
+        or 'lost' (another worker holds it now; stop without storing anything)."""
+        values: dict[str, Any] = {"heartbeat_at": _now(), "updated_at": _now()}
+        if progress is not None:
+            values["progress"] = _json(dict(progress), "progress")
+        with self._tx() as s:
+            changed = s.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+                                .values(**values)).rowcount
+            if not changed:
+                return "lost"
+            return "cancel" if s.scalar(select(Job.cancel_requested).where(Job.id == job_id)) else "ok"
+
+    def finish_job(self, job_id: str, worker: str, *, result: Mapping[str, Any] | None = None,
+                   outputs: Mapping[str, tuple[bytes, str]] | None = None, error: str | None = None,
+                   cancelled: bool = False, progress: Mapping[str, Any] | None = None) -> bool:
+        """Store a job's end (result and output files, or an error, or its cancellation) when
+        ``worker`` still holds it; False (nothing stored) when it does not."""
+        stored = {name: {"sha256": self.store.put(data), "size": len(data), "media_type": media}
+                  for name, (data, media) in (outputs or {}).items()}
+        now = _now()
+        state = "cancelled" if cancelled else "failed" if error is not None else "succeeded"
+        with self._tx() as s:
+            changed = s.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+                                .values(state=state, result=_json(dict(result), "result") if result else None,
+                                        outputs=stored, error=None if error is None else _clip(error, 1000),
+                                        finished_at=now, updated_at=now,
+                                        **({"progress": _json(dict(progress), "progress")} if progress else {})
+                                        )).rowcount
+        if changed:
+            self._purge_inputs(job_id)
+        else:
+            self._remove_unreferenced([o["sha256"] for o in stored.values()])
+        return bool(changed)
+
+    def _purge_inputs(self, job_id: str) -> None:
+        with self._tx() as s:
+            job = s.get(Job, job_id)
+            digests = list(job.inputs.values()) if job is not None else []
+            if job is not None:
+                job.inputs = {k: None for k in job.inputs}       # names kept, bytes gone
+        self._remove_unreferenced(digests)
+
+    def _remove_unreferenced(self, digests: Sequence[str]) -> None:
+        """Delete objects no lake object, dataset, model version or job refers to any more."""
+        digests = {d for d in digests if d}
+        if not digests:
+            return
+        with self._tx() as s:
+            held = set(s.scalars(select(LakeObject.digest).where(LakeObject.digest.in_(digests))))
+            held |= set(s.scalars(select(ModelVersion.lake_object).where(ModelVersion.lake_object.in_(digests))))
+            held |= set(s.scalars(select(Dataset.lake_object).where(Dataset.lake_object.in_(digests))))
+            for inputs, outputs in s.execute(select(Job.inputs, Job.outputs)).all():
+                held |= {d for d in (inputs or {}).values() if d in digests}
+                held |= {o["sha256"] for o in (outputs or {}).values() if o["sha256"] in digests}
+        for digest in digests - held:
+            self.store.delete(digest)
 
 
 # -- validation and views -------------------------------------------------------------------------
@@ -1152,6 +1374,14 @@ def _dataset_dict(d: Dataset, s: Session) -> dict[str, Any]:
 def _lake_dict(r: LakeObject, owner: str) -> dict[str, Any]:
     return {"owner": owner, "name": r.name, "version": r.version, "sha256": r.digest, "bytes": r.size,
             "kind": r.kind, "visibility": r.visibility, "created_at": _iso(r.created_at)}
+
+
+def _job_dict(j: Job, owner: str) -> dict[str, Any]:
+    return {"id": j.id, "kind": j.kind, "owner": owner, "state": j.state, "params": j.params,
+            "progress": j.progress or {}, "result": j.result, "error": j.error, "attempts": j.attempts,
+            "cancel_requested": bool(j.cancel_requested),
+            "outputs": {k: {"size": v["size"], "media_type": v["media_type"]} for k, v in (j.outputs or {}).items()},
+            "created_at": _iso(j.created_at), "updated_at": _iso(j.updated_at), "finished_at": _iso(j.finished_at)}
 
 
 def _run_dict(r: FederationRun, owner: str) -> dict[str, Any]:

@@ -84,6 +84,14 @@ class ObjectStore:
                                  "returned. Restore it from a backup.")
         return data
 
+    def delete(self, digest: str) -> None:
+        """Remove an object (no error when it is already gone); the caller checks that nothing
+        in the catalogue still refers to it."""
+        try:
+            self.fs.delete_file(self._path(digest))
+        except (FileNotFoundError, OSError):
+            pass
+
     @staticmethod
     def parquet_bytes(df) -> bytes:
         buffer = io.BytesIO()

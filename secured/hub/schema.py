@@ -17,11 +17,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = ["ROLES", "SCOPES", "VISIBILITIES", "Base", "Member", "Token", "AuditEntry", "Dataset", "DatasetTag",
            "DatasetReader", "LakeObject", "LakeReader", "Model", "ModelVersion", "ModelAlias", "ModelVersionReader",
-           "FederationRun"]
+           "FederationRun", "Job", "JOB_STATES"]
 
 ROLES = ("admin", "producer", "researcher")
 SCOPES = ("read", "write", "admin")
 VISIBILITIES = ("all", "members")
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 
 
 class Base(DeclarativeBase):
@@ -196,3 +197,30 @@ class FederationRun(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_federation_run_owner_name"),)
+
+
+class Job(Base):
+    """Long work submitted over HTTP (anonymize, assess, protect, synthesize, ...): its inputs
+    and outputs are objects of the store (by sha256), its state survives the process that
+    runs it. A worker holds a job while its heartbeat is fresh; a job whose heartbeat went
+    stale is taken again (``attempts`` counts the tries), and only the current holder can
+    store its result, so a result is stored once."""
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    inputs: Mapped[dict] = mapped_column(JSON, default=dict)        # name -> sha256 of the stored upload
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)      # stage, done, total
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    outputs: Mapped[dict] = mapped_column(JSON, default=dict)       # name -> {sha256, size, media_type}
+    error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    __table_args__ = (Index("ix_jobs_state", "state"), Index("ix_jobs_owner", "owner_id"))
