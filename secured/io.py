@@ -32,7 +32,8 @@ import pandas as pd
 
 from .exceptions import BadInputError
 
-__all__ = ["TABLE_SUFFIXES", "read_table", "read_table_bytes", "json_text", "write_table", "write_json", "write_bytes", "atomic_write",
+__all__ = ["TABLE_SUFFIXES", "read_table", "read_table_bytes", "json_text", "write_table", "write_json",
+           "write_bytes", "atomic_write",
            "check_output", "file_sha256", "read_json"]
 
 TABLE_SUFFIXES = (".csv", ".parquet")

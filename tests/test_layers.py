@@ -17,7 +17,7 @@ LAYERS = {
     "synth": 4, "bias": 4, "federation": 4,
     "hub": 5,
     "cluster": 6, "jobs": 6,
-    "bench": 7, "demo": 8, "cli": 8,
+    "bench": 7, "demo": 8, "cli": 8, "client": 8,
 }
 # siblings that must not see each other: the data flow never loads the SMPC engine
 FORBIDDEN = {("privacy", "mpc"), ("mpc", "privacy"), ("privacy", "hub")}

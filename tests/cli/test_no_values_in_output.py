@@ -107,6 +107,9 @@ def _commands(d):
         ["federate", "run", str(d / "fed_bad.json")],
         ["federate", "status", str(d)],
         ["federate", "publish", str(d), "--name", "m", "--members", t, "--non-members", t],
+        ["serve", "--db", f"mysql://{MARKER}@host/db"],                          # refused before Ray starts
+        ["serve", "--lake", f"nope{MARKER}://x"],
+        ["serve", "--port", "0"],
     ]
 
 

@@ -190,7 +190,8 @@ def test_assess_protect_bias_synth_and_aggregate_jobs(served):
         np.savez(buffer, *arrays, **({} if n is None else {"num_examples": n}))
         return buffer.getvalue()
 
-    res = client.post("/v1/federation/aggregate", headers=_auth(tok), data={"params": json.dumps({"strategy": "fedavg"})},
+    res = client.post("/v1/federation/aggregate", headers=_auth(tok),
+                      data={"params": json.dumps({"strategy": "fedavg"})},
                       files=[("current", ("c.npz", npz(current))), *[("updates", (f"u{i}.npz", npz(a, n)))
                                                                         for i, (a, n) in enumerate(updates)]])
     agg = _done(client, tok, res)
