@@ -242,6 +242,25 @@ class Client:
                          {"strategy": strategy, "options": options or {}, "round": round}, wait, None,
                          updates=updates)
 
+    def open_round(self, current: Sequence[Any], participants: Sequence[str], *, strategy: str = "fedavg",
+                   options: Optional[dict] = None, round: int = 1, min_updates: Optional[int] = None) -> Job:
+        """Open a federated round (you own it): each participant then calls ``submit_update``."""
+        params = {"strategy": strategy, "options": options or {}, "round": round, "participants": list(participants),
+                  "min_updates": min_updates}
+        view = self._json("POST", "/v1/federation/rounds", files=[("current", ("current.npz", _npz((current, None))))],
+                          data={"params": json.dumps(params)})
+        return Job(self, {**view, "outputs": {}, "result": None})
+
+    def submit_update(self, round_id: str, params: Sequence[Any], num_examples: int) -> dict:
+        """Your update to an open round you participate in."""
+        return self._json("POST", f"/v1/federation/rounds/{round_id}/updates",
+                          files=[("update", ("update.npz", _npz((params, num_examples))))])
+
+    def aggregate_round(self, round_id: str, *, wait: bool = True) -> Job:
+        """Aggregate your open round; output 'params' (participants may fetch it)."""
+        job = Job(self, self._json("POST", f"/v1/federation/rounds/{round_id}/aggregate"))
+        return job.wait() if wait else job
+
     # -- knowledge base --------------------------------------------------------------------------------
     def datasets(self, text: Optional[str] = None) -> list[dict]:
         return self._json("GET", "/v1/datasets", params={"text": text} if text else None)

@@ -936,8 +936,11 @@ class Hub:
     # hold them by heartbeat. Uploaded inputs are removed from the store once the job ends
     # (unless something else in the catalogue holds the same bytes).
     def submit_job(self, token: str, kind: str, params: Mapping[str, Any] | None = None,
-                   inputs: Mapping[str, bytes] | None = None) -> str:
-        """A queued job of ``kind`` with JSON ``params`` and input files (name -> bytes); its id."""
+                   inputs: Mapping[str, bytes] | None = None, *, participants: Sequence[str] | None = None) -> str:
+        """A queued job of ``kind`` with JSON ``params`` and input files (name -> bytes); its id.
+        With ``participants`` (member names) the job is 'open': each participant adds one input
+        of its own (``add_job_input``, e.g. a federated round's update) and the owner queues it
+        with ``release_job``."""
         p = self._allow(token, "job.submit", "write", target=kind)
         with self._guard(p, "job.submit", kind):
             kind = _check_name(kind, "job kind", 40)
@@ -946,30 +949,82 @@ class Hub:
             if not all(isinstance(v, (bytes, bytearray)) for v in inputs.values()):
                 raise IntegrityError("A job's inputs map names to file bytes.")
             names = {_check_name(n, "input name", 40): bytes(v) for n, v in inputs.items()}
+            if participants is not None:
+                participants = _names(participants, "participants")
+                if not participants:
+                    raise IntegrityError("An open job needs at least one participant.")
+                params = {**params, "participants": participants}
             digests = {n: self.store.put(v) for n, v in names.items()}
             job_id = secrets.token_hex(16)
             with self._tx() as s:
+                if participants is not None:
+                    self._members(s, participants)
                 now = _now()
-                s.add(Job(id=job_id, owner_id=p.member_id, kind=kind, state="queued", params=params, inputs=digests,
+                state = "queued" if participants is None else "open"
+                s.add(Job(id=job_id, owner_id=p.member_id, kind=kind, state=state, params=params, inputs=digests,
                           progress={}, outputs={}, attempts=0, cancel_requested=False, created_at=now,
                           updated_at=now))
                 self._audit(s, p, "job.submit", f"{kind}:{job_id}")
         return job_id
 
-    def _own_job(self, s: Session, p: Principal, job_id: Any) -> Job:
+    def _own_job(self, s: Session, p: Principal, job_id: Any, participants: bool = False) -> Job:
+        """The job when the caller owns it (or is an admin; or, with ``participants``, is one
+        of its participants); NotFound otherwise."""
         if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
             raise NotFound("No job with this id (job ids are 32 hex digits).")
         job = s.get(Job, job_id)
-        if job is None or (job.owner_id != p.member_id and p.role != "admin"):
+        if job is None or (job.owner_id != p.member_id and p.role != "admin" and not (
+                participants and p.name in (job.params or {}).get("participants", []))):
             raise NotFound("No job with this id.")
         return job
+
+    def add_job_input(self, token: str, job_id: str, data: bytes) -> str:
+        """A participant's one input to an open job (stored as ``<prefix>_<member>``, the prefix
+        given by the job's ``params["input_prefix"]``, default 'update'); its name. A second
+        input from the same member, or an input to a job that is no longer open, is refused."""
+        p = self._allow(token, "job.contribute", "write", target=job_id)
+        with self._guard(p, "job.contribute", job_id):
+            if not isinstance(data, (bytes, bytearray)) or not data:
+                raise IntegrityError("An input is the non-empty bytes of a file.")
+            digest = self.store.put(bytes(data))
+            with self._tx() as s:
+                job = self._own_job(s, p, job_id, participants=True)
+                if p.name not in (job.params or {}).get("participants", []):
+                    raise AccessDenied("Only the job's participants add inputs to it.")
+                if job.state != "open":
+                    raise StateConflict(f"The job is {job.state}; inputs are added while it is open.")
+                name = f"{(job.params or {}).get('input_prefix', 'update')}_{p.name}"
+                if name in job.inputs:
+                    raise StateConflict("You already added your input to this job; each participant adds one.")
+                job.inputs = {**job.inputs, name: digest}
+                job.updated_at = _now()
+                self._audit(s, p, "job.contribute", f"{job_id}/{p.name}")
+            return name
+
+    def release_job(self, token: str, job_id: str, min_inputs: int = 1) -> dict[str, Any]:
+        """Queue an open job (its owner) once at least ``min_inputs`` participants added theirs."""
+        p = self._allow(token, "job.release", "write", target=job_id)
+        with self._guard(p, "job.release", job_id):
+            min_inputs = _int(min_inputs, "min_inputs", 0, 10_000)
+            with self._tx() as s:
+                job = self._own_job(s, p, job_id)
+                if job.state != "open":
+                    raise StateConflict(f"The job is {job.state}; only an open job is released.")
+                prefix = f"{(job.params or {}).get('input_prefix', 'update')}_"
+                given = sum(1 for n in job.inputs if n.startswith(prefix))
+                if given < min_inputs:
+                    raise StateConflict(f"{given} of the {len(job.params.get('participants', []))} participants "
+                                        f"added their input; {min_inputs} are needed.")
+                job.state, job.updated_at = "queued", _now()
+                self._audit(s, p, "job.release", job_id)
+                return _job_dict(job, s.get(Member, job.owner_id).name)
 
     def get_job(self, token: str, job_id: str) -> dict[str, Any]:
         """A job of the caller (any job for admins): state, progress, result, outputs, error."""
         p = self._allow(token, "job.read", "read", target=job_id)
         with self._guard(p, "job.read", job_id):
             with self._tx() as s:
-                job = self._own_job(s, p, job_id)
+                job = self._own_job(s, p, job_id, participants=True)
                 self._audit(s, p, "job.read", job_id)
                 return _job_dict(job, s.get(Member, job.owner_id).name)
 
@@ -997,10 +1052,10 @@ class Hub:
         with self._guard(p, "job.cancel", job_id):
             with self._tx() as s:
                 job = self._own_job(s, p, job_id)
-                if job.state not in ("queued", "running"):
+                if job.state not in ("open", "queued", "running"):
                     raise StateConflict("The job has already finished; there is nothing to cancel.")
                 now = _now()
-                if job.state == "queued":
+                if job.state in ("open", "queued"):
                     job.state, job.finished_at = "cancelled", now
                 job.cancel_requested, job.updated_at = True, now
                 self._audit(s, p, "job.cancel", job_id)
@@ -1016,7 +1071,7 @@ class Hub:
         with self._guard(p, "job.delete", job_id):
             with self._tx() as s:
                 job = self._own_job(s, p, job_id)
-                if job.state in ("queued", "running"):
+                if job.state in ("open", "queued", "running"):
                     raise StateConflict("The job has not finished; cancel it first.")
                 digests = [*job.inputs.values(), *(o["sha256"] for o in job.outputs.values())]
                 s.delete(job)
@@ -1028,7 +1083,7 @@ class Hub:
         p = self._allow(token, "job.download", "read", target=job_id)
         with self._guard(p, "job.download", job_id):
             with self._tx() as s:
-                job = self._own_job(s, p, job_id)
+                job = self._own_job(s, p, job_id, participants=True)
                 if job.state != "succeeded":
                     raise StateConflict(f"The job is {job.state}; outputs exist once it has succeeded.")
                 if not isinstance(name, str) or name not in job.outputs:

@@ -22,7 +22,7 @@ __all__ = ["ROLES", "SCOPES", "VISIBILITIES", "Base", "Member", "Token", "AuditE
 ROLES = ("admin", "producer", "researcher")
 SCOPES = ("read", "write", "admin")
 VISIBILITIES = ("all", "members")
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_STATES = ("open", "queued", "running", "succeeded", "failed", "cancelled")
 
 
 class Base(DeclarativeBase):

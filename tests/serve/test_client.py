@@ -97,3 +97,40 @@ def test_client_verbs(server):
         Client(url, "sk_" + "0" * 16 + "_" + "x" * 30).models()
     with pytest.raises(HubError, match="Could not reach"):
         Client("http://127.0.0.1:9", t["lab"], timeout=2).health()
+
+
+def test_a_federated_round_over_http(server):
+    url, hub, t = server
+    rng = np.random.default_rng(1)
+    current = [rng.normal(size=(4, 3)), rng.normal(size=3)]
+    ups = {m: ([rng.normal(size=(4, 3)), rng.normal(size=3)], n) for m, n in (("hosp", 10), ("lab", 30))}
+    hub.add_member(t["admin"], "other", "researcher")
+    other = hub.create_token(t["admin"], "other", ["read", "write"])
+    with Client(url, t["admin"]) as owner, Client(url, t["hosp"]) as a, Client(url, t["lab"]) as b, \
+            Client(url, other) as o:
+        rnd = owner.open_round(current, ["hosp", "lab"], strategy="fedavg")
+        assert rnd.state == "open"
+        a.submit_update(rnd.id, *ups["hosp"])
+        with pytest.raises(StateConflict, match="1 of the 2"):
+            owner.aggregate_round(rnd.id)                   # every participant is needed by default
+        with pytest.raises(StateConflict, match="already"):
+            a.submit_update(rnd.id, *ups["hosp"])
+        with pytest.raises(NotFound):
+            o.submit_update(rnd.id, *ups["lab"])             # not a participant
+        with pytest.raises(BadInputError, match="num_examples"):
+            b.submit_update(rnd.id, ups["lab"][0], None)
+        b.submit_update(rnd.id, *ups["lab"])
+        with pytest.raises(NotFound):
+            b.aggregate_round(rnd.id)                       # a participant cannot close the round
+        done = owner.aggregate_round(rnd.id)
+        assert done.result["clients"] == 2 and done.result["examples"] == 40
+        with np.load(__import__("io").BytesIO(b.output(rnd.id, "params"))) as out:   # participants read it
+            for i in range(2):
+                expect = sum(n * p[i] for p, n in ups.values()) / 40
+                np.testing.assert_allclose(out[f"arr_{i}"], expect, rtol=0, atol=1e-12)
+        with pytest.raises(StateConflict):
+            a.submit_update(rnd.id, *ups["hosp"])            # the round is closed
+        with pytest.raises(NotFound):
+            o.job(rnd.id)
+        published = done.publish("params", "fed-model", to="model", visibility="all")
+        assert published["version"] == 1

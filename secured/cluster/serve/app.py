@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...exceptions import (AccessDenied, BadInputError, ConfigurationError, IntegrityError, NotFound,
                            PrivacyBudgetError, SecuredError, StateConflict)
-from .work import KINDS, Kind, PARQUET, prepare_inputs, table_bytes
+from .work import KINDS, Kind, PARQUET, check_update_file, prepare_inputs, table_bytes
 
 __all__ = ["build_app", "MAX_UPLOAD_BYTES"]
 
@@ -78,7 +78,7 @@ class JobAccepted(_Model):
     """A job was accepted: poll its location."""
     id: str = Field(description="Job id (32 hex digits).")
     kind: str = Field(description="The job kind.")
-    state: str = Field(description="'queued'.")
+    state: str = Field(description="'queued' ('open' for a federated round).")
     location: str = Field(description="Where to poll the job.")
 
 
@@ -93,7 +93,8 @@ class JobView(_Model):
     id: str = Field(description="Job id.")
     kind: str = Field(description="The job kind.")
     owner: str = Field(description="The member who submitted it.")
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"] = Field(description="State.")
+    state: Literal["open", "queued", "running", "succeeded", "failed", "cancelled"] = Field(description=(
+        "State ('open': a federated round waiting for its participants' updates)."))
     params: dict[str, Any] = Field(description="The parameters it was submitted with.")
     progress: dict[str, Any] = Field(description="Latest progress: stage, done, total, attempt.")
     result: Optional[dict[str, Any]] = Field(default=None, description="The result (report) once it succeeded.")
@@ -336,7 +337,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         _submit_route(kind)
 
     @app.get("/v1/jobs", response_model=list[JobView], tags=["jobs"], responses={401: _ERRORS[401]})
-    def jobs(state: Optional[Literal["queued", "running", "succeeded", "failed", "cancelled"]] = None,
+    def jobs(state: Optional[Literal["open", "queued", "running", "succeeded", "failed", "cancelled"]] = None,
              limit: int = Query(default=100, ge=1, le=10_000, description="Most jobs returned."),
              token: str = Depends(_token)) -> list[dict[str, Any]]:
         """Your jobs (every member's for an admin), newest first."""
@@ -483,6 +484,50 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
     def model(name: str, token: str = Depends(_token)) -> dict[str, Any]:
         """A model with the versions you may see."""
         return hub.show_model(token, name)
+
+    @app.post("/v1/federation/rounds", status_code=201, response_model=JobAccepted, tags=["federation"],
+              responses={k: v for k, v in _ERRORS.items() if k != 409})
+    async def open_round(params: str = Form(description="JSON: strategy, options, round, participants (member "
+                                                        "names), min_updates."),
+                         current: UploadFile = File(description="The current global parameters (.npz of arr_0, "
+                                                                "arr_1, ...)."),
+                         token: str = Depends(_token)) -> JSONResponse:
+        """Open a federated round: each participant submits one update, then you aggregate it.
+        The round is a job: its state, result and the aggregated 'params' are at /v1/jobs/{id}
+        (participants may read them too)."""
+        kind = KINDS["federation.aggregate"]
+        hub.authorize(token, "federation.round", "write")
+        parsed = kind.params.model_validate(_json_field(params, "params"))
+        if not parsed.participants:
+            raise BadInputError("Name the round's participants (member names) in params.participants.")
+        if parsed.min_updates is not None and parsed.min_updates > len(set(parsed.participants)):
+            raise BadInputError("min_updates cannot exceed the number of participants.")
+        files = {"current": (await _read(current, max_upload_bytes), current.filename or "")}
+        stored = await asyncio.to_thread(prepare_inputs, kind, parsed, files)
+        job_id = await asyncio.to_thread(hub.submit_job, token, kind.name, parsed.model_dump(mode="json"), stored,
+                                         participants=parsed.participants)
+        return JSONResponse(status_code=201, headers={"Location": f"/v1/jobs/{job_id}"},
+                            content=JobAccepted(id=job_id, kind=kind.name, state="open",
+                                                location=f"/v1/jobs/{job_id}").model_dump())
+
+    @app.post("/v1/federation/rounds/{job_id}/updates", status_code=202, tags=["federation"],
+              responses={k: _ERRORS[k] for k in (400, 401, 403, 404, 409, 413)})
+    async def submit_update(job_id: str, update: UploadFile = File(description="Your update: .npz of arr_0, arr_1, "
+                                                                               "... and num_examples."),
+                            token: str = Depends(_token)) -> dict[str, str]:
+        """A participant's update to an open round (one per participant)."""
+        data = await _read(update, max_upload_bytes)
+        check_update_file(data)
+        name = await asyncio.to_thread(hub.add_job_input, token, job_id, data)
+        return {"round": job_id, "input": name}
+
+    @app.post("/v1/federation/rounds/{job_id}/aggregate", status_code=202, response_model=JobView,
+              tags=["federation"], responses={k: _ERRORS[k] for k in (401, 403, 404, 409)})
+    def aggregate_round(job_id: str, token: str = Depends(_token)) -> dict[str, Any]:
+        """Aggregate an open round you own (once enough participants submitted); poll the job."""
+        params = hub.get_job(token, job_id)["params"] or {}          # release_job refuses all but the owner
+        need = params.get("min_updates") or len(params.get("participants", []))
+        return hub.release_job(token, job_id, need)
 
     @app.get("/v1/federation/runs", tags=["federation"], responses={401: _ERRORS[401]})
     def runs(token: str = Depends(_token)) -> list[dict[str, Any]]:

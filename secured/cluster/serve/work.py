@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...exceptions import BadInputError, ConfigurationError
 
-__all__ = ["KINDS", "Kind", "prepare_inputs", "run_job", "table_bytes"]
+__all__ = ["KINDS", "Kind", "prepare_inputs", "run_job", "table_bytes", "check_update_file"]
 
 PARQUET = "application/vnd.apache.parquet"
 JSON_TYPE = "application/json"
@@ -146,6 +146,10 @@ class AggregateParams(_Params):
     options: dict[str, Any] = Field(default_factory=dict, description="The strategy's options, e.g. "
                                     "{\"beta\": 0.1} for trimmed_mean.")
     round: int = Field(default=1, ge=1, le=1_000_000, description="Round number.")
+    participants: list[str] = Field(default_factory=list, max_length=10_000, description=(
+        "Rounds (/v1/federation/rounds): the members who each submit one update."))
+    min_updates: Optional[int] = Field(default=None, ge=1, le=10_000, description=(
+        "Rounds: updates needed before the owner may aggregate (default: every participant)."))
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,13 @@ def _arrays(data: bytes, what: str) -> tuple[list, Optional[int]]:
     if not arrays:
         raise BadInputError(f"The {what} file holds no arrays named arr_0, arr_1, ...")
     return arrays, n
+
+
+def check_update_file(data: bytes) -> None:
+    """A client update as the aggregation needs it: arrays and a positive num_examples."""
+    _, n = _arrays(data, "update")
+    if n is None or n < 1:
+        raise BadInputError("The update file needs num_examples (a positive count) next to its arrays.")
 
 
 def _run_aggregate(p: AggregateParams, inputs: Mapping[str, Any], progress: Any) -> tuple[dict, dict]:
