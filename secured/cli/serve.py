@@ -18,7 +18,8 @@ def serve_cmd(
                                                         "(default: start a local Ray).")] = None,
     replicas: Annotated[int, typer.Option(min=1, max=256, help="Replicas of the HTTP ingress.")] = 1,
     workers: Annotated[int, typer.Option(min=1, max=256, help="Job runner replicas (jobs run in parallel).")] = 1,
-    gpu: Annotated[bool, typer.Option(help="Put the synthetic-data sampler on a GPU.")] = False,
+    gpu: Annotated[Optional[bool], typer.Option("--gpu/--no-gpu", help="Put the generator deployments (sampler, "
+                                                "job runners) on GPUs (default: when the cluster has one).")] = None,
     db: Annotated[Optional[str], typer.Option("--db", help="Database URL (default: SECURED_DB_URL or SQLite).")] = None,
     lake: Annotated[Optional[str], typer.Option("--lake", help="Lake URI (default: SECURED_LAKE_URL).")] = None,
 ) -> None:

@@ -24,9 +24,12 @@ INGRESS, JOBS, SAMPLER = "secured-hub", "secured-jobs", "secured-sampler"
 
 
 def serve_app(db_url: Optional[str] = None, lake_url: Optional[str] = None, *, replicas: int = 1, workers: int = 1,
-              gpu: bool = False, heartbeat: float = 2.0, stale_after: float = 30.0,
+              gpu: Optional[bool] = None, heartbeat: float = 2.0, stale_after: float = 30.0,
               max_upload_bytes: Optional[int] = None) -> Any:
-    """The bound application (ingress, job runners, sampler)."""
+    """The bound application (ingress, job runners, sampler). ``gpu``: None asks for GPUs when
+    the Ray cluster has one (the sampler a quarter, the job runners the rest, so generator
+    fits and samples run there with ``device="auto"``); True requires one; False never."""
+    import ray
     from ray import serve
 
     from ...exceptions import SecuredError
@@ -36,7 +39,11 @@ def serve_app(db_url: Optional[str] = None, lake_url: Optional[str] = None, *, r
     def open_hub() -> Hub:
         return Hub(db_url, lake_url)
 
-    @serve.deployment(name=JOBS, num_replicas=workers, ray_actor_options={"num_cpus": 1},
+    if gpu is None:
+        gpu = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1
+    sampler_gpus, runner_gpus = (0.25, round(0.75 / workers, 4)) if gpu else (0, 0)
+
+    @serve.deployment(name=JOBS, num_replicas=workers, ray_actor_options={"num_cpus": 1, "num_gpus": runner_gpus},
                       health_check_period_s=2, health_check_timeout_s=10)
     class Jobs:
         """Job runners: each replica takes jobs from the knowledge base until it stops."""
@@ -53,7 +60,7 @@ def serve_app(db_url: Optional[str] = None, lake_url: Optional[str] = None, *, r
         def status(self) -> dict[str, Any]:
             return {"runner": self.runner.name, "current": self.runner.current}
 
-    @serve.deployment(name=SAMPLER, ray_actor_options={"num_cpus": 0.5, "num_gpus": 1 if gpu else 0})
+    @serve.deployment(name=SAMPLER, ray_actor_options={"num_cpus": 0.5, "num_gpus": sampler_gpus})
     class Sampler:
         """Sampling from published generators, batched; every request authorized on its own."""
 
