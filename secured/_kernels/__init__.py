@@ -19,7 +19,7 @@ from ..exceptions import BackendUnavailableError
 # instead of spinning (read by libgomp when the extension loads; an explicit setting wins).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["ring", "bits", "privacy"]
+__all__ = ["ring", "bits", "privacy", "fss"]
 
 try:
     from . import _bits as bits
@@ -35,3 +35,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
         "`make build` (or `python setup.py build_ext --inplace` in the project root), or use "
         "the pure-numpy backend with SECURED_BACKEND=numpy."
     ) from exc
+
+try:            # built everywhere; without AES-NI it reports AESNI = False and the numpy twin is used
+    from . import _fss as fss
+except ImportError:  # pragma: no cover - an older build of the core
+    fss = None

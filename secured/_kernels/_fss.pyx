@@ -1,0 +1,227 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Compiled distributed comparison functions (private; reached through secured.backend.fss_kernels).
+
+A DCF key pair for alpha (n bits) lets two parties, each holding one key, compute XOR shares
+of 1{x < alpha} for a public x by walking one path of a GGM tree (Boyle et al., EUROCRYPT
+2021, Fig. 1, with the output group Z_2). The PRG of the tree is fixed-key AES-128 in
+Matyas-Meyer-Oseas form with one public key K: the left (c = 0) and right (c = 1) child of a
+seed s (whose two low bits are zero) are G_c(s) = AES_K(s | c) xor (s | c). Of the child's
+128-bit block, bit 0 is its control bit t, bit 1 its output bit v, and the block with those
+two bits cleared is its seed; a leaf's output bit is bit 2 of its seed. AES runs on AES-NI, eight elements interleaved so the rounds pipeline, groups of
+elements in parallel with the GIL released. ``secured.backend._fss_numpy`` computes the same
+bits with OpenSSL's AES (the tests compare the two); it stands in where AES-NI is missing.
+
+Early termination (Boyle, Gilboa, Ishai 2016): the tree stops nu = min(7, n) levels early and a
+leaf's 128-bit block G_2(s) holds the outputs of its 2^nu inputs, corrected on alpha's path
+by a 128-bit word pair; this saves nu levels of key and of evaluation.
+
+Layout (C order): seeds (m, 2) uint64 words (low, high) per 128-bit seed; scw (m, n - nu, 2)
+the seed corrections; ctl (m, n - nu) uint8 with bit 0 the output correction, bits 1 and 2
+the left and right control-bit corrections; fin (m, 2) uint64 the leaf correction. Tree level
+i reads bit n - 1 - i of x and alpha (most significant first); the leaf bit is x mod 2^nu.
+"""
+
+from libc.stdint cimport uint64_t, uint8_t, int64_t
+from cython.parallel cimport prange
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #if defined(__AES__) && defined(__SSE2__)
+    #include <wmmintrin.h>
+    #include <emmintrin.h>
+    #define SECURED_AESNI 1
+    static __m128i secured_rk[11];
+
+    static inline __m128i secured_key_step(__m128i key, __m128i gen) {
+        gen = _mm_shuffle_epi32(gen, 0xff);
+        key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+        key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+        key = _mm_xor_si128(key, _mm_slli_si128(key, 4));
+        return _mm_xor_si128(key, gen);
+    }
+
+    static void secured_aes_setup(const uint8_t* key16) {
+        __m128i* rk = secured_rk;
+        __m128i x = _mm_loadu_si128((const __m128i*)key16);
+        rk[0] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x01)); rk[1] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x02)); rk[2] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x04)); rk[3] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x08)); rk[4] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x10)); rk[5] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x20)); rk[6] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x40)); rk[7] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x80)); rk[8] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x1b)); rk[9] = x;
+        x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x36)); rk[10] = x;
+    }
+
+    /* Child `which[j]` of seed in[j] for `count` (<= 8) seeds: AES(in | c) ^ (in | c). */
+    static inline void secured_mmo(int count, const int* which, const __m128i* in, __m128i* out) {
+        __m128i st[8], x[8];
+        int j, r;
+        for (j = 0; j < count; j++) {
+            x[j] = _mm_or_si128(in[j], _mm_cvtsi64_si128((int64_t)which[j]));
+            st[j] = _mm_xor_si128(x[j], secured_rk[0]);
+        }
+        for (r = 1; r < 10; r++)
+            for (j = 0; j < count; j++) st[j] = _mm_aesenc_si128(st[j], secured_rk[r]);
+        for (j = 0; j < count; j++) out[j] = _mm_xor_si128(_mm_aesenclast_si128(st[j], secured_rk[10]), x[j]);
+    }
+
+    static void secured_dcf_eval(int party, int n, int nu, int64_t lo, int64_t hi, const uint64_t* seeds,
+                                 const uint64_t* scw, const uint8_t* ctl, const uint64_t* fin,
+                                 const uint64_t* x, uint8_t* out) {
+        const __m128i clear = _mm_set_epi64x(-1, ~(int64_t)3);
+        int levels = n - nu;
+        int64_t g;
+        for (g = lo; g < hi; g += 8) {
+            int cnt = (hi - g) < 8 ? (int)(hi - g) : 8, j, i;
+            __m128i s[8], y[8];
+            int which[8];
+            uint8_t t[8], v[8];
+            for (j = 0; j < cnt; j++) {
+                s[j] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds + 2 * (g + j))), clear);
+                t[j] = (uint8_t)party; v[j] = 0;
+            }
+            for (i = 0; i < levels; i++) {
+                for (j = 0; j < cnt; j++) which[j] = (int)((x[g + j] >> (n - 1 - i)) & 1);
+                secured_mmo(cnt, which, s, y);
+                for (j = 0; j < cnt; j++) {
+                    int64_t at = (g + j) * levels + i;
+                    uint64_t low = (uint64_t)_mm_cvtsi128_si64(y[j]);
+                    uint8_t c = ctl[at], tn = (uint8_t)(low & 1), vn = (uint8_t)((low >> 1) & 1);
+                    __m128i mask = _mm_set1_epi64x(-(int64_t)t[j]);
+                    __m128i fix = _mm_and_si128(_mm_loadu_si128((const __m128i*)(scw + 2 * at)), mask);
+                    v[j] ^= vn ^ (t[j] & c & 1);
+                    tn ^= t[j] & (c >> (1 + which[j])) & 1;
+                    s[j] = _mm_xor_si128(_mm_and_si128(y[j], clear), fix);
+                    t[j] = tn;
+                }
+            }
+            for (j = 0; j < cnt; j++) which[j] = 2;
+            secured_mmo(cnt, which, s, y);
+            for (j = 0; j < cnt; j++) {
+                uint64_t words[2], leaf = x[g + j] & (((uint64_t)1 << nu) - 1);
+                _mm_storeu_si128((__m128i*)words, y[j]);
+                words[0] ^= fin[2 * (g + j)] & -(uint64_t)t[j];
+                words[1] ^= fin[2 * (g + j) + 1] & -(uint64_t)t[j];
+                out[g + j] = (uint8_t)(v[j] ^ ((words[leaf >> 6] >> (leaf & 63)) & 1));
+            }
+        }
+    }
+
+    static void secured_dcf_gen(int n, int nu, int64_t lo, int64_t hi, const uint64_t* alpha,
+                                const uint64_t* seeds0, const uint64_t* seeds1, uint64_t* scw, uint8_t* ctl,
+                                uint64_t* fin) {
+        const __m128i clear = _mm_set_epi64x(-1, ~(int64_t)3);
+        static const int order[4] = {0, 1, 0, 1}, leafs[2] = {2, 2};
+        int levels = n - nu;
+        int64_t e;
+        for (e = lo; e < hi; e++) {
+            __m128i s[2], in[4], y[4], S[2][2], cw;
+            uint8_t t[2] = {0, 1}, T[2][2], V[2][2], va = 0;
+            int i, b, c;
+            s[0] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds0 + 2 * e)), clear);
+            s[1] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds1 + 2 * e)), clear);
+            for (i = 0; i < levels; i++) {
+                int a = (int)((alpha[e] >> (n - 1 - i)) & 1), keep = a, lose = 1 - a;
+                uint8_t vcw, tl, tr;
+                __m128i mask;
+                in[0] = s[0]; in[1] = s[0]; in[2] = s[1]; in[3] = s[1];
+                secured_mmo(4, order, in, y);
+                for (b = 0; b < 2; b++)
+                    for (c = 0; c < 2; c++) {
+                        uint64_t low = (uint64_t)_mm_cvtsi128_si64(y[2 * b + c]);
+                        S[b][c] = _mm_and_si128(y[2 * b + c], clear);
+                        T[b][c] = (uint8_t)(low & 1);
+                        V[b][c] = (uint8_t)((low >> 1) & 1);
+                    }
+                cw = _mm_xor_si128(S[0][lose], S[1][lose]);
+                vcw = V[0][lose] ^ V[1][lose] ^ va ^ (uint8_t)(lose == 0);
+                va ^= V[0][keep] ^ V[1][keep] ^ vcw;
+                tl = T[0][0] ^ T[1][0] ^ (uint8_t)a ^ 1;
+                tr = T[0][1] ^ T[1][1] ^ (uint8_t)a;
+                _mm_storeu_si128((__m128i*)(scw + 2 * (e * levels + i)), cw);
+                ctl[e * levels + i] = (uint8_t)(vcw | (tl << 1) | (tr << 2));
+                for (b = 0; b < 2; b++) {
+                    mask = _mm_set1_epi64x(-(int64_t)t[b]);
+                    s[b] = _mm_xor_si128(S[b][keep], _mm_and_si128(cw, mask));
+                    t[b] = T[b][keep] ^ (t[b] & (keep ? tr : tl));
+                }
+            }
+            {   /* the leaf block: 2^nu output bits, 1{j < alpha's low nu bits} on alpha's path */
+                uint64_t c0[2], c1[2], below[2] = {0, 0}, al = alpha[e] & (((uint64_t)1 << nu) - 1);
+                uint64_t fill = va ? ~(uint64_t)0 : 0;
+                secured_mmo(2, leafs, s, y);
+                _mm_storeu_si128((__m128i*)c0, y[0]);
+                _mm_storeu_si128((__m128i*)c1, y[1]);
+                if (al >= 64) { below[0] = ~(uint64_t)0; below[1] = al == 64 ? 0 : ((uint64_t)1 << (al - 64)) - 1; }
+                else below[0] = al == 0 ? 0 : ((uint64_t)1 << al) - 1;
+                fin[2 * e] = c0[0] ^ c1[0] ^ fill ^ below[0];
+                fin[2 * e + 1] = c0[1] ^ c1[1] ^ fill ^ below[1];
+            }
+        }
+    }
+    #else
+    #define SECURED_AESNI 0
+    static void secured_aes_setup(const uint8_t* key16) {}
+    static void secured_dcf_eval(int party, int n, int nu, int64_t lo, int64_t hi, const uint64_t* seeds,
+                                 const uint64_t* scw, const uint8_t* ctl, const uint64_t* fin,
+                                 const uint64_t* x, uint8_t* out) {}
+    static void secured_dcf_gen(int n, int nu, int64_t lo, int64_t hi, const uint64_t* alpha,
+                                const uint64_t* seeds0, const uint64_t* seeds1, uint64_t* scw, uint8_t* ctl,
+                                uint64_t* fin) {}
+    #endif
+    """
+    int SECURED_AESNI
+    void secured_aes_setup(const uint8_t* key16) nogil
+    void secured_dcf_eval(int party, int n, int nu, int64_t lo, int64_t hi, const uint64_t* seeds,
+                          const uint64_t* scw, const uint8_t* ctl, const uint64_t* fin, const uint64_t* x,
+                          uint8_t* out) nogil
+    void secured_dcf_gen(int n, int nu, int64_t lo, int64_t hi, const uint64_t* alpha, const uint64_t* seeds0,
+                         const uint64_t* seeds1, uint64_t* scw, uint8_t* ctl, uint64_t* fin) nogil
+
+AESNI = bool(SECURED_AESNI)
+DEF GROUP = 1024    # elements per parallel task (a multiple of the 8 interleaved)
+
+
+def setup_key(bytes key):
+    """Expand the fixed AES-128 key of the tree's PRG."""
+    if len(key) != 16:
+        raise ValueError("the PRG key is 16 bytes")
+    secured_aes_setup(<const uint8_t*>key)
+
+
+def dcf_eval(int party, int n, int nu, const uint64_t[:, ::1] seeds, const uint64_t[:, :, ::1] scw,
+             const uint8_t[:, ::1] ctl, const uint64_t[:, ::1] fin, const uint64_t[::1] x, uint8_t[::1] out,
+             int threads):
+    """out[e] = party's XOR share of 1{x[e] < alpha[e]}; the last ``nu`` bits are read from the
+    leaf block (early termination), the first n - nu walk the tree (scw, ctl have n - nu levels)."""
+    cdef int64_t m = x.shape[0], tasks = (m + GROUP - 1) // GROUP, task, lo, hi
+    cdef const uint64_t* scw_p = &scw[0, 0, 0] if scw.shape[1] else NULL
+    cdef const uint8_t* ctl_p = &ctl[0, 0] if ctl.shape[1] else NULL
+    if m == 0:
+        return
+    with nogil:
+        for task in prange(tasks, num_threads=threads, schedule="static"):
+            lo = task * GROUP
+            hi = lo + GROUP if lo + GROUP < m else m
+            secured_dcf_eval(party, n, nu, lo, hi, &seeds[0, 0], scw_p, ctl_p, &fin[0, 0], &x[0], &out[0])
+
+
+def dcf_gen(int n, int nu, const uint64_t[::1] alpha, const uint64_t[:, ::1] seeds0, const uint64_t[:, ::1] seeds1,
+            uint64_t[:, :, ::1] scw, uint8_t[:, ::1] ctl, uint64_t[:, ::1] fin, int threads):
+    """The shared corrections of DCF keys for alpha[e] (the parties' seeds are seeds0, seeds1)."""
+    cdef int64_t m = alpha.shape[0], tasks = (m + GROUP - 1) // GROUP, task, lo, hi
+    cdef uint64_t* scw_p = &scw[0, 0, 0] if scw.shape[1] else NULL
+    cdef uint8_t* ctl_p = &ctl[0, 0] if ctl.shape[1] else NULL
+    if m == 0:
+        return
+    with nogil:
+        for task in prange(tasks, num_threads=threads, schedule="static"):
+            lo = task * GROUP
+            hi = lo + GROUP if lo + GROUP < m else m
+            secured_dcf_gen(n, nu, lo, hi, &alpha[0], &seeds0[0, 0], &seeds1[0, 0], scw_p, ctl_p, &fin[0, 0])
