@@ -17,7 +17,7 @@ from typing import Any
 from ..exceptions import PartyTimeoutError
 
 __all__ = ["CommStats", "Communicator", "ThreadCommunicator", "make_thread_communicators",
-           "close_all", "payload_bytes"]
+           "close_all", "payload_bytes", "Network"]
 
 
 @dataclass
@@ -41,6 +41,25 @@ class CommStats:
                 "by_op": {k: tuple(v) for k, v in self.by_op.items()}}
 
 
+@dataclass(frozen=True)
+class Network:
+    """A simulated link for benchmarks: every round waits ``latency`` seconds (count a round
+    trip: a party sends, then waits for what its peers sent) plus the bytes it sent over
+    ``bandwidth`` bytes per second. ``Network(0.020, 125e6)``: a 20 ms WAN at 1 Gbit/s."""
+
+    latency: float = 0.0
+    bandwidth: float = float("inf")
+
+    def __post_init__(self) -> None:
+        if not (self.latency >= 0 and self.bandwidth > 0):
+            from ..exceptions import ConfigurationError
+
+            raise ConfigurationError("A network needs latency >= 0 seconds and bandwidth > 0 bytes per second.")
+
+    def delay(self, nbytes: int) -> float:
+        return self.latency + nbytes / self.bandwidth
+
+
 def payload_bytes(arrays: list[Any]) -> int:
     return int(sum(a.nbytes for a in arrays))
 
@@ -57,6 +76,7 @@ class Communicator(abc.ABC):
         self._p2p_sent: dict[int, int] = {}
         self._p2p_recv: dict[int, int] = {}
         self.op = "other"  # the protocol step being counted
+        self.network: Network | None = None   # a simulated link (benchmarks); None: as fast as it goes
 
     def exchange(self, arrays: list[Any]) -> list[list[Any]]:
         """Send ``arrays`` to every other party; return each party's arrays (ours at our rank).
@@ -72,6 +92,10 @@ class Communicator(abc.ABC):
                 self._send(dst, tag, arrays)
                 self.stats.messages += 1
         self.stats.record(self.op, nbytes * (self.n_parties - 1), 1)
+        if self.network is not None:
+            import time
+
+            time.sleep(self.network.delay(nbytes * (self.n_parties - 1)))
         return [arrays if src == self.rank else self._recv(src, tag) for src in range(self.n_parties)]
 
     def send_one(self, dst: int, arrays: list[Any]) -> None:
@@ -159,9 +183,13 @@ class ThreadCommunicator(MailboxCommunicator):
         self._mailboxes[dst].put(self.rank, tag, arrays)
 
 
-def make_thread_communicators(n_parties: int, timeout: float, observer=None) -> list[ThreadCommunicator]:
+def make_thread_communicators(n_parties: int, timeout: float, observer=None,
+                              network: Network | None = None) -> list[ThreadCommunicator]:
     boxes = [Mailbox() for _ in range(n_parties)]
-    return [ThreadCommunicator(r, boxes, timeout, observer) for r in range(n_parties)]
+    comms = [ThreadCommunicator(r, boxes, timeout, observer) for r in range(n_parties)]
+    for c in comms:
+        c.network = network
+    return comms
 
 
 def close_all(comms: list[ThreadCommunicator]) -> None:

@@ -30,7 +30,7 @@ from .._config import get_config
 from ..backend import RingBackend, get_backend, new_key
 from ..exceptions import ConfigurationError, PartyTimeoutError, SecuredError
 from . import _bounds
-from ._comm import CommStats, close_all, make_thread_communicators
+from ._comm import CommStats, Network, close_all, make_thread_communicators
 from ._dealer import Dealer
 from ._party import Party
 from ._protocols import derivations
@@ -252,10 +252,11 @@ class Session(BaseSession):
     """
 
     def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
-                 fractional_bits: int | None = None, observer=None, checked: bool = False) -> None:
+                 fractional_bits: int | None = None, observer=None, checked: bool = False,
+                 network: Network | None = None) -> None:
         self._setup(n_parties, timeout, backend, fractional_bits, checked)
         self.dealer = Dealer(n_parties, self.be, derivations(self.be))
-        self._comms = make_thread_communicators(n_parties, self.timeout, observer)
+        self._comms = make_thread_communicators(n_parties, self.timeout, observer, network)
         self.parties = [
             Party(r, n_parties, self._comms[r], self.dealer.key_for(r),
                   self.dealer.correction if r == 0 else None, self.be.name, self.fractional_bits)

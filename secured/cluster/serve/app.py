@@ -26,6 +26,7 @@ from typing import Any, Awaitable, Callable, Literal, Optional
 from fastapi import Depends, FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...exceptions import (AccessDenied, BadInputError, ConfigurationError, IntegrityError, NotFound,
@@ -39,12 +40,14 @@ MAX_WAIT_SECONDS = 30.0
 
 _STATUS = [(AccessDenied, 403), (NotFound, 404), (StateConflict, 409), (IntegrityError, 400), (BadInputError, 400),
            (ConfigurationError, 422), (PrivacyBudgetError, 409)]
-_ERRORS = {400: {"description": "Bad input (what is wrong, never a value)."},
-           401: {"description": "No valid token."}, 403: {"description": "The token may not do this."},
-           404: {"description": "Not found (or not visible to the caller)."},
-           409: {"description": "Not in a state that allows this."},
-           413: {"description": "The upload is larger than the limit."},
-           422: {"description": "Parameters of the wrong shape."}}
+_ERRORS: dict[int, dict[str, Any]] = {
+    400: {"description": "Bad input (what is wrong, never a value)."},
+    401: {"description": "No valid token."}, 403: {"description": "The token may not do this."},
+    404: {"description": "Not found (or not visible to the caller)."},
+    405: {"description": "No such method on this path (e.g. a name with a line break)."},
+    409: {"description": "Not in a state that allows this."},
+    413: {"description": "The upload is larger than the limit."},
+    422: {"description": "Parameters of the wrong shape."}}
 
 
 # -- schemas ---------------------------------------------------------------------------------------
@@ -57,6 +60,14 @@ class Problem(_Model):
     """An error: what is wrong and what to do; never a data value."""
     error: str = Field(description="The error's category (a SECURED exception name).")
     message: str = Field(description="What is wrong and what to do.")
+
+
+for _entry in _ERRORS.values():
+    _entry["model"] = Problem
+
+
+def _errs(*codes: int) -> dict[int, dict[str, Any]]:
+    return {code: _ERRORS[code] for code in codes}
 
 
 class Health(_Model):
@@ -243,6 +254,15 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(status_code=status, content={"error": name, "message": str(exc)}, headers=headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Starlette's own refusals (unknown path or method, a body it cannot parse) in our shape.
+        messages = {404: "No such route; see /docs.", 405: "This route does not take this method; see /docs.",
+                    400: "The request body could not be parsed (malformed multipart or JSON)."}
+        message = messages.get(exc.status_code, "The request was refused.")
+        return JSONResponse(status_code=exc.status_code, content={"error": "HTTPError", "message": message},
+                            headers=getattr(exc, "headers", None))
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default body echoes the input ('input' field): keep only where and what.
@@ -371,8 +391,9 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         return Response(status_code=204)
 
     @app.get("/v1/jobs/{job_id}/outputs/{name}", tags=["jobs"], response_class=Response,
-             responses={200: {"description": "The file.", "content": {"application/octet-stream": {}}},
-                        **{k: _ERRORS[k] for k in (401, 403, 404, 409)}})
+             responses={200: {"description": "The file (Parquet, CSV, JSON or .npz).", "content": {
+                 "application/octet-stream": {}, PARQUET: {}, "text/csv": {}, "application/json": {}}},
+                        **_errs(401, 403, 404, 409)})
     def output(job_id: str, name: str, token: str = Depends(_token)) -> Response:
         """An output file of a finished job."""
         data, media = hub.job_output(token, job_id, name)
@@ -416,8 +437,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         """Inventory entries you may see."""
         return hub.search_datasets(token, text) if text else hub.search_datasets(token)
 
-    @app.get("/v1/datasets/{dataset_id}", tags=["knowledge base"],
-             responses={k: _ERRORS[k] for k in (401, 404)})
+    @app.get("/v1/datasets/{dataset_id}", tags=["knowledge base"], responses=_errs(400, 401, 404))
     def dataset(dataset_id: int, token: str = Depends(_token)) -> dict[str, Any]:
         """One inventory entry."""
         return hub.get_dataset(token, dataset_id)
@@ -429,15 +449,14 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
 
     @app.get("/v1/lake/{owner}/{name:path}", tags=["knowledge base"], response_class=Response,
              responses={200: {"content": {PARQUET: {}}, "description": "The table as Parquet."},
-                        **{k: _ERRORS[k] for k in (401, 404)}})
+                        **_errs(400, 401, 404)})
     def lake_get(owner: str, name: str, version: Optional[int] = Query(default=None, ge=1, le=2**31 - 1),
                  token: str = Depends(_token)) -> Response:
         """A lake table as Parquet (the newest version you may see unless ``version``)."""
         df = hub.lake_get(token, name, version, owner)
         return Response(table_bytes(df)[0], media_type=PARQUET)
 
-    @app.post("/v1/lake/{name:path}", tags=["knowledge base"],
-              responses={k: _ERRORS[k] for k in (400, 401, 403, 413)})
+    @app.post("/v1/lake/{name:path}", tags=["knowledge base"], responses=_errs(400, 401, 403, 404, 405, 413))
     async def lake_put(name: str, table: UploadFile = File(description="The table (.csv or .parquet)."),
                        visibility: Literal["all", "members"] = Form(default="all", description="Who may read it."),
                        readers: str = Form(default="", description="Comma-separated members (visibility members)."),
@@ -458,7 +477,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
 
     @app.get("/v1/models/{name:path}/download", tags=["knowledge base"], response_class=Response,
              responses={200: {"content": {"application/octet-stream": {}}, "description": "The artifact."},
-                        **{k: _ERRORS[k] for k in (401, 403, 404)}})
+                        **_errs(400, 401, 403, 404)})
     def model_download(name: str, version: Optional[str] = Query(default=None, max_length=100),
                        token: str = Depends(_token)) -> Response:
         """A model version's artifact (a number, an alias or the newest you may see)."""
@@ -480,7 +499,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         rows = json.loads(json_text(df.astype(object).where(df.notna(), None).to_numpy().tolist()))
         return SampleRows(columns=[str(c) for c in df.columns], rows=rows)
 
-    @app.get("/v1/models/{name:path}", tags=["knowledge base"], responses={k: _ERRORS[k] for k in (401, 404)})
+    @app.get("/v1/models/{name:path}", tags=["knowledge base"], responses=_errs(400, 401, 404))
     def model(name: str, token: str = Depends(_token)) -> dict[str, Any]:
         """A model with the versions you may see."""
         return hub.show_model(token, name)
@@ -534,7 +553,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         """Federation runs you may see."""
         return hub.list_federation_runs(token)
 
-    @app.get("/v1/federation/runs/{name:path}", tags=["federation"], responses={k: _ERRORS[k] for k in (401, 404)})
+    @app.get("/v1/federation/runs/{name:path}", tags=["federation"], responses=_errs(400, 401, 404))
     def run(name: str, owner: Optional[str] = Query(default=None, max_length=200),
             token: str = Depends(_token)) -> dict[str, Any]:
         """A federation run with its per-round records."""
