@@ -58,9 +58,42 @@ cdef extern from *:
         x = secured_key_step(x, _mm_aeskeygenassist_si128(x, 0x36)); rk[10] = x;
     }
 
-    /* Child `which[j]` of seed in[j] for `count` (<= 8) seeds: AES(in | c) ^ (in | c). */
+    /* Child `which[j]` of seed in[j] for 8 seeds: AES(in | c) ^ (in | c). Always 8 (callers pad
+       with copies) so the compiler unrolls the rounds and keeps the states in registers. */
+    static inline void secured_mmo8(const int* which, const __m128i* in, __m128i* out) {
+        __m128i x0, x1, x2, x3, x4, x5, x6, x7, s0, s1, s2, s3, s4, s5, s6, s7, k;
+        int r;
+        x0 = _mm_or_si128(in[0], _mm_cvtsi64_si128((int64_t)which[0]));
+        x1 = _mm_or_si128(in[1], _mm_cvtsi64_si128((int64_t)which[1]));
+        x2 = _mm_or_si128(in[2], _mm_cvtsi64_si128((int64_t)which[2]));
+        x3 = _mm_or_si128(in[3], _mm_cvtsi64_si128((int64_t)which[3]));
+        x4 = _mm_or_si128(in[4], _mm_cvtsi64_si128((int64_t)which[4]));
+        x5 = _mm_or_si128(in[5], _mm_cvtsi64_si128((int64_t)which[5]));
+        x6 = _mm_or_si128(in[6], _mm_cvtsi64_si128((int64_t)which[6]));
+        x7 = _mm_or_si128(in[7], _mm_cvtsi64_si128((int64_t)which[7]));
+        k = secured_rk[0];
+        s0 = _mm_xor_si128(x0, k); s1 = _mm_xor_si128(x1, k); s2 = _mm_xor_si128(x2, k); s3 = _mm_xor_si128(x3, k);
+        s4 = _mm_xor_si128(x4, k); s5 = _mm_xor_si128(x5, k); s6 = _mm_xor_si128(x6, k); s7 = _mm_xor_si128(x7, k);
+        for (r = 1; r < 10; r++) {
+            k = secured_rk[r];
+            s0 = _mm_aesenc_si128(s0, k); s1 = _mm_aesenc_si128(s1, k); s2 = _mm_aesenc_si128(s2, k);
+            s3 = _mm_aesenc_si128(s3, k); s4 = _mm_aesenc_si128(s4, k); s5 = _mm_aesenc_si128(s5, k);
+            s6 = _mm_aesenc_si128(s6, k); s7 = _mm_aesenc_si128(s7, k);
+        }
+        k = secured_rk[10];
+        out[0] = _mm_xor_si128(_mm_aesenclast_si128(s0, k), x0);
+        out[1] = _mm_xor_si128(_mm_aesenclast_si128(s1, k), x1);
+        out[2] = _mm_xor_si128(_mm_aesenclast_si128(s2, k), x2);
+        out[3] = _mm_xor_si128(_mm_aesenclast_si128(s3, k), x3);
+        out[4] = _mm_xor_si128(_mm_aesenclast_si128(s4, k), x4);
+        out[5] = _mm_xor_si128(_mm_aesenclast_si128(s5, k), x5);
+        out[6] = _mm_xor_si128(_mm_aesenclast_si128(s6, k), x6);
+        out[7] = _mm_xor_si128(_mm_aesenclast_si128(s7, k), x7);
+    }
+
+    /* Child `which[j]` of `count` (<= 4) seeds (key generation: 4 blocks per level). */
     static inline void secured_mmo(int count, const int* which, const __m128i* in, __m128i* out) {
-        __m128i st[8], x[8];
+        __m128i st[4], x[4];
         int j, r;
         for (j = 0; j < count; j++) {
             x[j] = _mm_or_si128(in[j], _mm_cvtsi64_si128((int64_t)which[j]));
@@ -86,9 +119,10 @@ cdef extern from *:
                 s[j] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds + 2 * (g + j))), clear);
                 t[j] = (uint8_t)party; v[j] = 0;
             }
+            for (j = cnt; j < 8; j++) { s[j] = s[0]; which[j] = 0; }     /* padding, results unused */
             for (i = 0; i < levels; i++) {
                 for (j = 0; j < cnt; j++) which[j] = (int)((x[g + j] >> (n - 1 - i)) & 1);
-                secured_mmo(cnt, which, s, y);
+                secured_mmo8(which, s, y);
                 for (j = 0; j < cnt; j++) {
                     int64_t at = (g + j) * levels + i;
                     uint64_t low = (uint64_t)_mm_cvtsi128_si64(y[j]);
@@ -101,8 +135,8 @@ cdef extern from *:
                     t[j] = tn;
                 }
             }
-            for (j = 0; j < cnt; j++) which[j] = 2;
-            secured_mmo(cnt, which, s, y);
+            for (j = 0; j < 8; j++) which[j] = 2;
+            secured_mmo8(which, s, y);
             for (j = 0; j < cnt; j++) {
                 uint64_t words[2], leaf = x[g + j] & (((uint64_t)1 << nu) - 1);
                 _mm_storeu_si128((__m128i*)words, y[j]);
