@@ -12,7 +12,7 @@ MODULES = ["secured.progress", "secured.privacy.reports", "secured.privacy.anony
            "secured.synth.copula", "secured.synth.diffusion", "secured.synth.tvae", "secured.synth.dp",
            "secured.privacy.mechanisms", "secured.bias.report", "secured.bias.model", "secured.bias.mitigate",
            "secured.federation.strategies", "secured.federation.secagg", "secured.federation.accounting",
-           "secured.federation.mia", "secured.federation.run", "secured.mpc.secagg"]
+           "secured.federation.mia", "secured.federation.run", "secured.mpc.secagg", "secured.mpc.costs"]
 
 
 @pytest.mark.parametrize("name", MODULES)

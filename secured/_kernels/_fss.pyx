@@ -91,19 +91,6 @@ cdef extern from *:
         out[7] = _mm_xor_si128(_mm_aesenclast_si128(s7, k), x7);
     }
 
-    /* Child `which[j]` of `count` (<= 4) seeds (key generation: 4 blocks per level). */
-    static inline void secured_mmo(int count, const int* which, const __m128i* in, __m128i* out) {
-        __m128i st[4], x[4];
-        int j, r;
-        for (j = 0; j < count; j++) {
-            x[j] = _mm_or_si128(in[j], _mm_cvtsi64_si128((int64_t)which[j]));
-            st[j] = _mm_xor_si128(x[j], secured_rk[0]);
-        }
-        for (r = 1; r < 10; r++)
-            for (j = 0; j < count; j++) st[j] = _mm_aesenc_si128(st[j], secured_rk[r]);
-        for (j = 0; j < count; j++) out[j] = _mm_xor_si128(_mm_aesenclast_si128(st[j], secured_rk[10]), x[j]);
-    }
-
     static void secured_dcf_eval(int party, int n, int nu, int64_t lo, int64_t hi, const uint64_t* seeds,
                                  const uint64_t* scw, const uint8_t* ctl, const uint64_t* fin,
                                  const uint64_t* x, uint8_t* out) {
@@ -150,52 +137,67 @@ cdef extern from *:
     static void secured_dcf_gen(int n, int nu, int64_t lo, int64_t hi, const uint64_t* alpha,
                                 const uint64_t* seeds0, const uint64_t* seeds1, uint64_t* scw, uint8_t* ctl,
                                 uint64_t* fin) {
+        /* Two elements at a time: both children of both parties' seeds of both elements are the
+           8 interleaved AES blocks of one level. */
         const __m128i clear = _mm_set_epi64x(-1, ~(int64_t)3);
-        static const int order[4] = {0, 1, 0, 1}, leafs[2] = {2, 2};
+        static const int order[8] = {0, 1, 0, 1, 0, 1, 0, 1}, leafs[8] = {2, 2, 2, 2, 2, 2, 2, 2};
         int levels = n - nu;
         int64_t e;
-        for (e = lo; e < hi; e++) {
-            __m128i s[2], in[4], y[4], S[2][2], cw;
-            uint8_t t[2] = {0, 1}, T[2][2], V[2][2], va = 0;
-            int i, b, c;
-            s[0] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds0 + 2 * e)), clear);
-            s[1] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds1 + 2 * e)), clear);
+        for (e = lo; e < hi; e += 2) {
+            int pair = (hi - e) >= 2 ? 2 : 1, k, i, b, c;
+            __m128i s[2][2], in[8], y[8];
+            uint8_t t[2][2] = {{0, 1}, {0, 1}}, va[2] = {0, 0};
+            for (k = 0; k < 2; k++) {
+                int64_t el = e + (k < pair ? k : 0);
+                s[k][0] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds0 + 2 * el)), clear);
+                s[k][1] = _mm_and_si128(_mm_loadu_si128((const __m128i*)(seeds1 + 2 * el)), clear);
+            }
             for (i = 0; i < levels; i++) {
-                int a = (int)((alpha[e] >> (n - 1 - i)) & 1), keep = a, lose = 1 - a;
-                uint8_t vcw, tl, tr;
-                __m128i mask;
-                in[0] = s[0]; in[1] = s[0]; in[2] = s[1]; in[3] = s[1];
-                secured_mmo(4, order, in, y);
-                for (b = 0; b < 2; b++)
-                    for (c = 0; c < 2; c++) {
-                        uint64_t low = (uint64_t)_mm_cvtsi128_si64(y[2 * b + c]);
-                        S[b][c] = _mm_and_si128(y[2 * b + c], clear);
-                        T[b][c] = (uint8_t)(low & 1);
-                        V[b][c] = (uint8_t)((low >> 1) & 1);
+                for (k = 0; k < 2; k++) {
+                    in[4 * k] = s[k][0]; in[4 * k + 1] = s[k][0]; in[4 * k + 2] = s[k][1]; in[4 * k + 3] = s[k][1];
+                }
+                secured_mmo8(order, in, y);
+                for (k = 0; k < pair; k++) {
+                    int64_t el = e + k;
+                    int a = (int)((alpha[el] >> (n - 1 - i)) & 1), keep = a, lose = 1 - a;
+                    __m128i S[2][2], cw, mask;
+                    uint8_t T[2][2], V[2][2], vcw, tl, tr;
+                    for (b = 0; b < 2; b++)
+                        for (c = 0; c < 2; c++) {
+                            __m128i blk = y[4 * k + 2 * b + c];
+                            uint64_t low = (uint64_t)_mm_cvtsi128_si64(blk);
+                            S[b][c] = _mm_and_si128(blk, clear);
+                            T[b][c] = (uint8_t)(low & 1);
+                            V[b][c] = (uint8_t)((low >> 1) & 1);
+                        }
+                    cw = _mm_xor_si128(S[0][lose], S[1][lose]);
+                    vcw = V[0][lose] ^ V[1][lose] ^ va[k] ^ (uint8_t)(lose == 0);
+                    va[k] ^= V[0][keep] ^ V[1][keep] ^ vcw;
+                    tl = T[0][0] ^ T[1][0] ^ (uint8_t)a ^ 1;
+                    tr = T[0][1] ^ T[1][1] ^ (uint8_t)a;
+                    _mm_storeu_si128((__m128i*)(scw + 2 * (el * levels + i)), cw);
+                    ctl[el * levels + i] = (uint8_t)(vcw | (tl << 1) | (tr << 2));
+                    for (b = 0; b < 2; b++) {
+                        mask = _mm_set1_epi64x(-(int64_t)t[k][b]);
+                        s[k][b] = _mm_xor_si128(S[b][keep], _mm_and_si128(cw, mask));
+                        t[k][b] = T[b][keep] ^ (t[k][b] & (keep ? tr : tl));
                     }
-                cw = _mm_xor_si128(S[0][lose], S[1][lose]);
-                vcw = V[0][lose] ^ V[1][lose] ^ va ^ (uint8_t)(lose == 0);
-                va ^= V[0][keep] ^ V[1][keep] ^ vcw;
-                tl = T[0][0] ^ T[1][0] ^ (uint8_t)a ^ 1;
-                tr = T[0][1] ^ T[1][1] ^ (uint8_t)a;
-                _mm_storeu_si128((__m128i*)(scw + 2 * (e * levels + i)), cw);
-                ctl[e * levels + i] = (uint8_t)(vcw | (tl << 1) | (tr << 2));
-                for (b = 0; b < 2; b++) {
-                    mask = _mm_set1_epi64x(-(int64_t)t[b]);
-                    s[b] = _mm_xor_si128(S[b][keep], _mm_and_si128(cw, mask));
-                    t[b] = T[b][keep] ^ (t[b] & (keep ? tr : tl));
                 }
             }
-            {   /* the leaf block: 2^nu output bits, 1{j < alpha's low nu bits} on alpha's path */
-                uint64_t c0[2], c1[2], below[2] = {0, 0}, al = alpha[e] & (((uint64_t)1 << nu) - 1);
-                uint64_t fill = va ? ~(uint64_t)0 : 0;
-                secured_mmo(2, leafs, s, y);
-                _mm_storeu_si128((__m128i*)c0, y[0]);
-                _mm_storeu_si128((__m128i*)c1, y[1]);
+            for (k = 0; k < 2; k++) {
+                in[4 * k] = s[k][0]; in[4 * k + 1] = s[k][1]; in[4 * k + 2] = s[k][0]; in[4 * k + 3] = s[k][1];
+            }
+            secured_mmo8(leafs, in, y);
+            for (k = 0; k < pair; k++) {   /* the leaf block: 1{j < alpha's low nu bits} on alpha's path */
+                int64_t el = e + k;
+                uint64_t c0[2], c1[2], below[2] = {0, 0}, al = alpha[el] & (((uint64_t)1 << nu) - 1);
+                uint64_t fill = va[k] ? ~(uint64_t)0 : 0;
+                _mm_storeu_si128((__m128i*)c0, y[4 * k]);
+                _mm_storeu_si128((__m128i*)c1, y[4 * k + 1]);
                 if (al >= 64) { below[0] = ~(uint64_t)0; below[1] = al == 64 ? 0 : ((uint64_t)1 << (al - 64)) - 1; }
                 else below[0] = al == 0 ? 0 : ((uint64_t)1 << al) - 1;
-                fin[2 * e] = c0[0] ^ c1[0] ^ fill ^ below[0];
-                fin[2 * e + 1] = c0[1] ^ c1[1] ^ fill ^ below[1];
+                fin[2 * el] = c0[0] ^ c1[0] ^ fill ^ below[0];
+                fin[2 * el + 1] = c0[1] ^ c1[1] ^ fill ^ below[1];
             }
         }
     }

@@ -13,10 +13,11 @@ shares and masked openings; the values it learns are the ones revealed on purpos
 [[1.0, 2.0]]
 """
 
+from ._comm import Network
 from .session import BaseSession, Session
 from .tensor import SharedTensor
 
-__all__ = ["BaseSession", "Session", "SharedTensor", "share"]
+__all__ = ["BaseSession", "Session", "SharedTensor", "share", "Network"]
 
 _default_sessions: dict[int, Session] = {}
 

@@ -11,6 +11,10 @@ Correlations (``kind``):
     "square"                           pairs a, c = a*a
     "trunc"                            pairs r, arshift(r, f)
     "and"                              binary triples a, b, c = a & b (XOR shares)
+
+Function-secret-sharing keys (2 parties, ``fss_key``) cannot be derived from the parties' seeds
+(their corrections are the same for both parties and depend on the mask): the dealer makes the
+pair for a request on the first party's call and hands the other key to the other party.
 """
 
 from __future__ import annotations
@@ -68,6 +72,29 @@ class Dealer:
         self._derive = derivations
         self.bytes_sent = 0
         self.requests = 0
+        self._fss: dict[int, dict[int, Any]] = {}
+        import threading
+
+        self._fss_lock = threading.Lock()
+
+    def fss_key(self, rank: int, counter: int, kind: str, shape: tuple[int, ...], bits: int = 64) -> Any:
+        """Party ``rank``'s key of FSS request ``counter`` (kind 'sign': sign, DReLU, ReLU)."""
+        from .fss import sign_keygen
+
+        if kind != "sign" or self.n_parties != 2:
+            raise ValueError("FSS keys exist for the sign gates of two parties")
+        with self._fss_lock:
+            pending = self._fss.pop(counter, None)
+            if pending is None:
+                pair = sign_keygen(tuple(shape), bits=bits)
+                self.requests += 1
+                self.bytes_sent += int(sum(k.key_bytes() for k in pair) * max(1, int(np.prod(shape))))
+                pending = {0: pair[0], 1: pair[1]}
+                self._fss[counter] = pending
+            key = pending.pop(rank)
+            if pending:
+                self._fss[counter] = pending
+            return key
 
     def key_for(self, rank: int) -> bytes:
         return self.keys[rank]

@@ -71,13 +71,31 @@ def _op_square(ctx, x):
     return P.truncate(ctx, P.square(ctx, x), ctx.fractional_bits)
 
 
+def _fss_nonneg(ctx, x):
+    """Additive 0/1 shares of [x >= 0] with the FSS DReLU gate (2 rounds)."""
+    from . import fss
+
+    key = ctx.fss_key("sign", x.shape)
+    return fss.drelu(ctx.comm, np.ascontiguousarray(x), key)
+
+
 def _op_ltz(ctx, x):
     """[x < 0] as fixed point 0.0 / 1.0."""
+    if ctx.use_fss("ltz", int(np.prod(x.shape))):
+        nonneg = _fss_nonneg(ctx, x)
+        below = ctx.be.neg(nonneg)
+        return ctx.be.lshift(ctx.be.add(below, 1) if ctx.rank == 0 else below, ctx.fractional_bits)
     return ctx.be.lshift(P.ltz(ctx, x), ctx.fractional_bits)
 
 
 def _op_relu(ctx, x):
-    """max(x, 0) = x * (1 - [x < 0]), the sign bit injected straight from its XOR shares."""
+    """max(x, 0) = x * (1 - [x < 0]), the sign bit injected straight from its XOR shares (or the
+    FSS ReLU gate: 2 rounds, 8.125 bytes per element)."""
+    if ctx.use_fss("relu", int(np.prod(x.shape))):
+        from . import fss
+
+        key = ctx.fss_key("sign", x.shape)
+        return fss.relu(ctx.comm, np.ascontiguousarray(x), key)
     return P.mul_bit(ctx, x, P.msb_bits(ctx, x), complement=True)
 
 
@@ -110,6 +128,8 @@ def _op_div(ctx, x, y):
 
 def _op_ge0(ctx, x):
     """[x >= 0] as fixed point 0.0 / 1.0."""
+    if ctx.use_fss("ge0", int(np.prod(x.shape))):
+        return ctx.be.lshift(_fss_nonneg(ctx, x), ctx.fractional_bits)
     keep = ctx.be.neg(P.ltz(ctx, x))
     return ctx.be.lshift(ctx.be.add(keep, 1) if ctx.rank == 0 else keep, ctx.fractional_bits)
 
@@ -292,6 +312,20 @@ def _cmd_reveal(party: "Party", value: Any) -> np.ndarray:
     return party.ctx.be.to_numpy(value)
 
 
+def _cmd_rounds(party: "Party", count: int) -> float:
+    """``count`` rounds of one 8-byte message each way (a benchmark of the transport); the
+    seconds they took at this party."""
+    import time
+
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
+        raise BadInputError("rounds takes a count from 1 to 100000.")
+    token = np.zeros(1, dtype=np.uint64)
+    start = time.perf_counter()
+    for _ in range(count):
+        party.ctx.comm.exchange([token])
+    return time.perf_counter() - start
+
+
 # -- secure aggregation across clusters (secured.mpc.secagg, 64-bit ring) ------------------------------
 # A party takes part in a federation's secure sum with its own shares: it masks them with pair
 # masks shared with every other party of every cluster, so the aggregator only ever learns the
@@ -352,7 +386,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
     **{name: (_share_op(fn), True) for name, fn in OPS.items()},
     "input": (_cmd_input, True),
     "load": (_cmd_load, False), "check_bound": (_cmd_check_bound, False),
-    "save_shares": (_cmd_save_shares, False), "reveal": (_cmd_reveal, False),
+    "save_shares": (_cmd_save_shares, False), "reveal": (_cmd_reveal, False), "rounds": (_cmd_rounds, False),
     "secagg_advertise": (_cmd_secagg_advertise, False), "secagg_share_keys": (_cmd_secagg_share_keys, False),
     "secagg_receive": (_cmd_secagg_receive, False), "secagg_masked": (_cmd_secagg_masked, False),
     "secagg_unmask": (_cmd_secagg_unmask, False),
@@ -364,13 +398,15 @@ class Party:
     """A party's state. ``run`` executes one op; operands named by id are local shares."""
 
     def __init__(self, rank: int, n_parties: int, comm, key: bytes, dealer_correction,
-                 backend: str | None, fractional_bits: int) -> None:
+                 backend: str | None, fractional_bits: int, *, dealer_fss=None, protocol: str = "auto",
+                 costs: Any = None) -> None:
         self.rank = rank
         self.store: dict[int, Any] = {}
         self.private_inputs: set[int] = set()   # ids of shares of a party's own private data
         self.secagg = None                       # an open secure-aggregation round (secured.mpc.secagg)
         self.ctx = P.PartyContext(rank, n_parties, get_backend(name=backend), comm, key,
-                                  dealer_correction, fractional_bits)
+                                  dealer_correction, fractional_bits, dealer_fss=dealer_fss, protocol=protocol,
+                                  costs=costs)
 
     def run(self, op: str, out: int | None, args: tuple, frees: tuple = ()) -> Any:
         try:
@@ -406,4 +442,5 @@ class Party:
         return tuple(result.shape)
 
     def stats(self) -> dict[str, Any]:
-        return self.ctx.comm.stats.snapshot()
+        """Bytes and rounds (per op), and which protocol each FSS-capable op ran with."""
+        return {**self.ctx.comm.stats.snapshot(), "protocols": {k: dict(v) for k, v in self.ctx.choices.items()}}

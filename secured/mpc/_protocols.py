@@ -34,6 +34,26 @@ class PartyContext:
     fractional_bits: int
     counter: int = 0
     private: dict = field(default_factory=dict)  # this party's own plaintext data
+    dealer_fss: Callable[..., Any] | None = None  # (rank, counter, kind, shape) -> this party's FSS key
+    protocol: str = "auto"                         # 'auto' (cost model), 'fss' or 'classic'
+    costs: Any = None                              # secured.mpc.costs.CostModel
+    choices: dict = field(default_factory=dict)    # op -> {'fss': count, 'classic': count}
+
+    def use_fss(self, op: str, elements: int) -> bool:
+        """Whether this op runs as an FSS gate (two parties, a CPU ring, the cost model's choice)."""
+        if self.dealer_fss is None or self.n_parties != 2 or self.be.name == "cupy":
+            choice = "classic"
+        else:
+            from .costs import CostModel
+
+            choice = (self.costs or CostModel()).choose(op, elements, self.n_parties, self.protocol)
+        entry = self.choices.setdefault(op, {"fss": 0, "classic": 0})
+        entry[choice] += 1
+        return choice == "fss"
+
+    def fss_key(self, kind: str, shape: tuple[int, ...]) -> Any:
+        self.counter += 1
+        return self.dealer_fss(self.rank, self.counter, kind, tuple(shape))
 
     def randomness(self, kind: str, shapes: tuple[tuple[int, ...], ...],
                    derived_shape: tuple[int, ...], params: Any = None,

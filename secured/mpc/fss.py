@@ -145,12 +145,9 @@ def sign_keygen(shape: tuple[int, ...], *, bits: int = 64, dealer_key: Optional[
     return tuple(SignKey(b, bits, tuple(shape), dcf[b], *parts[b]) for b in (0, 1))  # type: ignore
 
 
-def _exchange(comm: Any, arrays: list[np.ndarray], op: str) -> list[list[np.ndarray]]:
-    previous, comm.op = comm.op, op
-    try:
-        return comm.exchange(arrays)
-    finally:
-        comm.op = previous
+def _exchange(comm: Any, arrays: list[np.ndarray], step: str) -> list[list[np.ndarray]]:
+    """One round (counted under the communicator's current op; ``step`` names it for readers)."""
+    return comm.exchange(arrays)
 
 
 def _masked_sign_bits(comm: Any, x: np.ndarray, key: SignKey, threads: Optional[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -73,6 +73,20 @@ class BaseSession(abc.ABC):
         self._lock = threading.Lock()
         self._garbage: list[int] = []  # ids of collected SharedTensors, freed with the next op
 
+    def _protocol(self, protocol: str, link: Network | None) -> Any:
+        """The cost model for ``protocol`` ('auto', 'fss', 'classic') on ``link``: the network the
+        parties really talk over (default: a link with no latency, on which the classic
+        protocols win; describe a WAN with ``link=Network(latency, bandwidth)``)."""
+        from .costs import PROTOCOLS, CostModel
+
+        if protocol not in PROTOCOLS:
+            raise ConfigurationError(f"The 'protocol' parameter of {type(self).__name__} must be one of "
+                                     f"{', '.join(PROTOCOLS)}. Got {protocol!r} instead.")
+        if link is not None and not isinstance(link, Network):
+            raise ConfigurationError("'link' (and 'network') must be a secured.mpc.Network.")
+        self.protocol, self.costs = protocol, CostModel(link or Network())
+        return self.costs
+
     # ------------------------------------------------------------------ transport
     @abc.abstractmethod
     def _execute(self, op: str, args_per_party: list[tuple], out: int | None,
@@ -249,17 +263,26 @@ class Session(BaseSession):
     it to check what parties receive). ``checked=True`` is a development mode: the driver
     reveals every op's inputs and results to check ranges and wraps (see ``_bounds.py``);
     never use it on real data.
+
+    Two parties may run ReLU and comparisons as function-secret-sharing gates
+    (``secured.mpc.fss``): ``protocol='auto'`` lets the cost model (``secured.mpc.costs``) pick
+    per op for the network described by ``link`` (default: no latency, where the classic
+    protocols win), 'fss' or 'classic' force one. ``network`` simulates a link (each round waits
+    its latency plus bytes over bandwidth) for benchmarks; it is also the cost model's link
+    unless ``link`` is given. ``stats()`` reports the protocol each op ran with.
     """
 
     def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
                  fractional_bits: int | None = None, observer=None, checked: bool = False,
-                 network: Network | None = None) -> None:
+                 network: Network | None = None, protocol: str = "auto", link: Network | None = None) -> None:
         self._setup(n_parties, timeout, backend, fractional_bits, checked)
+        costs = self._protocol(protocol, link or network)
         self.dealer = Dealer(n_parties, self.be, derivations(self.be))
         self._comms = make_thread_communicators(n_parties, self.timeout, observer, network)
         self.parties = [
             Party(r, n_parties, self._comms[r], self.dealer.key_for(r),
-                  self.dealer.correction if r == 0 else None, self.be.name, self.fractional_bits)
+                  self.dealer.correction if r == 0 else None, self.be.name, self.fractional_bits,
+                  dealer_fss=self.dealer.fss_key if n_parties == 2 else None, protocol=protocol, costs=costs)
             for r in range(n_parties)
         ]
         self._queues: list[queue.Queue] = [queue.Queue() for _ in range(n_parties)]
@@ -307,6 +330,7 @@ class Session(BaseSession):
     def _reset_stats(self) -> None:
         for p in self.parties:
             p.ctx.comm.stats = CommStats()
+            p.ctx.choices = {}
         self.dealer.bytes_sent = 0
         self.dealer.requests = 0
 

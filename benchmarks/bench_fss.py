@@ -1,0 +1,147 @@
+"""Function-secret-sharing gates next to today's protocols, measured in one run.
+
+    python benchmarks/bench_fss.py                 # 2^20 elements, LAN and simulated WANs (~2 min)
+    python benchmarks/bench_fss.py --log2 16 --json out.json
+
+1. DCF evaluation: evaluations per second per core (one thread) and on every core, for the
+   ReLU's comparison (63-bit domain, 56 tree levels + a 7-bit leaf), compiled (AES-NI) next to
+   the numpy twin (OpenSSL AES); key generation per element.
+2. ReLU and x < 0 on 2^log2 elements, 2 parties: the classic protocol (Session, 7 rounds) and
+   the FSS gate online (keys made beforehand, as a dealer would offline) and end to end (the
+   session's dealer making the keys while the parties wait), on the in-process link and on
+   simulated links (every round waits the latency, plus the bytes over the bandwidth):
+   20 ms at 1 Gbit/s and 20 ms at 100 Mbit/s. Rounds and bytes from the communicators.
+3. The cost model's estimates and choice for the same settings, next to the measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from secured.backend import fss_kernels as F  # noqa: E402
+from secured.mpc import Network, Session, fss  # noqa: E402
+from secured.mpc._comm import make_thread_communicators  # noqa: E402
+from secured.mpc.costs import CostModel  # noqa: E402
+
+LINKS = {"in-process": None, "20ms-1Gbit": Network(0.020, 125e6), "20ms-100Mbit": Network(0.020, 12.5e6)}
+
+
+def dcf_speed(m: int) -> dict:
+    rng = np.random.default_rng(0)
+    n = 63
+    alpha = rng.integers(0, 2**63, m, dtype=np.uint64)
+    seeds = rng.integers(0, 2**63, (2, m, 2), dtype=np.uint64)
+    x = rng.integers(0, 2**63, m, dtype=np.uint64)
+    out = {}
+    t = time.perf_counter()
+    keys = F.dcf_gen(n, alpha, seeds[0], seeds[1], threads=1)
+    out["keygen_us_per_element_1_thread"] = (time.perf_counter() - t) / m * 1e6
+    for threads in (1, None):
+        best = min(_timed(lambda: F.dcf_eval(0, n, seeds[0], *keys, x, threads=threads)) for _ in range(3))
+        out[f"eval_M_per_s_{'1_thread' if threads == 1 else 'all_cores'}"] = m / best / 1e6
+    small = min(m, 1 << 14)
+    best = _timed(lambda: F.dcf_eval(0, n, seeds[0], keys[0][:small], keys[1][:small], keys[2][:small], x[:small],
+                                     impl=F.reference))
+    out["numpy_twin_M_per_s"] = small / best / 1e6
+    out["compiled"] = F.compiled
+    return out
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def fss_online(op: str, m: int, link) -> dict:
+    """The FSS gate with keys made beforehand, two threaded parties over the link."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(-2**40, 2**40, m).view(np.uint64)
+    s0 = rng.integers(0, 2**63, m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        shares = (s0, x - s0)
+    keys = fss.sign_keygen((m,))
+    comms = make_thread_communicators(2, 120.0, network=link)
+    gate = fss.relu if op == "relu" else fss.drelu
+    done = []
+
+    def party(b):
+        done.append(gate(comms[b], shares[b], keys[b]))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=party, args=(b,)) for b in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    st = comms[0].stats
+    return {"seconds": seconds, "rounds": st.rounds, "bytes_per_element": st.bytes_sent / m,
+            "key_bytes_per_element": keys[0].key_bytes()}
+
+
+def session_run(op: str, m: int, link, protocol: str) -> dict:
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 100, m)
+    with Session(2, network=link, protocol=protocol) as s:
+        t = s.share(x)
+        s.reset_stats()
+        start = time.perf_counter()
+        (t.relu() if op == "relu" else (t < 0)).reveal()
+        seconds = time.perf_counter() - start
+        party = s.stats()["parties"][0]
+        key = "relu" if op == "relu" else "ltz"
+        rounds, sent = party["by_op"][key][1], party["by_op"][key][0]
+    return {"seconds": seconds, "rounds": rounds, "bytes_per_element": sent / m}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log2", type=int, default=20)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    m = 1 << args.log2
+    report: dict = {"elements": m, "dcf": dcf_speed(m), "ops": []}
+    d = report["dcf"]
+    print(f"DCF (63-bit domain) on {m} elements, compiled={d['compiled']}: "
+          f"{d['eval_M_per_s_1_thread']:.2f} M evaluations/s on one core, {d['eval_M_per_s_all_cores']:.2f} M/s on "
+          f"every core; numpy twin {d['numpy_twin_M_per_s']:.3f} M/s "
+          f"({d['eval_M_per_s_1_thread'] / d['numpy_twin_M_per_s']:.0f}x slower); key generation "
+          f"{d['keygen_us_per_element_1_thread']:.2f} us/element on one core")
+    print()
+    header = f"{'op':5} {'link':13} {'classic':>22} {'FSS online':>22} {'FSS end to end':>16} {'classic/FSS':>12} " \
+             f"{'model picks':>11}"
+    print(header)
+    for op in ("relu", "ltz"):
+        for name, link in LINKS.items():
+            classic = session_run(op, m, link, "classic")
+            online = fss_online(op, m, link)
+            end = session_run(op, m, link, "fss")
+            model = CostModel(link or Network(), preprocessed=True)
+            choice = model.choose(op, m, 2)
+            row = {"op": op, "link": name, "classic": classic, "fss_online": online, "fss_end_to_end": end,
+                   "model": {"classic_s": model.estimate(op, "classic", m), "fss_s": model.estimate(op, "fss", m),
+                             "choice": choice}}
+            report["ops"].append(row)
+            print(f"{op:5} {name:13} {classic['seconds']:6.3f} s {classic['rounds']:2d} r {classic['bytes_per_element']:5.1f} B "
+                  f"{online['seconds']:6.3f} s {online['rounds']:2d} r {online['bytes_per_element']:5.2f} B "
+                  f"{end['seconds']:12.3f} s {classic['seconds'] / online['seconds']:11.2f}x {choice:>11}")
+    key = report["ops"][0]["fss_online"]["key_bytes_per_element"]
+    print(f"\ndealer key per element per party (ReLU, 64-bit): {key:.1f} bytes; rounds (r) and bytes (B) per element "
+          "per party online from the communicators")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

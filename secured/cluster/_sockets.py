@@ -1,0 +1,188 @@
+"""Direct TCP links between party actors: a protocol round without a Ray call per message.
+
+Each party actor listens on its node's address (an ephemeral port) and connects to every
+peer once, when the session starts. A connection opens with the session's link secret (32
+random bytes the driver hands to its own party actors; compared in constant time), so only
+the session's parties can feed a party's mailbox. Messages are framed as
+
+    magic 'SCD1' | tag length (u32) | number of arrays (u32) | tag (JSON) |
+    per array: dtype length (u8) | dtype | ndim (u8) | shape (u64 each) | nbytes (u64) | bytes
+
+and read straight into numpy arrays (no pickle: a peer can send arrays and a tag, nothing
+that runs). Receiving is the mailbox's, so timeouts, counters and error messages are the same
+as on the Ray path. Arrays that are not numpy (cupy on a GPU) go through Ray's ``deliver``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import socket
+import struct
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["SocketLinks", "SECRET_BYTES", "dealer_answer", "dealer_reply"]
+
+SECRET_BYTES = 32
+_MAGIC = b"SCD1"
+_HEAD = struct.Struct("<4sII")
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise ConnectionError("peer closed the link")
+        got += k
+    return bytes(buf)
+
+
+def _recv_into(sock: socket.socket, array: np.ndarray) -> None:
+    n = array.nbytes
+    if n == 0:
+        return
+    view, got = memoryview(array.reshape(-1).view(np.uint8)), 0
+    while got < n:
+        k = sock.recv_into(view[got:], n - got)
+        if k == 0:
+            raise ConnectionError("peer closed the link")
+        got += k
+
+
+def _tag_json(tag: Any) -> Any:
+    return list(tag) if isinstance(tag, tuple) else tag
+
+
+def _tag_back(tag: Any) -> Any:
+    return tuple(tag) if isinstance(tag, list) else tag
+
+
+class SocketLinks:
+    """One party's listener and its connections to the other parties."""
+
+    def __init__(self, rank: int, secret: bytes, deliver: Callable[[int, Any, list], None]) -> None:
+        if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
+            raise ValueError("a link secret is 32 bytes")
+        self.rank, self._secret, self._deliver = rank, secret, deliver
+        self._server = socket.create_server(("0.0.0.0", 0), backlog=64)
+        self._out: dict[int, socket.socket] = {}
+        self._locks: dict[int, threading.Lock] = {}
+        self._closed = False
+        threading.Thread(target=self._accept, name=f"secured-links-{rank}", daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return self._server.getsockname()[1]
+
+    # -- receiving ----------------------------------------------------------------------------------
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            hello = _recv_exact(conn, SECRET_BYTES + 4)
+            if not hmac.compare_digest(hello[:SECRET_BYTES], self._secret):
+                conn.close()                                  # not one of this session's parties
+                return
+            src = struct.unpack("<I", hello[SECRET_BYTES:])[0]
+            while True:
+                magic, tag_len, count = _HEAD.unpack(_recv_exact(conn, _HEAD.size))
+                if magic != _MAGIC or tag_len > 4096 or count > 4096:
+                    raise ConnectionError("malformed frame")
+                tag = _tag_back(json.loads(_recv_exact(conn, tag_len)))
+                arrays = []
+                for _ in range(count):
+                    dlen = _recv_exact(conn, 1)[0]
+                    dtype = np.dtype(_recv_exact(conn, dlen).decode("ascii"))
+                    if dtype.hasobject:
+                        raise ConnectionError("object arrays are refused")
+                    ndim = _recv_exact(conn, 1)[0]
+                    shape = struct.unpack(f"<{ndim}Q", _recv_exact(conn, 8 * ndim)) if ndim else ()
+                    nbytes = struct.unpack("<Q", _recv_exact(conn, 8))[0]
+                    array = np.empty(shape, dtype=dtype)
+                    if array.nbytes != nbytes:
+                        raise ConnectionError("frame size mismatch")
+                    _recv_into(conn, array)
+                    arrays.append(array)
+                self._deliver(src, tag, arrays)
+        except (ConnectionError, OSError, ValueError, TypeError, struct.error):
+            pass                                              # the waiting party times out, naming the peer
+        finally:
+            conn.close()
+
+    # -- sending ------------------------------------------------------------------------------------
+    def connect(self, dst: int, host: str, port: int) -> None:
+        sock = socket.create_connection((host, port), timeout=30)
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(self._secret + struct.pack("<I", self.rank))
+        self._out[dst], self._locks[dst] = sock, threading.Lock()
+
+    def has(self, dst: int) -> bool:
+        return dst in self._out
+
+    def can_send(self, dst: int, arrays: list[Any]) -> bool:
+        return dst in self._out and all(isinstance(a, np.ndarray) and not a.dtype.hasobject for a in arrays)
+
+    def send(self, dst: int, tag: Any, arrays: list[np.ndarray]) -> None:
+        tag_bytes = json.dumps(_tag_json(tag)).encode()
+        pieces: list[Any] = [_HEAD.pack(_MAGIC, len(tag_bytes), len(arrays)), tag_bytes]
+        for a in arrays:
+            a = a if a.flags.c_contiguous else a.copy(order="C")     # keeps 0-d arrays 0-d
+            name = a.dtype.str.encode("ascii")
+            pieces.append(bytes([len(name)]) + name + bytes([a.ndim]) + struct.pack(f"<{a.ndim}Q", *a.shape)
+                          + struct.pack("<Q", a.nbytes))
+            if a.nbytes:
+                pieces.append(memoryview(a.reshape(-1).view(np.uint8)))
+        total = sum(len(p) for p in pieces)
+        with self._locks[dst]:
+            sock = self._out[dst]
+            if total <= 1 << 20:                          # one write: one packet for a small round
+                sock.sendall(b"".join(pieces))
+            else:
+                for piece in pieces:
+                    sock.sendall(piece)
+
+    def close(self) -> None:
+        self._closed = True
+        for sock in [self._server, *self._out.values()]:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+_KEY_FIELDS = ("r_in", "r_top", "m_bit", "m_add", "m_r")
+
+
+def dealer_answer(kind: str, values: Any) -> list[np.ndarray]:
+    """A dealer's answer as arrays: corrections as they are; an FSS key as its arrays plus one
+    array of its metadata (party, bits, DCF bits, shape)."""
+    if kind == "corr":
+        return [np.asarray(v) for v in values]
+    meta = np.array([values.party, values.bits, values.dcf.n, *values.shape], dtype=np.int64)
+    dcf = values.dcf
+    return [meta, dcf.seeds, dcf.scw, dcf.ctl, dcf.fin, *(getattr(values, f) for f in _KEY_FIELDS)]
+
+
+def dealer_reply(kind: str, arrays: list[np.ndarray]) -> Any:
+    """The inverse of ``dealer_answer`` on the party's side."""
+    if kind == "corr":
+        return arrays
+    from ..mpc.fss import DCFKey, SignKey
+
+    meta = [int(v) for v in arrays[0]]
+    party, bits, n, shape = meta[0], meta[1], meta[2], tuple(meta[3:])
+    dcf = DCFKey(party, n, *arrays[1:5])
+    return SignKey(party, bits, shape, dcf, *arrays[5:10])

@@ -1,0 +1,76 @@
+"""The cost model that picks, per op, the function-secret-sharing gate or today's protocol.
+
+Online time of an op on ``elements`` values = rounds x latency + bytes sent / bandwidth +
+local compute. Rounds and bytes per element are the protocols' own (the README's table, from
+the communicators' counters; ``tests/mpc/test_fss.py`` checks the FSS ones); local compute is
+a per-element rate measured on this machine by ``benchmarks/bench_fss.py`` (override it for
+another machine with ``CostModel(fss_seconds=..., classic_seconds=...)``).
+
+FSS gates exist for two parties only (multi-party keys grow exponentially with the number of
+parties): with more parties the choice is always the classic protocol. The dealer's key
+material (about 1 KB per element for a ReLU) is offline traffic; its generation is counted
+(``fss_keygen_seconds``) unless ``preprocessed=True`` says the dealer made the keys ahead of
+time, because a session's dealer otherwise makes them while the parties wait.
+
+>>> from secured.mpc.costs import CostModel
+>>> from secured.mpc import Network
+>>> CostModel(Network(latency=0.0, bandwidth=10e9)).choose("relu", 2**20, 2)
+'classic'
+>>> CostModel(Network(latency=0.020, bandwidth=12.5e6)).choose("relu", 2**20, 2)
+'fss'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..exceptions import ConfigurationError
+from ._comm import Network
+
+__all__ = ["CostModel", "PROTOCOLS", "LAN", "FSS_OPS"]
+
+PROTOCOLS = ("auto", "fss", "classic")
+LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 ms per round
+
+#: op -> (rounds, bytes per element per party) at 2 parties.
+CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4)}
+FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125)}
+FSS_OPS = tuple(FSS)
+
+
+@dataclass
+class CostModel:
+    """Online-time estimates of the two protocols on ``network``. ``fss_seconds`` and
+    ``classic_seconds``: local compute per element (both parties on their own cores)."""
+    network: Network = field(default_factory=lambda: LAN)
+    fss_seconds: dict = field(default_factory=lambda: {op: 3.0e-7 for op in FSS})
+    classic_seconds: dict = field(default_factory=lambda: {op: 2.8e-7 for op in CLASSIC})
+    fss_keygen_seconds: float = 1.2e-6
+    preprocessed: bool = False
+
+    def estimate(self, op: str, protocol: str, elements: int) -> float:
+        """Seconds online for ``op`` on ``elements`` values with ``protocol`` ('fss' or 'classic')."""
+        table, compute = (FSS, self.fss_seconds) if protocol == "fss" else (CLASSIC, self.classic_seconds)
+        if op not in table:
+            raise ConfigurationError(f"No cost entry for {op!r}; FSS covers {', '.join(FSS_OPS)}.")
+        rounds, per_element = table[op]
+        offline = self.fss_keygen_seconds if protocol == "fss" and not self.preprocessed else 0.0
+        return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \
+            (compute[op] + offline) * elements
+
+    def choose(self, op: str, elements: int, n_parties: int, policy: str = "auto") -> str:
+        """'fss' or 'classic' for this op (``policy`` 'fss'/'classic' forces one where it applies)."""
+        if policy not in PROTOCOLS:
+            raise ConfigurationError(f"protocol must be one of {', '.join(PROTOCOLS)}.")
+        if n_parties != 2 or op not in FSS or policy == "classic":
+            return "classic"
+        if policy == "fss":
+            return "fss"
+        return "fss" if self.estimate(op, "fss", elements) < self.estimate(op, "classic", elements) else "classic"
+
+    def report(self, elements: int = 2**20, ops: Optional[tuple[str, ...]] = None) -> list[dict]:
+        """Both estimates and the choice per op, for the README and benchmarks."""
+        return [{"op": op, "elements": elements, "classic_s": self.estimate(op, "classic", elements),
+                 "fss_s": self.estimate(op, "fss", elements), "choice": self.choose(op, elements, 2)}
+                for op in (ops or FSS_OPS)]
