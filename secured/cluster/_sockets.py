@@ -28,6 +28,9 @@ __all__ = ["SocketLinks", "SECRET_BYTES", "dealer_answer", "dealer_reply"]
 
 SECRET_BYTES = 32
 _MAGIC = b"SCD1"
+# A write to a peer that died must raise (and the waiting side time out, naming it), not kill
+# this process with SIGPIPE (a Ray worker may run with the default SIGPIPE action).
+_NOSIGNAL = getattr(socket, "MSG_NOSIGNAL", 0)
 _HEAD = struct.Struct("<4sII")
 
 
@@ -126,7 +129,7 @@ class SocketLinks:
         sock = socket.create_connection((host, port), timeout=30)
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(self._secret + struct.pack("<I", self.rank))
+        sock.sendall(self._secret + struct.pack("<I", self.rank), _NOSIGNAL)
         self._out[dst], self._locks[dst] = sock, threading.Lock()
 
     def has(self, dst: int) -> bool:
@@ -149,10 +152,10 @@ class SocketLinks:
         with self._locks[dst]:
             sock = self._out[dst]
             if total <= 1 << 20:                          # one write: one packet for a small round
-                sock.sendall(b"".join(pieces))
+                sock.sendall(b"".join(pieces), _NOSIGNAL)
             else:
                 for piece in pieces:
-                    sock.sendall(piece)
+                    sock.sendall(piece, _NOSIGNAL)
 
     def close(self) -> None:
         self._closed = True

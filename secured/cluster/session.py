@@ -174,7 +174,11 @@ class _PartyActor(_OwnMethodsOnly):
         from ._sockets import dealer_reply
 
         self._asked = getattr(self, "_asked", 0) + 1
-        self.comm.links.send(self.n_parties, ["ask", kind, self._asked, _plain(args)], [])
+        try:
+            self.comm.links.send(self.n_parties, ["ask", kind, self._asked, _plain(args)], [])
+        except OSError:
+            raise PartyTimeoutError(f"the dealer's link to party {self.rank} is broken; the dealer may have died.",
+                                    party="dealer") from None
         got = self.mailbox.take(self.n_parties, ("answer", self._asked), self.timeout)
         if got is None:
             raise PartyTimeoutError(f"the dealer did not answer party {self.rank} within {self.timeout:g} s.",

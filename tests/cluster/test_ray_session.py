@@ -91,6 +91,13 @@ def test_dead_dealer_is_named(ray_session_cls):
     with ray_session_cls(n_parties=2, timeout=timeout) as s:
         x = s.share(np.ones(3))
         ray.kill(s.dealer_actor)
+        deadline = time.monotonic() + 30                # ray.kill returns before the process is gone
+        while time.monotonic() < deadline:
+            try:
+                ray.get(s.dealer_actor.stats.remote(), timeout=5)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                break
+            time.sleep(0.1)
         start = time.monotonic()
         with pytest.raises(PartyTimeoutError) as info:
             x * x
