@@ -2,7 +2,7 @@
 calling the same hub functions directly in the same process, in the same run (the baseline:
 what HTTP, Serve and the job queue cost). Ratios are printed, never asserted.
 
-    python benchmarks/bench_serve.py                            # defaults (~2-3 min, 2 cores)
+    python benchmarks/bench_serve.py                            # defaults (~4 min, 2 cores)
     python benchmarks/bench_serve.py --quick                    # ~1 min smoke run
     python benchmarks/bench_serve.py --replicas 1,2 --workers 2 --json serve.json
     python benchmarks/bench_serve.py --assess-requests 200      # the acceptance's 8 x 200 on assess
@@ -23,16 +23,21 @@ own ``httpx.Client`` and keep-alive connection; each direct caller a thread call
   ``--n-singling``) then ``GET /v1/jobs/{id}?wait=30`` until it ends; latency is end to end,
   submit to final state. ``--assess-requests`` per client (default 25; the acceptance's 8 x 200
   is ``--assess-requests 200``). Jobs are run by the ``secured-jobs`` deployment, ``--workers``
-  replicas, one job at a time each. Data: Adult, rows 0-1999 (original; released through
+  replicas, one job at a time each; an idle runner looks for work every 0.5 s and the long poll
+  looks at the job every 0.25 s, which a lone client's latency includes. Data: Adult, rows 0-1999 (original; released through
   Mondrian k=5 on age, sex, race) and rows 2000-2499 (control). Baseline:
   ``secured.privacy.protect.assess`` on the same tables (read back from the uploaded bytes) with
-  the same number of threads and calls, and by one thread in sequence.
+  the same number of threads and calls, and by one thread in sequence (the one-thread and
+  one-client phases run ``--sequential-assess`` jobs, default 25).
 
 Errors: an exception, a status other than the expected one (200; 202 for a submission), or a
 job that does not end 'succeeded'. Throughput: requests finished / wall time of the phase (all
 clients start together). For each phase the share of the machine's CPU that was busy and the CPU
 seconds of this process (the clients, or the direct callers) are printed: on a 2-core machine
 the HTTP clients, the Serve proxy, the ingress replica(s) and the job runner share two cores.
+A second table gives the CPU milliseconds per request of each process of this run's Ray (the
+proxy, the ingress replicas, the job runners, ...; read from /proc) and the audit rows written
+per request, which show where the time of a request goes whatever else the machine runs.
 
 The knowledge base is a SQLite file in a temporary folder (``--db`` for another URL, e.g. a
 PostgreSQL database; the lake stays in the temporary folder). Ray runs locally with its
@@ -129,9 +134,24 @@ def _cpu_seconds(pids: dict[int, tuple[str, int]]) -> dict[int, float]:
     return out
 
 
+AUDIT: dict[str, Any] = {}
+
+
+def audit_rows() -> int | None:
+    """Rows in the knowledge base's audit table (every allowed hub call writes one)."""
+    hub = AUDIT.get("hub")
+    if hub is None:
+        return None
+    import sqlalchemy as sa
+
+    with hub.engine.connect() as c:
+        return int(c.execute(sa.text("SELECT count(*) FROM audit")).scalar())
+
+
 def run_load(label: str, clients: int, per_client: int, setup: Callable[[], Callable[[], Any]]) -> dict[str, Any]:
     """``clients`` threads, each ``call = setup()`` then ``per_client`` timed ``call()``; a call
     raising counts as an error (its message, one line, is the reason)."""
+    audit0 = audit_rows()
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[Counter] = [Counter() for _ in range(clients)]
     extras: list[list[Any]] = [[] for _ in range(clients)]
@@ -189,11 +209,14 @@ def run_load(label: str, clients: int, per_client: int, setup: Callable[[], Call
            "machine_cpu_busy": (busy1 - busy0) / (total1 - total0) if total1 > total0 else float("nan"),
            "this_process_cpu_s": cpu, "ray_cpu_s": {k: round(v, 3) for k, v in sorted(ray_cpu.items())},
            "ray_nice": sorted({nice for _, nice in procs.values()})}
+    audit1 = audit_rows()
+    out["audit_rows_per_request"] = (audit1 - audit0) / max(len(lat), 1) if audit0 is not None else None
     out["extras"] = [x for per in extras for x in per]
     print(f"  {label}: {clients} x {per_client}: {out['errors']} errors, p50 {out['p50_ms']:.1f} ms, "
           f"p99 {out['p99_ms']:.1f} ms, {out['throughput']:.1f} req/s, machine CPU {out['machine_cpu_busy']:.0%}, "
           f"this process {cpu:.1f} CPU-s in {wall:.1f} s; Ray CPU-s "
-          f"{', '.join(f'{k} {v:.1f}' for k, v in out['ray_cpu_s'].items() if v >= 0.05) or '~0'}" + (f"; errors: {out['error_reasons']}" if reasons else ""))
+          f"{', '.join(f'{k} {v:.1f}' for k, v in out['ray_cpu_s'].items() if v >= 0.05) or '~0'}"
+          + (f"; errors: {out['error_reasons']}" if reasons else ""))
     return out
 
 
@@ -323,11 +346,14 @@ def setup_hub(db: str, lake: str) -> tuple[Any, dict[str, str]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description="Load benchmark of the hub's HTTP service on Ray Serve, next to the "
+                                 "same hub functions called directly (see the module docstring).")
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients (threads)")
     ap.add_argument("--requests", type=int, default=200, help="light-route requests per client")
     ap.add_argument("--assess-requests", type=int, default=25, help="assessment jobs per client "
                     "(the acceptance's 8 x 200: 200)")
+    ap.add_argument("--sequential-assess", type=int, default=25, help="assessment jobs of the one-client "
+                    "(and one-thread) phases, at most --assess-requests")
     ap.add_argument("--replicas", default="1,2", help="ingress replica counts to measure, comma-separated")
     ap.add_argument("--workers", type=int, default=1, help="job-runner replicas (secured-jobs)")
     ap.add_argument("--n-attacks", type=int, default=100)
@@ -337,7 +363,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=20, help="untimed requests per client before each HTTP phase")
     ap.add_argument("--quick", action="store_true", help="~1 min smoke run: 8 x 50 light, 8 x 5 assess, "
                     "one replica count")
-    ap.add_argument("--skip-assess", action="store_true")
+    ap.add_argument("--skip-light", action="store_true", help="only the assessment route")
+    ap.add_argument("--skip-assess", action="store_true", help="only the light route")
     ap.add_argument("--db", help="knowledge-base URL (an empty database; default: SQLite in a temporary folder)")
     ap.add_argument("--num-cpus", type=int, help="Ray's logical CPUs (default: enough for the deployments)")
     ap.add_argument("--keep-logs", action="store_true", help="keep RAY_TMPDIR (Serve logs) after the run")
@@ -363,7 +390,12 @@ def main() -> None:
           f"{replica_counts}; {args.workers} job runner(s); {os.cpu_count()} CPUs; db "
           f"{'SQLite (temporary file)' if not args.db else 'given URL'}; RAY_TMPDIR={ray_tmp}")
 
+    load_start = out["machine"]["loadavg_start"]
+    if load_start and load_start[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"note: the machine is busy before the start (load average {load_start[0]:.1f} on {os.cpu_count()} "
+              "CPUs): the numbers will move with the other programs; the per-request CPU table moves less")
     hub, tokens = setup_hub(db, lake)
+    AUDIT["hub"] = hub
     files = {} if args.skip_assess else assessment_tables(args.rows, args.control_rows)
 
     import httpx
@@ -379,8 +411,10 @@ def main() -> None:
     failed = False
     try:
         # -- light route --------------------------------------------------------------------------
-        for i, replicas in enumerate(replica_counts):
+        for i, replicas in enumerate(replica_counts[-1:] if args.skip_light else replica_counts):
             deploy(db, lake, replicas, args.workers, base)
+            if args.skip_light:
+                break
             if i == 0:   # the direct baseline with the service deployed (same background: idle job-runner polls)
                 lab = tokens["lab"]
                 hub.list_models(lab)
@@ -417,11 +451,12 @@ def main() -> None:
                 return {"max_risk_upper": dict(report).get("max_risk_upper")}
 
             m = args.assess_requests
+            m1 = min(m, args.sequential_assess)       # one client in sequence: its latency, not a long wait
             print(f"\nassessment: original {len(tables['original'])} rows, release {len(tables['release'])}, control "
                   f"{len(tables['control'])}; n_attacks {args.n_attacks}, n_singling {args.n_singling}; uploads "
                   f"{sum(map(len, files.values())) / 1024:.0f} KiB per job")
             assess_direct()
-            rows = [run_load("direct assess, 1 thread", 1, m, direct(assess_direct)),
+            rows = [run_load("direct assess, 1 thread", 1, m1, direct(assess_direct)),
                     run_load(f"direct assess, {c} threads", c, m, direct(assess_direct))]
             for row, kind in zip(rows, ("direct_1", "direct")):
                 row.update(route="assess", caller=kind, replicas=None)
@@ -429,9 +464,10 @@ def main() -> None:
             params = {"quasi_identifiers": QIS, **kw}
             job = http_assess(base, tokens["hosp"], files, params, job_timeout=600)
             run_load("warm-up", 1, 2, job)
-            for label, clients, kind in (("HTTP POST /v1/assess + poll, 1 client", 1, "http_1"),
-                                         (f"HTTP POST /v1/assess + poll, {c} clients", c, "http")):
-                row = run_load(f"{label} [{replica_counts[-1]} replica(s), {args.workers} runner(s)]", clients, m, job)
+            for label, clients, count, kind in (("HTTP POST /v1/assess + poll, 1 client", 1, m1, "http_1"),
+                                                (f"HTTP POST /v1/assess + poll, {c} clients", c, m, "http")):
+                row = run_load(f"{label} [{replica_counts[-1]} replica(s), {args.workers} runner(s)]", clients, count,
+                               job)
                 row.update(route="assess", caller=kind, replicas=replica_counts[-1])
                 server = [x["server_s"] for x in row["extras"]]
                 if server:
@@ -477,7 +513,7 @@ def report(out: dict[str, Any]) -> None:
         rows = out[section]
         for row in rows:
             ratio = ""
-            if row["caller"].startswith("http"):
+            if row["caller"] in ("http", "http_1"):
                 base = baseline(rows, row)
                 if base is not None and row["throughput"] > 0:
                     row["direct_over_http"] = base["throughput"] / row["throughput"]
@@ -489,21 +525,33 @@ def report(out: dict[str, Any]) -> None:
     print("\nCPU milliseconds per request, by process (this process: the clients or the direct callers; the "
           "machine's other processes, other programs included, are not counted):\n")
     roles = ["proxy", "ingress", "jobs", "sampler", "controller", "ray other"]
-    print(f"| route | caller | replicas | this process | {' | '.join(roles)} | total |")
-    print("|---|---|---:|---:|" + "---:|" * (len(roles) + 1))
+    print(f"| route | caller | replicas | this process | {' | '.join(roles)} | total | audit rows per request |")
+    print("|---|---|---:|---:|" + "---:|" * (len(roles) + 2))
     for section in ("light", "assess"):
         for row in out[section]:
             n = max(row["requests"], 1)
             cells = [row["this_process_cpu_s"]] + [row["ray_cpu_s"].get(r, 0.0) for r in roles]
+            audit = row["audit_rows_per_request"]
             print(f"| {row['route']} | {row['caller']} | {row['replicas'] or '-'} | "
-                  + " | ".join(f"{1000 * x / n:.2f}" for x in cells) + f" | {1000 * sum(cells) / n:.2f} |")
+                  + " | ".join(f"{1000 * x / n:.2f}" for x in cells) + f" | {1000 * sum(cells) / n:.2f} | "
+                  f"{'-' if audit is None else f'{audit:.2f}'} |")
     nice = sorted({x for section in ("light", "assess") for row in out[section] for x in row.get("ray_nice", [])})
     print(f"\nnice values of this run's Ray processes: {nice} (this process: {os.nice(0)}); load average at the "
           f"start {out['machine']['loadavg_start']}, at the end {out['machine'].get('loadavg_end')}\n")
+    direct = next((r for r in out["light"] if r["caller"] == "direct"), None)
+    for row in out["light"]:
+        if row["caller"] == "http_health" and direct is not None and row["throughput"] > 0:
+            print(f"HTTP floor, {row['replicas']} replica(s): GET /v1/health (no token, no database) answers "
+                  f"{row['throughput']:.0f} req/s, {direct['throughput'] / row['throughput']:.2f}x below the direct "
+                  f"list_models' {direct['throughput']:.0f} req/s")
     for row in out["light"]:
         if row["caller"] == "http" and "direct_over_http" in row:
             print(f"light route, {row['replicas']} replica(s): HTTP throughput is 1/{row['direct_over_http']:.2f} of "
                   f"the direct call's (target: within 2x) -> {'met' if row['direct_over_http'] <= 2 else 'not met'}")
+    requests = out["config"]["assess_requests"]
+    if out["assess"] and requests != 200:
+        print(f"assessment route: {out['config']['clients']} x {requests} here; the acceptance's 8 x 200 is "
+              "--assess-requests 200")
     for row in out["assess"]:
         if row["caller"].startswith("http") and "server_p50_ms" in row:
             print(f"assessment, {row['clients']} client(s): server-side submit-to-finish p50 "

@@ -32,6 +32,7 @@ from __future__ import annotations
 __all__ = [
     "SecuredError",
     "StateConflict",
+    "Unauthenticated",
     "ConfigurationError",
     "BadInputError",
     "NotFittedError",
@@ -126,6 +127,11 @@ class HubError(SecuredError, RuntimeError):
 
 class AccessDenied(HubError, PermissionError):
     """A token is unknown, expired or revoked, or its member may not do this."""
+
+
+class Unauthenticated(AccessDenied):
+    """The token itself is unusable (malformed, unknown, expired or revoked): HTTP 401, where
+    a valid token without the right scope, role or visibility is 403."""
 
 
 class NotFound(HubError, LookupError):

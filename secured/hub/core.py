@@ -81,7 +81,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError as SAIntegrityError, Inter
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ..exceptions import (AccessDenied, BadInputError, ConfigurationError, HubError, IntegrityError, NotFound,
-                          StateConflict)
+                          StateConflict, Unauthenticated)
 from .db import make_engine, unreachable, upgrade
 from .lake import ObjectStore
 from .schema import (JOB_STATES, ROLES, SCOPES, VISIBILITIES, AuditEntry, Dataset, DatasetReader, DatasetTag,
@@ -190,6 +190,8 @@ class Hub:
                 raise HubError("The knowledge base database was made by a newer SECURED (or another program); "
                                "upgrade SECURED or point SECURED_DB_URL at the right database.") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(secured_readonly=True),
+                                           expire_on_commit=False)
         self.store = ObjectStore(lake_url)
 
     @classmethod
@@ -209,9 +211,10 @@ class Hub:
 
     # -- plumbing -----------------------------------------------------------------------------
     @contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def _tx(self, readonly: bool = False) -> Iterator[Session]:
+        """A transaction; ``readonly`` ones must not write (SQLite: no write lock is taken)."""
         try:
-            with self._sessions() as session, session.begin():
+            with (self._read_sessions if readonly else self._sessions)() as session, session.begin():
                 yield session
         except (OperationalError, InterfaceError):
             raise unreachable() from None
@@ -270,11 +273,12 @@ class Hub:
         created from an expired or revoked token) is refused, and the refusal audited."""
         m = _TOKEN.fullmatch(token) if isinstance(token, str) else None
         if m is None:
-            self._refuse(None, action, None, "The token is malformed; tokens look like sk_<id>_<secret>.")
+            self._refuse(None, action, None, "The token is malformed; tokens look like sk_<id>_<secret>.",
+                         Unauthenticated)
         public, secret = m.group(1), m.group(2)
         now = _now()
-        problem, principal = None, None
-        with self._tx() as s:
+        problem, principal, touch = None, None, None
+        with self._tx(readonly=True) as s:
             row = s.scalar(select(Token).where(Token.public_id == public))
             matches = hmac.compare_digest(row.secret_hash if row is not None else "0" * 64, _hash(secret))
             if row is None or not matches:
@@ -288,11 +292,16 @@ class Hub:
                 else:
                     member = s.get(Member, row.member_id)
                     if row.last_used_at is None or _aware(row.last_used_at) <= now - _LAST_USE_STEP:
-                        row.last_used_at = now          # at most one write per token and minute
+                        touch = row.id                  # at most one write per token and minute
                     principal = Principal(member.id, member.name, member.role, frozenset(row.scopes.split(",")),
                                           public)
+        if touch is not None:
+            with self._tx() as s:
+                s.execute(update(Token).where(Token.id == touch, or_(Token.last_used_at.is_(None),
+                                                                    Token.last_used_at <= now - _LAST_USE_STEP))
+                          .values(last_used_at=now))
         if problem is not None:
-            self._refuse(None, action, None, problem, token_id=public)
+            self._refuse(None, action, None, problem, Unauthenticated, token_id=public)
         return principal
 
     def _allow(self, token: str, action: str, scope: str, roles: Sequence[str] = ROLES,
@@ -1027,6 +1036,22 @@ class Hub:
                 job = self._own_job(s, p, job_id, participants=True)
                 self._audit(s, p, "job.read", job_id)
                 return _job_dict(job, s.get(Member, job.owner_id).name)
+
+    def job_state(self, job_id: str) -> str | None:
+        """A job's state, unaudited and without a token: for a server's long poll between two
+        audited ``get_job`` calls of the same caller (None when there is no such job)."""
+        if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+            return None
+        with self._tx(readonly=True) as s:
+            return s.scalar(select(Job.state).where(Job.id == job_id))
+
+    def pending_jobs(self, stale_after: float = 30.0) -> bool:
+        """Whether a job is waiting to be taken (queued, or running with a stale heartbeat)."""
+        stale = _now() - timedelta(seconds=stale_after)
+        with self._tx(readonly=True) as s:
+            return s.scalar(select(Job.id).where(or_(Job.state == "queued", and_(Job.state == "running",
+                                                                                  Job.heartbeat_at < stale)))
+                            .limit(1)) is not None
 
     def list_jobs(self, token: str, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The caller's jobs (every member's for admins), newest first."""

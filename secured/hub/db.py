@@ -11,7 +11,8 @@
 - SQLite runs in WAL mode with ``synchronous=FULL`` (a committed registration survives a
   killed process and a power cut) and a 60 s busy timeout; every transaction starts with
   ``BEGIN IMMEDIATE`` so concurrent writers queue for the write lock instead of failing
-  half-way with 'database is locked' when a read transaction tries to upgrade.
+  half-way with 'database is locked' when a read transaction tries to upgrade; transactions
+  that only read (the token check) use a plain ``BEGIN`` and never write.
 - PostgreSQL connections time out after 10 s. A database that cannot be reached or opened is
   a :class:`HubError` whose message names neither the URL nor its password (see
   ``unreachable``); the driver's own error is not chained.
@@ -131,7 +132,10 @@ def make_engine(url: str | None = None) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only transactions (``execution_options(secured_readonly=True)``) take no write
+            # lock, so a token check does not queue behind writers.
+            readonly = connection.get_execution_options().get("secured_readonly", False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ...exceptions import (AccessDenied, BadInputError, ConfigurationError, IntegrityError, NotFound,
-                           PrivacyBudgetError, SecuredError, StateConflict)
+                           PrivacyBudgetError, SecuredError, StateConflict, Unauthenticated)
 from .work import KINDS, Kind, PARQUET, check_update_file, prepare_inputs, table_bytes
 
 __all__ = ["build_app", "MAX_UPLOAD_BYTES"]
@@ -236,16 +236,13 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
 
     def _token(authorization: Optional[str] = Header(default=None, description="Bearer sk_... token of the hub.")
                ) -> str:
-        token = _bearer(authorization)
-        try:
-            hub.authenticate(token, "http")          # a bad, revoked or expired token is refused (and audited) here
-        except AccessDenied as exc:
-            raise _Unauthorized(str(exc)) from None
-        return token
+        # The header's shape only: the Hub method each route calls authenticates the token once
+        # (Unauthenticated -> 401, audited) and checks scope, role and visibility (-> 403/404).
+        return _bearer(authorization)
 
     @app.exception_handler(SecuredError)
     async def _secured_error(request: Request, exc: SecuredError) -> JSONResponse:
-        if isinstance(exc, _Unauthorized):
+        if isinstance(exc, (_Unauthorized, Unauthenticated)):
             status, name = 401, "AccessDenied"
         else:
             status = 413 if isinstance(exc, _TooLarge) else next(
@@ -285,6 +282,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
     @app.get("/v1/kinds", response_model=list[KindInfo], tags=["jobs"], responses={401: _ERRORS[401]})
     def kinds(token: str = Depends(_token)) -> list[KindInfo]:
         """The kinds of job this server runs, with the JSON schema of their parameters."""
+        hub.authorize(token, "job.kinds", "read")
         return [KindInfo(kind=k.name, summary=k.summary, files=[*k.tables, *k.required_blobs],
                          optional_files=[*k.optional_tables, *(b for b in k.blobs if b not in k.required_blobs),
                                          *([f"{k.many}_0, {k.many}_1, ..."] if k.many else [])],
@@ -371,9 +369,12 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         """A job's state, progress, result and outputs."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        view = await asyncio.to_thread(hub.get_job, token, job_id)
-        while view["state"] in ("queued", "running") and loop.time() < deadline:
-            await asyncio.sleep(min(0.25, max(deadline - loop.time(), 0.0)))
+        view = await asyncio.to_thread(hub.get_job, token, job_id)          # the access check, audited
+        state = view["state"]
+        while state in ("open", "queued", "running") and loop.time() < deadline:
+            await asyncio.sleep(min(0.1, max(deadline - loop.time(), 0.0)))
+            state = await asyncio.to_thread(hub.job_state, job_id)          # the same caller's job: unaudited
+        if state != view["state"]:
             view = await asyncio.to_thread(hub.get_job, token, job_id)
         return view
 
@@ -535,6 +536,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
                                                                                "... and num_examples."),
                             token: str = Depends(_token)) -> dict[str, str]:
         """A participant's update to an open round (one per participant)."""
+        hub.authorize(token, "federation.update", "write")             # before the upload is read
         data = await _read(update, max_upload_bytes)
         check_update_file(data)
         name = await asyncio.to_thread(hub.add_job_input, token, job_id, data)

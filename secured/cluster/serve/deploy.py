@@ -90,7 +90,10 @@ def serve_app(db_url: Optional[str] = None, lake_url: Optional[str] = None, *, r
 
     app = build_app(open_hub, max_upload_bytes=max_upload_bytes or MAX_UPLOAD_BYTES, sampler=sample)
 
-    @serve.deployment(name=INGRESS, num_replicas=replicas, ray_actor_options={"num_cpus": 0.5})
+    # Serve's default of 5 requests in flight per replica makes the 6th client queue in the
+    # proxy; the ingress is I/O-bound on the knowledge base, so it takes many at once.
+    @serve.deployment(name=INGRESS, num_replicas=replicas, ray_actor_options={"num_cpus": 0.5},
+                      max_ongoing_requests=64)
     @serve.ingress(app)
     class HubIngress:
         """The FastAPI ingress: every route of ``secured.cluster.serve.app``."""

@@ -36,7 +36,7 @@ class _Stop(BaseException):
 class JobRunner:
     """``JobRunner(hub_factory).start()``: runs jobs until ``stop()``; ``run_once()`` runs one."""
 
-    def __init__(self, hub: Any, *, name: Optional[str] = None, poll: float = 0.5, heartbeat: float = 2.0,
+    def __init__(self, hub: Any, *, name: Optional[str] = None, poll: float = 0.1, heartbeat: float = 2.0,
                  stale_after: float = 30.0, max_attempts: int = 3) -> None:
         if not heartbeat * 2 < stale_after:
             raise ValueError("stale_after must be more than twice the heartbeat interval.")
@@ -86,6 +86,8 @@ class JobRunner:
         """Take one job and run it to its end; False when there was none."""
         from .work import run_job
 
+        if not self.hub.pending_jobs(self.stale_after):             # a read: no write lock while idle
+            return False
         job = self.hub.claim_job(self.name, stale_after=self.stale_after, max_attempts=self.max_attempts)
         if job is None:
             return False
