@@ -49,7 +49,7 @@ def dcf_speed(m: int) -> dict:
         best = min(_timed(lambda: F.dcf_eval(0, n, seeds[0], *keys, x, threads=threads)) for _ in range(3))
         out[f"eval_M_per_s_{'1_thread' if threads == 1 else 'all_cores'}"] = m / best / 1e6
     small = min(m, 1 << 14)
-    best = _timed(lambda: F.dcf_eval(0, n, seeds[0], keys[0][:small], keys[1][:small], keys[2][:small], x[:small],
+    best = _timed(lambda: F.dcf_eval(0, n, seeds[0][:small], keys[0][:small], keys[1][:small], keys[2][:small], x[:small],
                                      impl=F.reference))
     out["numpy_twin_M_per_s"] = small / best / 1e6
     out["compiled"] = F.compiled

@@ -13,8 +13,8 @@ own ``httpx.Client`` and keep-alive connection; each direct caller a thread call
 - light route, ``GET /v1/models`` with a researcher's bearer token (one model published, so the
   answer is not empty): ``--requests`` per client (default 200). Baseline: ``hub.list_models(token)``
   by the same number of threads and calls, and by one thread in sequence; also
-  ``hub.authenticate`` + ``hub.list_models``, which is what the route does (the token dependency
-  authenticates, then the hub method authenticates and audits). Over HTTP: one client in
+  ``hub.authenticate`` + ``hub.list_models`` (one extra token check, an upper bound of what the
+  route does: the route parses the header and the hub method authenticates once and audits). Over HTTP: one client in
   sequence and ``--clients`` concurrently, for every ingress replica count of ``--replicas``
   (the application is redeployed for each). ``GET /v1/health`` (no token, no database) is
   measured too: the floor of HTTP + Serve alone.
@@ -23,8 +23,8 @@ own ``httpx.Client`` and keep-alive connection; each direct caller a thread call
   ``--n-singling``) then ``GET /v1/jobs/{id}?wait=30`` until it ends; latency is end to end,
   submit to final state. ``--assess-requests`` per client (default 25; the acceptance's 8 x 200
   is ``--assess-requests 200``). Jobs are run by the ``secured-jobs`` deployment, ``--workers``
-  replicas, one job at a time each; an idle runner looks for work every 0.5 s and the long poll
-  looks at the job every 0.25 s, which a lone client's latency includes. Data: Adult, rows 0-1999 (original; released through
+  replicas, one job at a time each; an idle runner looks for work every 0.1 s and the long poll
+  looks at the job every 0.1 s, which a lone client's latency includes. Data: Adult, rows 0-1999 (original; released through
   Mondrian k=5 on age, sex, race) and rows 2000-2499 (control). Baseline:
   ``secured.privacy.protect.assess`` on the same tables (read back from the uploaded bytes) with
   the same number of threads and calls, and by one thread in sequence (the one-thread and
