@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["SocketLinks", "SECRET_BYTES", "dealer_answer", "dealer_reply"]
+__all__ = ["SocketLinks", "SECRET_BYTES", "dealer_answer", "dealer_reply", "encode", "decode"]
 
 SECRET_BYTES = 32
 _MAGIC = b"SCD1"
@@ -99,9 +99,18 @@ class SocketLinks:
                 conn.close()                                  # not one of this session's parties
                 return
             src = struct.unpack("<I", hello[SECRET_BYTES:])[0]
+            if src not in self._out:                      # answer over the caller's connection (the driver)
+                self._out[src], self._locks[src] = conn, threading.Lock()
+        except (ConnectionError, OSError, struct.error):
+            conn.close()
+            return
+        self._read_frames(conn, src)
+
+    def _read_frames(self, conn: socket.socket, src: int) -> None:
+        try:
             while True:
                 magic, tag_len, count = _HEAD.unpack(_recv_exact(conn, _HEAD.size))
-                if magic != _MAGIC or tag_len > 4096 or count > 4096:
+                if magic != _MAGIC or tag_len > 1 << 20 or count > 4096:
                     raise ConnectionError("malformed frame")
                 tag = _tag_back(json.loads(_recv_exact(conn, tag_len)))
                 arrays = []
@@ -131,6 +140,8 @@ class SocketLinks:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(self._secret + struct.pack("<I", self.rank), _NOSIGNAL)
         self._out[dst], self._locks[dst] = sock, threading.Lock()
+        # the peer may answer over this connection (a party answering the driver)
+        threading.Thread(target=self._read_frames, args=(sock, dst), daemon=True).start()
 
     def has(self, dst: int) -> bool:
         return dst in self._out
@@ -189,3 +200,52 @@ def dealer_reply(kind: str, arrays: list[np.ndarray]) -> Any:
     party, bits, n, shape = meta[0], meta[1], meta[2], tuple(meta[3:])
     dcf = DCFKey(party, n, *arrays[1:5])
     return SignKey(party, bits, shape, dcf, *arrays[5:10])
+
+
+def encode(value: Any, arrays: list) -> Any:
+    """``value`` as tagged JSON with its numpy arrays moved to ``arrays`` (an op's arguments or
+    result); TypeError for anything else (the caller then uses Ray)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise TypeError("object arrays do not travel over links")
+        arrays.append(value)
+        return {"a": len(arrays) - 1}
+    if isinstance(value, np.generic):
+        arrays.append(np.asarray(value))
+        return {"s": len(arrays) - 1}
+    if isinstance(value, tuple):
+        return {"t": [encode(v, arrays) for v in value]}
+    if isinstance(value, list):
+        return {"l": [encode(v, arrays) for v in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"d": {k: encode(v, arrays) for k, v in value.items()}}
+    if isinstance(value, slice):
+        return {"sl": [encode(value.start, arrays), encode(value.stop, arrays), encode(value.step, arrays)]}
+    if value is Ellipsis:
+        return {"e": 1}
+    raise TypeError(f"{type(value).__name__} does not travel over links")
+
+
+def decode(value: Any, arrays: list) -> Any:
+    if isinstance(value, dict):
+        (kind, body), = value.items()
+        if kind == "a":
+            return arrays[body]
+        if kind == "s":
+            return arrays[body][()]
+        if kind == "t":
+            return tuple(decode(v, arrays) for v in body)
+        if kind == "l":
+            return [decode(v, arrays) for v in body]
+        if kind == "d":
+            return {k: decode(v, arrays) for k, v in body.items()}
+        if kind == "sl":
+            return slice(*(decode(v, arrays) for v in body))
+        if kind == "e":
+            return Ellipsis
+        raise ValueError("unknown tag")
+    return value

@@ -197,13 +197,46 @@ class _PartyActor(_OwnMethodsOnly):
         return ray.util.get_node_ip_address(), self.comm.links.port
 
     def link(self, addresses: list[tuple[str, int]]) -> bool:
-        """Connect to every other party's endpoint and the dealer's (last) once."""
+        """Connect to every other party's endpoint and the dealer's (last) once, and start the
+        thread that runs the ops the driver sends over its own link (in order, one at a time)."""
+        import queue
+        import threading
+
         for dst, (host, port) in enumerate(addresses):
             if dst != self.rank:
                 self.comm.links.connect(dst, host, port)
+        self._ops: Any = queue.Queue()
+        threading.Thread(target=self._serve_ops, name=f"secured-ops-{self.rank}", daemon=True).start()
         return True
 
+    def _serve_ops(self) -> None:
+        from ._sockets import encode
+
+        driver = self.n_parties + 1
+        while True:
+            item = self._ops.get()
+            if item is None:
+                return
+            seq, op, out, args, frees = item
+            try:
+                result = self.party.run(op, out, args, frees)
+                arrays: list = []
+                reply = ["ok", seq, encode(result, arrays)]
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver, in its words
+                arrays = []
+                reply = ["err", seq, type(exc).__name__, str(exc), getattr(exc, "party", None)]
+            try:
+                self.comm.links.send(driver, reply, arrays)
+            except OSError:
+                pass                        # the driver is gone: nothing to answer
+
     def deliver(self, src: int, tag: Any, arrays: list[Any]) -> None:
+        if src == self.n_parties + 1 and isinstance(tag, tuple) and tag and tag[0] == "op":
+            from ._sockets import decode
+
+            _, seq, op, out, args, frees = tag
+            self._ops.put((seq, op, out, decode(args, arrays), tuple(frees)))
+            return
         if self.record:
             self.received.extend(arrays)
         self.mailbox.put(src, tag, arrays)
@@ -298,6 +331,23 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _rebuilt(name: str, message: str, party: Any) -> BaseException:
+    """A party's error as the driver raises it: the SECURED exception of that name (its message
+    is already in SECURED's words: the party withholds library messages), else PartyError."""
+    from .. import exceptions
+
+    cls = getattr(exceptions, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, exceptions.SecuredError)):
+        cls = exceptions.PartyError
+    try:
+        error = cls(message, party=party) if cls is PartyTimeoutError else cls(message)
+    except TypeError:
+        error = exceptions.PartyError(message)
+    if party is not None:
+        error.party = party
+    return error
+
+
 def _tupled(value: Any) -> Any:
     return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
@@ -336,11 +386,62 @@ class RaySession(BaseSession):
                                     timeout=self.timeout + 60)
                 self.link_addresses = addresses
                 ray.get([a.link.remote(addresses) for a in [*self._parties, self._dealer]], timeout=self.timeout + 60)
+                self._open_driver_link(secret, addresses[:n_parties])
             ray.get([p.start.remote(self._parties, self._dealer, protocol, costs) for p in self._parties],
                     timeout=self.timeout + 60)
         except Exception:
             self._shutdown()
             raise
+
+    def _open_driver_link(self, secret: bytes, addresses: list[tuple[str, int]]) -> None:
+        """The driver's own link to every party: ops go out as frames, results come back."""
+        from ..mpc.runtime import Mailbox
+        from ._sockets import SocketLinks
+
+        self._replies = Mailbox()
+        self._seq = 0
+
+        def deliver(src: int, tag: Any, arrays: list[Any]) -> None:
+            if isinstance(tag, tuple) and len(tag) >= 2 and tag[0] in ("ok", "err"):
+                self._replies.put(src, ("reply", tag[1]), (tag, arrays))
+
+        self._links = SocketLinks(self.n_parties + 1, secret, deliver)
+        for rank, (host, port) in enumerate(addresses):
+            self._links.connect(rank, host, port)
+
+    def _execute_over_links(self, op, args_per_party, out, frees):
+        """``_execute`` over the driver's links; None when an argument cannot travel (Ray then)."""
+        import time
+
+        from ._sockets import decode, encode
+
+        frames = []
+        try:
+            for args in args_per_party:
+                arrays: list = []
+                frames.append((encode(tuple(args), arrays), arrays))
+        except TypeError:
+            return None
+        self._seq += 1
+        seq = self._seq
+        for rank, (args, arrays) in enumerate(frames):
+            try:
+                self._links.send(rank, ["op", seq, op, out, args, list(frees)], arrays)
+            except OSError:
+                pass                                       # its answer never comes: reported below
+        deadline = time.monotonic() + self.timeout + DRIVER_GRACE
+        outcomes = []
+        for rank in range(self.n_parties):
+            got = self._replies.take(rank, ("reply", seq), max(0.0, deadline - time.monotonic()))
+            if got is None:
+                outcomes.append(("error", self._timeout_error(rank, op)))
+                continue
+            tag, arrays = got
+            if tag[0] == "ok":
+                outcomes.append(("ok", decode(tag[2], arrays)))
+            else:
+                outcomes.append(("error", _rebuilt(tag[2], tag[3], tag[4])))
+        return outcomes
 
     @property
     def party_actors(self) -> list[Any]:
@@ -351,6 +452,10 @@ class RaySession(BaseSession):
         return self._dealer
 
     def _execute(self, op, args_per_party, out, frees):
+        if getattr(self, "_links", None) is not None:
+            outcomes = self._execute_over_links(op, args_per_party, out, frees)
+            if outcomes is not None:
+                return outcomes
         ray = _ray()
         refs = [p.run.remote(op, out, args, frees) for p, args in zip(self._parties, args_per_party)]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.timeout + DRIVER_GRACE)
@@ -388,6 +493,8 @@ class RaySession(BaseSession):
         return _ray().get(self._parties[rank].received_messages.remote(), timeout=self.timeout)
 
     def _shutdown(self) -> None:
+        if getattr(self, "_links", None) is not None:
+            self._links.close()
         ray = _ray()
         for actor in [*getattr(self, "_parties", []), getattr(self, "_dealer", None)]:
             if actor is not None:

@@ -45,7 +45,10 @@ def test_frames_carry_arrays_exactly():
 
 def test_a_connection_without_the_secret_feeds_nothing():
     sender, receiver, got, event = _pair(secret_b=b"b" * 32)
-    sender.send(1, 1, [np.ones(3)])
+    try:
+        sender.send(1, 1, [np.ones(3)])
+    except OSError:
+        pass                                    # the receiver may already have closed the connection
     assert not event.wait(1.0) and got == []
     raw = socket.create_connection(("127.0.0.1", receiver.port))       # garbage after a good hello
     raw.sendall(b"a" * 32 + (0).to_bytes(4, "little") + b"XXXX" + b"\xff" * 64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import socket
 import time
 
 import numpy as np
@@ -91,11 +92,14 @@ def test_dead_dealer_is_named(ray_session_cls):
     with ray_session_cls(n_parties=2, timeout=timeout) as s:
         x = s.share(np.ones(3))
         ray.kill(s.dealer_actor)
-        deadline = time.monotonic() + 30                # ray.kill returns before the process is gone
+        # ray.kill returns before the process is gone (and Ray reports it dead before its sockets
+        # close): wait until the dealer's link endpoint refuses connections.
+        host, port = s.link_addresses[-1]
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                ray.get(s.dealer_actor.stats.remote(), timeout=5)
-            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
                 break
             time.sleep(0.1)
         start = time.monotonic()
