@@ -26,7 +26,7 @@ import sys
 from typing import Any
 
 from ..exceptions import BackendUnavailableError, PartyRefused, PartyTimeoutError
-from ..mpc.runtime import CommStats, Dealer, Mailbox, MailboxCommunicator, Party, derivations
+from ..mpc.runtime import PLAIN_RESULT_OPS, CommStats, Dealer, Mailbox, MailboxCommunicator, Party, derivations
 from ..mpc.session import DRIVER_GRACE, BaseSession
 
 __all__ = ["RaySession", "ensure_ray"]
@@ -415,6 +415,8 @@ class RaySession(BaseSession):
 
         from ._sockets import decode, encode
 
+        if op not in PLAIN_RESULT_OPS:
+            return None
         frames = []
         try:
             for args in args_per_party:

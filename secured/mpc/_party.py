@@ -394,6 +394,11 @@ COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
 }
 
 
+#: Commands whose results are plain values (a share's shape, a revealed array, a number, None):
+#: transports may carry them in their own frames (the Ray layer's links); others go by Ray.
+PLAIN_RESULT_OPS = frozenset({*OPS, "input", "reveal", "rounds", "check_bound", "save_shares"})
+
+
 class Party:
     """A party's state. ``run`` executes one op; operands named by id are local shares."""
 
