@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -23,28 +20,18 @@ CURL = re.findall(r"```bash\n(# curl session.*?)```", (ROOT / "README.md").read_
 def hub_server(tmp_path, monkeypatch):
     """The HTTP app on a free port of 127.0.0.1 (uvicorn, a job runner thread), with
     SECURED_URL and SECURED_TOKEN (a producer's) set as the README's sessions expect."""
-    import uvicorn
-
     from secured.cluster.serve import build_app
     from secured.hub import Hub
+    from tests.serve.http_server import served
 
     hub, admin = Hub.init(f"sqlite:///{tmp_path / 'served.db'}", (tmp_path / "served-lake").as_uri())
     hub.add_member(admin, "hospital-a", "producer")
     token = hub.create_token(admin, "hospital-a", ["read", "write"])
     app = build_app(hub, runner=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    monkeypatch.setenv("SECURED_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("SECURED_TOKEN", token)
-    yield
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        monkeypatch.setenv("SECURED_URL", url)
+        monkeypatch.setenv("SECURED_TOKEN", token)
+        yield
     app.state.runner.stop()
     hub.engine.dispose()
 

@@ -138,30 +138,22 @@ class _PartyActor(_OwnMethodsOnly):
         if self.party is not None:
             raise PartyRefused("this party is already started; its peers and dealer cannot change")
         self.comm.peers = peers
-        correction, fss = None, None
-        if self.n_parties == 2:
-            def fss(*args: Any) -> Any:
+        def asker(kind: str, method: str):
+            """A dealer request: over the direct link when there is one, else a Ray call."""
+            def ask(*args: Any) -> Any:
                 import ray
 
                 if self.comm.links is not None and self.comm.links.has(self.n_parties):
-                    return self._ask_dealer("fss", args)
+                    return self._ask_dealer(kind, args)
                 try:
-                    return ray.get(dealer.fss_key.remote(*args), timeout=self.timeout)
+                    return ray.get(getattr(dealer, method).remote(*args), timeout=self.timeout)
                 except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
                     raise PartyTimeoutError(f"the dealer did not answer party {self.rank} within {self.timeout:g} s.",
                                             party="dealer") from None
-        if self.rank == 0:
-            def correction(*args: Any) -> Any:
-                import ray
+            return ask
 
-                if self.comm.links is not None and self.comm.links.has(self.n_parties):
-                    return self._ask_dealer("corr", args)
-                try:
-                    return ray.get(dealer.correction.remote(*args), timeout=self.timeout)
-                except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
-                    raise PartyTimeoutError(
-                        f"the dealer did not answer party 0 within {self.timeout:g} s.",
-                        party="dealer") from None
+        fss = asker("fss", "fss_key") if self.n_parties == 2 else None
+        correction = asker("corr", "correction") if self.rank == 0 else None
         if self.key is None:
             raise RuntimeError("the dealer has not delivered this party's key")
         self.party = Party(self.rank, self.n_parties, self.comm, self.key, correction,

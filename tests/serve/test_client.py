@@ -4,10 +4,6 @@ SECURED's exceptions with the server's message."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,10 +16,9 @@ from secured.hub import Hub
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import uvicorn
-
     from secured.cluster.serve import build_app
     from secured.cluster.serve.runner import JobRunner
+    from tests.serve.http_server import served
 
     root = tmp_path_factory.mktemp("client")
     hub, admin = Hub.init(f"sqlite:///{root / 'hub.db'}", (root / "lake").as_uri())
@@ -32,19 +27,8 @@ def server(tmp_path_factory):
     tokens = {"admin": admin, "hosp": hub.create_token(admin, "hosp", ["read", "write"]),
               "lab": hub.create_token(admin, "lab", ["read", "write"])}
     app = build_app(hub, runner=JobRunner(hub, poll=0.05, heartbeat=0.2, stale_after=2))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", hub, tokens
-    server.should_exit = True
-    thread.join(10)
+    with served(app) as url:
+        yield url, hub, tokens
     app.state.runner.stop()
     hub.engine.dispose()
 
