@@ -38,7 +38,7 @@ from typing import Any, Optional
 import numpy as np
 
 from ..backend import chacha20_words, new_key
-from ..backend.fss_kernels import dcf_eval, dcf_gen
+from ..backend import fss_kernels
 from ..exceptions import ConfigurationError
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes"]
@@ -58,7 +58,7 @@ class DCFKey:
 
     def eval(self, x: np.ndarray, threads: Optional[int] = None) -> np.ndarray:
         """XOR shares (uint8) of [x < alpha] for public x."""
-        return dcf_eval(self.party, self.n, self.seeds, self.scw, self.ctl, self.fin, x, threads=threads)
+        return fss_kernels.dcf_eval(self.party, self.n, self.seeds, self.scw, self.ctl, self.fin, x, threads=threads)
 
     def wire_bytes(self, compressed: bool = False) -> int:
         """Bytes of this key on the wire (bits packed): the corrections, and the seeds unless
@@ -91,7 +91,7 @@ def dcf_keygen(alpha: np.ndarray, n: int, stream: Optional[_Stream] = None,
         raise ConfigurationError(f"alpha must be below 2^{n}.")
     seeds = stream.words(4 * m).reshape(2, m, 2)
     seeds &= np.array([~np.uint64(3), ~np.uint64(0)], dtype=np.uint64)
-    scw, ctl, fin = dcf_gen(n, alpha, seeds[0], seeds[1], threads=threads)
+    scw, ctl, fin = fss_kernels.dcf_gen(n, alpha, seeds[0], seeds[1], threads=threads)
     return tuple(DCFKey(b, n, np.ascontiguousarray(seeds[b]), scw, ctl, fin) for b in (0, 1))  # type: ignore
 
 
