@@ -145,18 +145,13 @@ def sign_keygen(shape: tuple[int, ...], *, bits: int = 64, dealer_key: Optional[
     return tuple(SignKey(b, bits, tuple(shape), dcf[b], *parts[b]) for b in (0, 1))  # type: ignore
 
 
-def _exchange(comm: Any, arrays: list[np.ndarray], step: str) -> list[list[np.ndarray]]:
-    """One round (counted under the communicator's current op; ``step`` names it for readers)."""
-    return comm.exchange(arrays)
-
-
 def _masked_sign_bits(comm: Any, x: np.ndarray, key: SignKey, threads: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
     """Round 1: open x^ = x + r_in; XOR shares of [x >= 0] and the opened x^."""
     x = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1)
     if x.shape[0] != key.r_in.shape[0]:
         raise ConfigurationError(f"The key is for {key.r_in.shape[0]} elements; the input has {x.shape[0]}.")
     with np.errstate(over="ignore"):
-        gathered = _exchange(comm, [x + key.r_in], "fss open")
+        gathered = comm.exchange([x + key.r_in])                    # round 1: open the masked input
         opened = gathered[0][0] + gathered[1][0]
     bits = key.bits
     y = opened & np.uint64((1 << bits) - 1) if bits < 64 else opened
@@ -176,7 +171,7 @@ def sign(comm: Any, x: np.ndarray, key: SignKey, threads: Optional[int] = None) 
 def _arith_nonneg(comm: Any, x: np.ndarray, key: SignKey, threads: Optional[int]):
     nonneg, opened = _masked_sign_bits(comm, x, key, threads)
     masked = np.packbits(nonneg ^ key.m_bit)                      # 1 bit per element on the wire
-    gathered = _exchange(comm, [masked], "fss select")
+    gathered = comm.exchange([masked])                                # round 2: open the masked bit
     d_hat = np.unpackbits(gathered[0][0] ^ gathered[1][0])[:nonneg.shape[0]].astype(np.uint64)
     with np.errstate(over="ignore"):
         sign_flip = _ONE - (d_hat << _ONE)                          # 1 - 2 d^ (mod 2^64)

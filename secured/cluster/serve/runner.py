@@ -19,7 +19,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from typing import Any, Callable, Optional
 
 from ...exceptions import SecuredError
@@ -141,20 +140,3 @@ class JobRunner:
             self.hub.finish_job(job_id, self.name, result=json.loads(json_text(result)), outputs=outputs,
                                 progress={"stage": "done", "attempt": job["attempt"]})
         return True
-
-    def wait_idle(self, timeout: float = 60.0) -> None:
-        """Block until no job is queued or running (tests, single-process use)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.current is None and not self._pending():
-                return
-            time.sleep(0.05)
-        raise TimeoutError("jobs still running")
-
-    def _pending(self) -> bool:
-        from sqlalchemy import func, select
-
-        from ...hub.schema import Job
-
-        with self.hub.engine.connect() as c:
-            return bool(c.scalar(select(func.count()).select_from(Job).where(Job.state.in_(("queued", "running")))))
