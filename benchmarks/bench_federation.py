@@ -274,6 +274,139 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0, rows_per_clu
     return out
 
 
+def diabetes_diagnoses(seed=0):
+    """diabetes130 with the diagnosis codes (diag_1..3) and the medical specialty one-hot next
+    to the features of ``diabetes_shards`` (2,419 columns): rare codes give a linear model room
+    to memorize single patients; the same test rows as ``diabetes_shards``."""
+    from secured.data import load
+
+    d = load("diabetes130")
+    numeric = ["time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications", "number_outpatient",
+               "number_emergency", "number_inpatient", "number_diagnoses"]
+    cat = ["race", "gender", "age", "admission_type_id", "discharge_disposition_id", "admission_source_id",
+           "A1Cresult", "insulin", "change", "diabetesMed", "medical_specialty", "diag_1", "diag_2", "diag_3"]
+    y = (d["readmitted"] == "<30").to_numpy(np.float64)
+    x_num = d[numeric].astype(float)
+    x_num = ((x_num - x_num.mean()) / x_num.std()).to_numpy()
+    x = np.hstack([x_num, pd.get_dummies(d[cat].astype(str)).to_numpy(np.float64)])
+    order = np.random.default_rng(seed).permutation(len(d))
+    return x, y, order[:20000], order[20000:]
+
+
+def _fedavg_plain(x, y, clusters, rounds, local):
+    """FedAvg over equal clusters of (x, y) in plaintext, from zero parameters; ``local`` trains
+    one cluster: (x, y, w, b, rng) -> (w, b)."""
+    w, b = np.zeros(x.shape[1]), 0.0
+    parts = np.array_split(np.arange(len(x)), clusters)
+    for rnd in range(rounds):
+        outs = [local(x[p], y[p], w, b, np.random.default_rng([rnd, k])) for k, p in enumerate(parts)]
+        w, b = np.mean([o[0] for o in outs], axis=0), float(np.mean([o[1] for o in outs]))
+    return w, b
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def record_dp_mia(rounds=5, epsilon=3.0, clusters=3, rows_per_cluster=500, seed=0, reference_models=8,
+                  non_members=5000) -> dict:
+    """The membership-inference side of record-level DP: a small cohort (3 clusters x 500
+    rows, diagnosis codes as features) where the non-private federated model (20 local epochs
+    of batch-8 SGD per round: trained until it fits its rows) memorizes patients, next to
+    DP-SGD inside SMPC clusters at epsilon (delta 1e-5). Each model is attacked by loss, LiRA
+    and RMIA with reference models trained the way the target was (the attacker knows the
+    training procedure: plaintext FedAvg of the same local SGD, or a plaintext simulation of
+    the same DP-SGD) on population rows the target never saw. Members: all training rows;
+    non-members: ``non_members`` test rows (so 0.1% FPR is resolvable)."""
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from secured.federation import SMPCCluster, smpc_round
+    from secured.mpc import Session
+    from secured.mpc.training import PrivateTrainer
+
+    x, y, test, rest = diabetes_diagnoses(seed)
+    n = clusters * rows_per_cluster
+    train, pool = rest[:n], rest[n:]
+    epochs, batch, lr = 20, 8, 1.0                 # non-private local training
+    dp_epochs, dp_batch, dp_lr, clip = 2, 32, 0.5, 1.0
+    q = dp_batch / rows_per_cluster
+    sigma = 0.5
+    while True:
+        probe = PrivacyAccountant(Path(tempfile.mkdtemp()) / "probe.json", delta=1e-5, max_epsilon=1e9)
+        if probe.charge(rounds=rounds * int(round(dp_epochs / q)), noise_multiplier=sigma, sampling_rate=q) <= epsilon:
+            break
+        sigma *= 1.05
+
+    def sgd(xs, ys, w, b, rng):
+        for _ in range(epochs):
+            order = rng.permutation(len(xs))
+            for i in range(0, len(xs), batch):
+                j = order[i:i + batch]
+                err = _sigmoid(xs[j] @ w + b) - ys[j]
+                w, b = w - lr * xs[j].T @ err / len(j), b - lr * err.mean()
+        return w, b
+
+    def dp_sgd(xs, ys, w, b, rng):           # what PrivateTrainer.fit_dp computes, in plaintext
+        expected = q * len(xs)
+        for _ in range(int(round(dp_epochs / q))):
+            j = np.flatnonzero(rng.random(len(xs)) < q)
+            err = _sigmoid(xs[j] @ w + b) - ys[j]
+            norm = np.abs(err) * np.sqrt((xs[j] ** 2).sum(axis=1) + 1.0)
+            e = err * np.minimum(1.0, 0.99 * clip / np.maximum(norm, 1e-12))
+            w = w - dp_lr * (xs[j].T @ e + rng.normal(0, sigma * clip, xs.shape[1])) / expected
+            b = b - dp_lr * (e.sum() + rng.normal(0, sigma * clip)) / expected
+        return w, b
+
+    def predictor(wb):
+        w, b = wb
+        return lambda xs: _sigmoid(xs @ w + b)
+
+    def attack(target, local):
+        def fit(xs, ys, s):
+            return predictor(_fedavg_plain(xs, ys.astype(np.float64), clusters, rounds, local))
+        non = test[:non_members]
+        return membership_inference(target, (x[train], y[train].astype(int)), (x[non], y[non].astype(int)),
+                                    train_fn=fit, population=(x[pool], y[pool].astype(int)),
+                                    reference_models=reference_models, seed=seed)
+
+    out = {"rounds": rounds, "clusters": clusters, "parties_per_cluster": 2, "rows": n, "features": x.shape[1],
+           "non_members": non_members, "reference_models": reference_models, "local": f"{epochs} epochs of batch-{batch} SGD, lr {lr:g}",
+           "dp_local": f"{dp_epochs} epochs, expected batch {dp_batch}", "sampling_rate": q, "noise_multiplier": sigma,
+           "clip": clip}
+    start = time.perf_counter()
+    plain = predictor(_fedavg_plain(x[train], y[train], clusters, rounds, sgd))
+    fitted = time.perf_counter() - start
+    out["non-private federated"] = {"auroc": float(roc_auc_score(y[test], plain(x[test]))), "seconds": fitted,
+                                    "mia": attack(plain, sgd)}
+    print(f"  non-private: AUROC {out['non-private federated']['auroc']:.3f}", file=sys.stderr, flush=True)
+
+    accountant = PrivacyAccountant(Path(tempfile.mkdtemp()) / "ledger.json", delta=1e-5, max_epsilon=epsilon)
+    sessions = [Session(2) for _ in range(clusters)]
+    template = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 1).double())
+    params = [np.zeros((1, x.shape[1])), np.zeros(1)]
+    start = time.perf_counter()
+    try:
+        parts = np.array_split(train, clusters)
+        tables = [pd.DataFrame(x[p]).assign(label=y[p]) for p in parts]
+        smpc = [SMPCCluster(f"c{k}", PrivateTrainer(s, [t.iloc[: len(t) // 2], t.iloc[len(t) // 2:]], label="label"),
+                            epochs=dp_epochs, lr=dp_lr, dp={"sampling_rate": q, "clip": clip, "noise_multiplier": sigma})
+                for k, (s, t) in enumerate(zip(sessions, tables))]
+        for rnd in range(1, rounds + 1):
+            params, record = smpc_round(rnd, smpc, template, params, accountant=accountant)
+            print(f"  DP round {rnd}: epsilon {record['epsilon']:.2f}, {record['seconds']:.0f} s", file=sys.stderr,
+                  flush=True)
+    finally:
+        for s_ in sessions:
+            s_.close()
+    seconds = time.perf_counter() - start
+    private = predictor((params[0].reshape(-1), float(params[1][0])))
+    out[f"record-level DP-SGD in SMPC, epsilon {epsilon:g}"] = {
+        "auroc": float(roc_auc_score(y[test], private(x[test]))), "seconds": seconds, "mia": attack(private, dp_sgd),
+        "epsilon": accountant.epsilon(), "ledger_entries": len(accountant.entries)}
+    return out
+
+
 def mia_speed(records=10_000, reference_models=4, seed=0) -> dict:
     """Membership inference on a model trained on 10,000 diabetes130 records: loss threshold
     and offline LiRA with reference models trained in the same run (their training counted)."""
@@ -333,10 +466,8 @@ def main() -> None:
                 eps = "-" if v["epsilon"] is None else f"{v['epsilon']:.2f}"
                 print(f"| {k} | {v['auroc']:.3f} | {v['mia_auc']:.3f} | {v['mia_tpr_at_0.1%_fpr']:.4f} | "
                       f"{v['mia_tpr_at_1%_fpr']:.4f} | {eps} |")
-    for key in ("record", "small"):
-        if key not in parts:
-            continue
-        d = out[key] = record_dp() if key == "record" else record_dp(rows_per_cluster=300, epochs=20, batch=32)
+    if "record" in parts:
+        d = out["record"] = record_dp()
         print(f"\nrecord-level DP-SGD inside {d['clusters']} SMPC clusters of 2 parties ({d['rows']:,} training rows, "
               f"{d['rounds']} rounds of {d['epochs']} local epochs, sampling rate {d['sampling_rate']:.4f}, noise "
               f"multiplier {d['noise_multiplier']:.2f}, clip 1):")
@@ -348,6 +479,23 @@ def main() -> None:
                 m = v["mia"]
                 print(f"| {k} | {v['auroc']:.3f} | {m['auc']:.3f} | {m['tpr_at_0.1%_fpr']:.4f} | "
                       f"{m['tpr_at_1%_fpr']:.4f} | {eps} | {v['seconds']:.0f} |")
+    if "small" in parts:
+        d = out["small"] = record_dp_mia()
+        print(f"\nmembership inference, small cohort ({d['clusters']} clusters x {d['rows'] // d['clusters']} rows, "
+              f"{d['features']:,} features with diagnosis codes, {d['rounds']} rounds; non-private local training "
+              f"{d['local']}; DP-SGD {d['dp_local']}, noise multiplier {d['noise_multiplier']:.2f}, clip "
+              f"{d['clip']:g}; {d['rows']:,} members, {d['non_members']:,} non-members, {d['reference_models']} "
+              f"reference models trained like the target):")
+        print("| model | test AUROC | epsilon | attack | AUC | TPR at 0.1% FPR [95% CI] | TPR at 1% FPR |")
+        print("|---|---:|---:|---|---:|---:|---:|")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                eps = f"{v['epsilon']:.2f}" if "epsilon" in v else "-"
+                for a in ("loss", "lira", "rmia"):
+                    m = v["mia"][a]
+                    lo, hi = m["tpr_at_0.1%_fpr_ci"]
+                    print(f"| {k} | {v['auroc']:.3f} | {eps} | {a} | {m['auc']:.3f} | {m['tpr_at_0.1%_fpr']:.4f} "
+                          f"[{lo:.4f}, {hi:.4f}] | {m['tpr_at_1%_fpr']:.4f} |")
     if "mia" in parts:
         m = out["mia"] = mia_speed()
         print(f"\nmembership inference on an MLP trained on {m['records']:,} records (target fit {m['target_fit_s']:.0f} s): "

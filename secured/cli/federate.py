@@ -57,8 +57,14 @@ def publish_cmd(
                                                        "published.")] = None,
     visibility: Annotated[str, typer.Option(help="all, members or private.")] = "all",
     licence: Annotated[Optional[str], typer.Option(help="Licence of the model.")] = None,
+    population: Annotated[Optional[str], typer.Option(help="Rows of the population neither set holds: reference "
+                                                           "models are trained on them for LiRA and RMIA (stronger "
+                                                           "at low false positive rates than the loss attack).")] = None,
+    reference_models: Annotated[int, typer.Option(help="Reference models for LiRA and RMIA (with --population).",
+                                                  min=2, max=64)] = 4,
 ) -> None:
-    """Attack the run's model with membership inference; publish it only if it passes."""
+    """Attack the run's model with membership inference (loss; LiRA and RMIA with
+    --population); publish it only if every attack passes."""
     from ..cluster.jobs.federate import client_table
     from ..cluster.jobs.train import build_model
     from ..federation import gate, membership_inference
@@ -84,14 +90,21 @@ def publish_cmd(
 
         def proba(x):
             with torch.no_grad():
-                p = torch.sigmoid(model(torch.as_tensor(x, dtype=torch.float64))).numpy().reshape(-1)
+                p = torch.sigmoid(model(torch.tensor(x, dtype=torch.float64))).numpy().reshape(-1)
             return __import__("numpy").column_stack([1 - p, p])
 
-        result = membership_inference(proba, (xm, ym.astype(int)), (xn, yn.astype(int)))
+        extra = {}
+        if population:
+            xp, yp = client_table(population, meta["label"])
+            extra = {"train_fn": _reference_trainer(meta), "population": (xp, yp.astype(int)),
+                     "reference_models": reference_models}
+        result = membership_inference(proba, (xm, ym.astype(int)), (xn, yn.astype(int)), **extra)
         ok, why = gate(result, max_auc=max_auc, max_tpr_at_low_fpr=max_tpr)
-        console.print(f"membership inference (loss): AUC {result['loss']['auc']:.3f} "
-                      f"[{result['loss']['auc_ci'][0]:.3f}, {result['loss']['auc_ci'][1]:.3f}], TPR at 0.1% FPR "
-                      f"{result['loss']['tpr_at_0.1%_fpr']:.4f}")
+        for attack in ("loss", "lira", "rmia"):
+            if attack in result:
+                r = result[attack]
+                console.print(f"membership inference ({attack}): AUC {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, "
+                              f"{r['auc_ci'][1]:.3f}], TPR at 0.1% FPR {r['tpr_at_0.1%_fpr']:.4f}")
         if not ok:
             err_console.print(f"[red]not published:[/] {why}")
             return 2
@@ -110,7 +123,8 @@ def publish_cmd(
         run = json.loads((folder / "run.json").read_text())
         version = Hub().publish_model(
             token, name, weights.read_bytes(), epsilon=epsilon, delta=delta, licence=licence, visibility=visibility,
-            membership_inference={"loss": result["loss"], "gate": {"max_auc": max_auc, "max_tpr": max_tpr}},
+            membership_inference={**{a: result[a] for a in ("loss", "lira", "rmia") if a in result},
+                                  "gate": {"max_auc": max_auc, "max_tpr": max_tpr}},
             metrics={"rounds": run["rounds_completed"]},
             lineage={"clients": meta["clients"], "strategy": meta["strategy"], "rounds": meta["rounds"],
                      "secure_aggregation": meta["secure_aggregation"], "dp": meta["dp"]})
@@ -118,6 +132,44 @@ def publish_cmd(
         return 0
 
     _exit_with(body)
+
+
+def _reference_trainer(meta: dict):
+    """The attacker's reference training: the run's procedure (FedAvg over as many clients as
+    the run had, its rounds and local SGD settings, a fresh model of its architecture) on a
+    sample of the population; returns predict_proba. A DP run's references are trained without
+    noise (the attack is then no weaker for the private model than for a non-private one)."""
+    import tempfile
+
+    import numpy as np
+
+    from ..cluster.jobs.train import build_model
+    from ..federation import FedAvg, Federation, TorchClient
+
+    def train(xs, ys, seed):
+        import torch
+
+        torch.manual_seed(seed)
+        template = build_model(meta["model"])
+        initial = [p.detach().numpy().copy() for p in template.parameters()]
+        parts = np.array_split(np.arange(len(xs)), max(1, min(len(meta["clients"]), len(xs) // 10)))
+        clients = {f"r{k}": TorchClient(f"r{k}", template, xs[p], ys[p], seed=seed * 1000 + k,
+                                        **meta.get("local", {})) for k, p in enumerate(parts)}
+        with tempfile.TemporaryDirectory(prefix="secured-mia-") as folder:
+            params = Federation(FedAvg(), clients, initial=initial, rounds=int(meta["rounds"]), run_dir=folder).run()[
+                "params"]
+        with torch.no_grad():
+            for p, value in zip(template.parameters(), params):
+                p.copy_(torch.as_tensor(value))
+        template.eval()
+
+        def proba(x):
+            with torch.no_grad():
+                out = torch.sigmoid(template(torch.tensor(x, dtype=next(template.parameters()).dtype))).numpy()
+            return np.column_stack([1 - out.reshape(-1), out.reshape(-1)])
+        return proba
+
+    return train
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from secured.exceptions import BadInputError
+from secured.exceptions import BadInputError, ConfigurationError
 from secured.federation.mia import attack_metrics, gate, membership_inference
 
 
@@ -57,3 +57,44 @@ def test_bad_input():
         membership_inference(lambda a: np.full((len(a), 2), 0.5), (x[:5], y[:5]), (x[5:50], y[5:50]))
     with pytest.raises(BadInputError, match="class indices"):
         membership_inference(lambda a: np.full((len(a), 2), 0.5), (x[:20], y[:20] + 5), (x[20:50], y[20:50]))
+
+
+def test_rmia_equals_the_pairwise_form_and_beats_lira_at_low_fpr():
+    """RMIA's published score (the fraction of population records z whose likelihood ratio x's
+    beats by gamma) ranks records exactly as the ratio used here: recomputed from the paper's
+    formula on the same reference models, AUC and TPR at 1% FPR are the same."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = _data(6000, seed=1)
+    members, non, population = (x[:1000], y[:1000]), (x[1000:3000], y[1000:3000]), (x[3000:], y[3000:])
+
+    def forest(xs, ys, seed):
+        return RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=seed).fit(xs, ys).predict_proba
+
+    target = forest(*members, 0)
+    res = membership_inference(target, members, non, train_fn=forest, population=population, reference_models=3,
+                               rmia_a=0.4)
+    assert res["rmia"]["auc"] > 0.7 and res["rmia"]["a"] == 0.4
+    # the paper's form: the reference models (same seeded split as membership_inference) and z from the population
+    from secured.mpc.training import batch_order
+
+    size = min(1000, len(population[0]) // 3)
+    order = batch_order(len(population[0]), 0, 0)
+    refs = [forest(population[0][order[r * size:(r + 1) * size]], population[1][order[r * size:(r + 1) * size]], r)
+            for r in range(3)]
+    def pr(model, xs, ys):
+        return np.clip(model(xs)[np.arange(len(ys)), ys], 1e-12, 1 - 1e-12)
+    xa, ya = np.r_[members[0], non[0]], np.r_[members[1], non[1]]
+    z, yz = population[0][-1500:], population[1][-1500:]
+    px = 0.5 * (1.4 * np.mean([pr(m, xa, ya) for m in refs], axis=0) + 0.6)
+    pz = 0.5 * (1.4 * np.mean([pr(m, z, yz) for m in refs], axis=0) + 0.6)
+    ratio_x, ratio_z = pr(target, xa, ya) / px, pr(target, z, yz) / pz
+    score = (ratio_x[:, None] / ratio_z[None, :] >= 2.0).mean(axis=1)   # gamma = 2
+    # the pairwise fraction is a step function of ratio_x: ties broken by the ratio itself
+    ranked = score + 1e-9 * np.argsort(np.argsort(ratio_x)) / len(ratio_x)
+    ref = attack_metrics(ranked[:1000], ranked[1000:])
+    assert res["rmia"]["auc"] == pytest.approx(ref["auc"], abs=1e-9)
+    assert res["rmia"]["tpr_at_1%_fpr"] == pytest.approx(ref["tpr_at_1%_fpr"], abs=1e-12)
+    assert res["rmia"]["tpr_at_1%_fpr"] >= res["lira"]["tpr_at_1%_fpr"]
+    with pytest.raises(ConfigurationError, match="rmia_a"):
+        membership_inference(target, members, non, train_fn=forest, population=population, rmia_a=1.5)

@@ -101,6 +101,19 @@ def test_publish_behind_the_gate(tables, tmp_path, monkeypatch):
     assert shown["membership_inference"]["loss"]["auc"] < 0.7
     assert shown["lineage"]["clients"] == ["h0", "h1", "h2", "h3"]
     assert hub.download_model(admin, "fed-model") == (tables / "pub" / "model.pt").read_bytes()   # what was attacked
+    # with a population: reference models trained the run's way, LiRA and RMIA stored and gated too
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(600, 5))
+    y = (x[:, 0] - x[:, 1] + rng.normal(size=600) > 0).astype(int)
+    pd.DataFrame(x, columns=[f"f{i}" for i in range(5)]).assign(y=y).to_parquet(tmp_path / "pop.parquet")
+    strong = args + ["--population", str(tmp_path / "pop.parquet"), "--reference-models", "2"]
+    res = runner.invoke(app, strong + ["--max-auc", "0.7", "--max-tpr", "0.5"])
+    assert res.exit_code == 0, res.output
+    assert "(rmia)" in res.output and "(lira)" in res.output
+    latest = hub.show_model(admin, "fed-model")["versions"][-1]["membership_inference"]
+    assert latest["rmia"]["reference_models"] == latest["lira"]["reference_models"] == 2
+    assert latest["rmia"]["members"] == 300 and latest["rmia"]["reference_rows"] == 300
+    assert latest["loss"] == shown["membership_inference"]["loss"]          # the same model, the same loss attack
     hub.engine.dispose()
 
 

@@ -221,7 +221,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     torch.save(template.state_dict(), buffer)
     write_bytes(buffer.getvalue(), out / "model.pt")
     write_json({"model": config["model"], "label": config["label"], "clients": [c["name"] for c in config["clients"]],
-                "strategy": config["strategy"], "rounds": config["rounds"],
+                "strategy": config["strategy"], "rounds": config["rounds"], "local": dict(config["local"]),
                 "dp": {k: v for k, v in (config["dp"] or {}).items() if k != "ledger"} or None,
                 "secure_aggregation": bool(config["secure_aggregation"])}, out / "model.json")
     record = result["record"]
