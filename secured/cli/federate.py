@@ -116,7 +116,7 @@ def publish_cmd(
             if not isinstance(data, dict) or "epsilon" not in data:
                 raise BadInputError("The ledger file is not a federation privacy ledger.")
             epsilon, delta = float(data["epsilon"]), float(data["delta"])
-        elif meta.get("dp"):
+        elif meta.get("dp") or meta.get("record_dp"):
             raise ConfigurationError("The run used DP: give --ledger so that its epsilon is published with it.")
         from ..hub import Hub
 
@@ -126,7 +126,8 @@ def publish_cmd(
             membership_inference={**{a: result[a] for a in ("loss", "lira", "rmia") if a in result},
                                   "gate": {"max_auc": max_auc, "max_tpr": max_tpr}},
             metrics={"rounds": run["rounds_completed"]},
-            lineage={"clients": meta["clients"], "strategy": meta["strategy"], "rounds": meta["rounds"],
+            lineage={"clients": meta["clients"], "clusters": meta.get("clusters"), "record_dp": meta.get("record_dp"),
+                     "strategy": meta["strategy"], "rounds": meta["rounds"],
                      "secure_aggregation": meta["secure_aggregation"], "dp": meta["dp"]})
         console.print(f"published {name} version {version}")
         return 0

@@ -154,3 +154,59 @@ def test_the_run_record_goes_to_the_knowledge_base(tables, tmp_path, monkeypatch
     assert shown["records"] == local["records"] and shown["participants"] == ["h0", "h1", "h2", "h3"]
     assert shown["epsilon"] == pytest.approx(json.loads((tables / "kb-ledger.json").read_text())["epsilon"])
     hub.engine.dispose()
+
+
+def _clusters(**extra):
+    return {"clients": None, "clusters": [{"name": "north", "parties": ["h0.parquet", "h1.parquet"]},
+                                          {"name": "south", "parties": ["h2.parquet", "h3.parquet"]}], **extra}
+
+
+def test_smpc_clusters_learn_with_record_dp_and_resume(tables):
+    """Clusters of parties from the config: each party reads its table, the clusters' models
+    stay shared and are summed securely; with record_dp every round is in the ledger."""
+    out = run(load_config(_config(tables, output="smpc", rounds=2, **_clusters())))
+    assert out["status"] == "completed" and _auroc(tables, "smpc") > 0.75
+    meta = json.loads((tables / "smpc" / "model.json").read_text())
+    assert meta["clusters"] == {"north": 2, "south": 2} and meta["secure_aggregation"] is True
+    record = json.loads((tables / "smpc" / "run.json").read_text())
+    assert [r["participants"] for r in record["records"]] == [["north", "south"]] * 2
+    assert [r["rows"] for r in record["records"]] == [[600, 600]] * 2
+    dp = run(load_config(_config(tables, output="smpc-dp", rounds=2, **_clusters(
+        record_dp={"sampling_rate": 0.1, "clip": 1.0, "noise_multiplier": 1.0, "delta": 1e-5, "max_epsilon": 20.0,
+                   "ledger": "smpc-ledger.json"}))))
+    ledger = json.loads((tables / "smpc-ledger.json").read_text())
+    assert len(ledger["entries"]) == 2 and dp["epsilon"] == pytest.approx(ledger["epsilon"])
+    assert all(e["unit"] == "record" for e in ledger["entries"])
+    assert _auroc(tables, "smpc-dp") > 0.7
+    before = (tables / "smpc-dp" / "params.npz").read_bytes()
+    assert main([str(_config(tables, output="smpc-dp", rounds=2, **_clusters(
+        record_dp={"sampling_rate": 0.1, "clip": 1.0, "noise_multiplier": 1.0, "delta": 1e-5, "max_epsilon": 20.0,
+                   "ledger": "smpc-ledger.json"})))]) == 0        # completed: resuming changes nothing
+    assert (tables / "smpc-dp" / "params.npz").read_bytes() == before
+    assert len(json.loads((tables / "smpc-ledger.json").read_text())["entries"]) == 2
+
+
+def test_smpc_clusters_on_ray_party_actors(tables, ray_runtime):
+    out = run(load_config(_config(tables, output="smpc-ray", rounds=1, transport="ray", **_clusters())))
+    assert out["status"] == "completed" and _auroc(tables, "smpc-ray") > 0.7
+
+
+@pytest.mark.parametrize("extra, words", [
+    (_clusters(clients=[{"name": "h0", "source": "h0.parquet"}]), "not both"),
+    (_clusters(secure_aggregation={"threshold": 2, "bound": 1.0, "max_examples": 10}), "always summed securely"),
+    (_clusters(strategy={"name": "median"}), "linear strategy"),
+    (_clusters(norm_bound=1.0), "norm_bound"),
+    (_clusters(model={"layers": [5, 4, 1]}, record_dp={"sampling_rate": 0.1, "clip": 1.0, "noise_multiplier": 1.0,
+                                                       "delta": 1e-5, "max_epsilon": 3.0, "ledger": "l.json"}),
+     "linear model"),
+    ({"record_dp": {"sampling_rate": 0.1, "clip": 1.0, "noise_multiplier": 1.0, "delta": 1e-5, "max_epsilon": 3.0,
+                    "ledger": "l.json"}}, "inside SMPC clusters"),
+    (_clusters(model={"layers": [7, 1]}), "7 inputs"),
+    ({"clusters": [{"name": "x", "parties": ["h0.parquet"]}, {"name": "y", "parties": ["h1.parquet", "h2.parquet"]}],
+      "clients": None}, "parties"),
+])
+def test_bad_cluster_configs_fail_before_any_round(tables, capsys, extra, words):
+    path = _config(tables, output="bad-smpc", **extra)
+    assert main([str(path)]) == 2
+    assert words in capsys.readouterr().err
+    assert not (tables / "bad-smpc" / "run.json").exists()

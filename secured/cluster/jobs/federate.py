@@ -6,6 +6,7 @@ CONFIG (YAML or JSON)::
     clients:                             # one table per client, read where the client runs
       - {name: hospital-a, source: data/a.parquet}
       - {name: hospital-b, source: data/b.parquet}
+    clusters: null                       # instead of clients, SMPC clusters (see below)
     label: readmitted                    # 0/1 column; every other column is a numeric feature
     model: {layers: [20, 16, 1], activation: relu, seed: 0}
     strategy: {name: fedavg, options: {}}   # fedavg fedavgm fedprox fedadam fedyogi fedadagrad median trimmed_mean krum
@@ -20,6 +21,19 @@ CONFIG (YAML or JSON)::
     hub: null                            # {name: readmission-fed, visibility: members, readers: []}: the run's
                                          # record in the knowledge base after every round (SECURED_TOKEN)
     output: runs/fed1                    # run.json, params.npz, strategy.npz, model.json, model.pt
+
+SMPC clusters (``clusters`` instead of ``clients``): each cluster is a group of parties, one
+table per party, read by that party (a Ray party actor with ``transport: ray``); the cluster
+trains on secret shares and its model stays shared: every party joins one secure sum with its
+shares, so the aggregator learns only the aggregate (linear strategies only: FedAvg, FedAvgM,
+FedProx, FedAdam, FedYogi, FedAdagrad). ``record_dp`` runs DP-SGD inside every cluster
+(a linear model, ``model.layers: [features, 1]``) and charges each round to its ledger::
+
+    clusters:
+      - {name: north, parties: [data/n1.parquet, data/n2.parquet]}
+      - {name: south, parties: [data/s1.parquet, data/s2.parquet]}
+    record_dp: {sampling_rate: 0.05, clip: 1.0, noise_multiplier: 1.1, delta: 1.0e-5, max_epsilon: 3.0,
+                ledger: ledger.json}
 
 The run resumes from ``output`` when it stopped (a crash or a failed round): run the same
 command again. Progress goes to stderr, the final summary line to stdout.
@@ -75,6 +89,20 @@ class LocalSpec(Strict):
     lr: Number = Field(default=0.1, gt=0)
 
 
+class ClusterSpec(Strict):
+    name: StrictStr = Field(min_length=1, max_length=64)
+    parties: list[StrictStr] = Field(min_length=2, max_length=16)
+
+
+class RecordDPSpec(Strict):
+    sampling_rate: Number = Field(gt=0, le=1)
+    clip: Number = Field(gt=0)
+    noise_multiplier: Number = Field(gt=0)
+    delta: Number = Field(gt=0, lt=1)
+    max_epsilon: Number = Field(gt=0)
+    ledger: StrictStr
+
+
 class HubSpec(Strict):
     name: StrictStr
     visibility: Literal["all", "members"] = "members"
@@ -82,7 +110,9 @@ class HubSpec(Strict):
 
 
 class FederateJobConfig(Strict):
-    clients: list[ClientSpec] = Field(min_length=1)
+    clients: Optional[list[ClientSpec]] = Field(default=None, min_length=1)
+    clusters: Optional[list[ClusterSpec]] = Field(default=None, min_length=2)
+    record_dp: Optional[RecordDPSpec] = None
     label: StrictStr
     model: ModelSpec
     strategy: StrategySpec
@@ -100,23 +130,55 @@ class FederateJobConfig(Strict):
 
 def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    config = read_config(path, FederateJobConfig, "clients, label, model, strategy, rounds, output, ...")
-    names = [c["name"] for c in config["clients"]]
+    config = read_config(path, FederateJobConfig, "clients or clusters, label, model, strategy, rounds, output, ...")
+    if (config["clients"] is None) == (config["clusters"] is None):
+        raise ConfigurationError("Give either clients (one table each) or clusters (SMPC parties' tables), not both "
+                                 "and not neither.")
+    if config["clusters"] is not None:
+        _check_clusters(config)
+    elif config["record_dp"]:
+        raise ConfigurationError("record_dp runs DP-SGD inside SMPC clusters: give clusters, or use dp "
+                                 "(cluster-level) with clients.")
+    names = [c["name"] for c in config["clients"] or config["clusters"]]
     if len(set(names)) != len(names):
         raise ConfigurationError("Two clients have the same name.")
     if config["secure_aggregation"] and config["dp"]:
         raise ConfigurationError("dp (cluster-level, noise added by the server to the sum) and secure_aggregation "
                                  "are separate options in this version; choose one.")
     base = path.parent
-    for c in config["clients"]:
+    for c in config["clients"] or []:
         c["source"] = resolve(c["source"], base)
-    if config["dp"]:
-        config["dp"]["ledger"] = resolve(config["dp"]["ledger"], base)
+    for c in config["clusters"] or []:
+        c["parties"] = [resolve(src, base) for src in c["parties"]]
+    for key in ("dp", "record_dp"):
+        if config[key]:
+            config[key]["ledger"] = resolve(config[key]["ledger"], base)
     config["output"] = resolve(config["output"], base)
     check_output_folder(Path(config["output"]))
     if config["hub"]:
         require_hub_token()
     return config
+
+
+def _check_clusters(config: dict[str, Any]) -> None:
+    """What SMPC clusters cannot combine with, said before any round."""
+    from ...federation import build
+
+    for key, why in (("secure_aggregation", "clusters are always summed securely (their models stay shared)"),
+                     ("dp", "use record_dp (DP-SGD inside each cluster)"),
+                     ("norm_bound", "bounding a cluster's update needs its model, which stays shared"),
+                     ("min_clients", "every cluster takes part in every round")):
+        if config[key]:
+            raise ConfigurationError(f"{key} is not available with SMPC clusters: {why}.")
+    if not build(config["strategy"]["name"], **config["strategy"]["options"]).linear:
+        raise ConfigurationError(f"The {config['strategy']['name']} strategy needs each cluster's model, which stays "
+                                 "secret under SMPC; use a linear strategy (fedavg, fedavgm, fedprox, fedadam, "
+                                 "fedyogi, fedadagrad).")
+    if config["record_dp"] and config["model"]["layers"][1:] != [1]:
+        raise ConfigurationError("record_dp trains a linear model: set model.layers to [features, 1].")
+    sizes = {len(c["parties"]) for c in config["clusters"]}
+    if any(n > 8 for n in sizes):
+        raise ConfigurationError("A cluster has at most 8 parties.")
 
 
 def _hub_recorder(config: dict[str, Any], accountant: Any):
@@ -197,21 +259,64 @@ def _stderr_progress(stage: str, done: int | None = None, total: int | None = No
     print(stage if done is None else f"{stage}: {done}/{total}", file=sys.stderr, flush=True)
 
 
+def _smpc_run(config: dict[str, Any], template: Any, initial: list, accountant: Any) -> dict[str, Any]:
+    """The run over SMPC clusters: one session per cluster (threads, or party actors on Ray),
+    each party reading its own table; sessions closed however the run ends."""
+    from ...federation import SMPCCluster, SMPCFederation, build
+    from ...mpc.training import PrivateTrainer
+
+    timeout = float(config["timeout"] or 120.0)
+    if config["transport"] == "ray":
+        from ..session import RaySession
+
+        def session(n: int):
+            return RaySession(n, timeout=timeout)
+    else:
+        from ...mpc import Session
+
+        def session(n: int):
+            return Session(n, timeout=timeout)
+    sessions, clusters = [], []
+    dp = config["record_dp"]
+    try:
+        for spec in config["clusters"]:
+            s = session(len(spec["parties"]))
+            sessions.append(s)
+            trainer = PrivateTrainer(s, spec["parties"], label=config["label"])
+            if trainer.n_features != config["model"]["layers"][0]:
+                raise ConfigurationError(f"model.layers starts with {config['model']['layers'][0]} inputs; cluster "
+                                         f"{spec['name']!r} has {trainer.n_features} feature columns.")
+            clusters.append(SMPCCluster(spec["name"], trainer, **config["local"],
+                                        dp=None if dp is None else {k: dp[k] for k in
+                                                                    ("sampling_rate", "clip", "noise_multiplier")}))
+        fed = SMPCFederation(clusters, template, initial=initial, rounds=config["rounds"], run_dir=Path(config["output"]),
+                             strategy=build(config["strategy"]["name"], **config["strategy"]["options"]),
+                             accountant=accountant, progress=_stderr_progress,
+                             on_record=_hub_recorder(config, accountant))
+        return fed.run()
+    finally:
+        for s in sessions:
+            s.close()
+
+
 def run(config: dict[str, Any]) -> dict[str, Any]:
     from ...federation import Federation, PrivacyAccountant
 
     template = build_model(config["model"])
     initial = [p.detach().numpy().copy() for p in template.parameters()]
     accountant = None
-    if config["dp"]:
-        accountant = PrivacyAccountant(config["dp"]["ledger"], delta=config["dp"]["delta"],
-                                       max_epsilon=config["dp"]["max_epsilon"])
+    dp = config["dp"] or config["record_dp"]
+    if dp:
+        accountant = PrivacyAccountant(dp["ledger"], delta=dp["delta"], max_epsilon=dp["max_epsilon"])
     out = Path(config["output"])
-    fed = Federation(_strategy(config, accountant), _clients(config, template), initial=initial,
-                     rounds=config["rounds"], run_dir=out, min_clients=config["min_clients"],
-                     timeout=config["timeout"], accountant=accountant,
-                     progress=_stderr_progress, on_record=_hub_recorder(config, accountant))
-    result = fed.run()
+    if config["clusters"]:
+        result = _smpc_run(config, template, initial, accountant)
+    else:
+        fed = Federation(_strategy(config, accountant), _clients(config, template), initial=initial,
+                         rounds=config["rounds"], run_dir=out, min_clients=config["min_clients"],
+                         timeout=config["timeout"], accountant=accountant,
+                         progress=_stderr_progress, on_record=_hub_recorder(config, accountant))
+        result = fed.run()
     import torch
 
     with torch.no_grad():
@@ -220,10 +325,14 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     buffer = io.BytesIO()
     torch.save(template.state_dict(), buffer)
     write_bytes(buffer.getvalue(), out / "model.pt")
-    write_json({"model": config["model"], "label": config["label"], "clients": [c["name"] for c in config["clients"]],
+    write_json({"model": config["model"], "label": config["label"],
+                "clients": [c["name"] for c in config["clients"] or config["clusters"]],
+                "clusters": {c["name"]: len(c["parties"]) for c in config["clusters"]} if config["clusters"] else None,
                 "strategy": config["strategy"], "rounds": config["rounds"], "local": dict(config["local"]),
                 "dp": {k: v for k, v in (config["dp"] or {}).items() if k != "ledger"} or None,
-                "secure_aggregation": bool(config["secure_aggregation"])}, out / "model.json")
+                "record_dp": {k: v for k, v in (config["record_dp"] or {}).items() if k != "ledger"} or None,
+                "secure_aggregation": bool(config["secure_aggregation"]) or bool(config["clusters"])},
+               out / "model.json")
     record = result["record"]
     return {"rounds_completed": record["rounds_completed"], "status": record["status"],
             "epsilon": accountant.epsilon() if accountant else None, "output": str(out)}
