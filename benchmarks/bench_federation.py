@@ -428,7 +428,7 @@ def mia_speed(records=10_000, reference_models=4, seed=0) -> dict:
                                train_fn=fit, population=(x[pool], y[pool].astype(int)),
                                reference_models=reference_models)
     return {"records": records, "target_fit_s": trained, "attack_s": time.perf_counter() - start,
-            "loss": res["loss"], "lira": res["lira"]}
+            "loss": res["loss"], "lira": res["lira"], "rmia": res["rmia"]}
 
 
 def main() -> None:
@@ -499,9 +499,10 @@ def main() -> None:
     if "mia" in parts:
         m = out["mia"] = mia_speed()
         print(f"\nmembership inference on an MLP trained on {m['records']:,} records (target fit {m['target_fit_s']:.0f} s): "
-              f"both attacks incl. training {m['lira']['reference_models']} reference models {m['attack_s']:.0f} s; "
+              f"the three attacks incl. training {m['lira']['reference_models']} reference models {m['attack_s']:.0f} s; "
               f"loss AUC {m['loss']['auc']:.3f}, TPR at 0.1% FPR {m['loss']['tpr_at_0.1%_fpr']:.4f}; LiRA AUC "
-              f"{m['lira']['auc']:.3f}, TPR at 0.1% FPR {m['lira']['tpr_at_0.1%_fpr']:.4f}")
+              f"{m['lira']['auc']:.3f}, TPR at 0.1% FPR {m['lira']['tpr_at_0.1%_fpr']:.4f}; RMIA AUC "
+              f"{m['rmia']['auc']:.3f}, TPR at 0.1% FPR {m['rmia']['tpr_at_0.1%_fpr']:.4f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
 
