@@ -177,29 +177,23 @@ class SocketLinks:
                 pass
 
 
-_KEY_FIELDS = ("r_in", "r_top", "m_bit", "m_add", "m_r")
-
-
 def dealer_answer(kind: str, values: Any) -> list[np.ndarray]:
-    """A dealer's answer as arrays: corrections as they are; an FSS key as its arrays plus one
-    array of its metadata (party, bits, DCF bits, shape)."""
+    """A dealer's answer as arrays: corrections as they are; an FSS key as its arrays
+    (``secured.mpc.fss.key_arrays``: a metadata array, then the key's parts)."""
     if kind == "corr":
         return [np.asarray(v) for v in values]
-    meta = np.array([values.party, values.bits, values.dcf.n, *values.shape], dtype=np.int64)
-    dcf = values.dcf
-    return [meta, dcf.seeds, dcf.scw, dcf.ctl, dcf.fin, *(getattr(values, f) for f in _KEY_FIELDS)]
+    from ..mpc.fss import key_arrays
+
+    return key_arrays(values)
 
 
 def dealer_reply(kind: str, arrays: list[np.ndarray]) -> Any:
     """The inverse of ``dealer_answer`` on the party's side."""
     if kind == "corr":
         return arrays
-    from ..mpc.fss import DCFKey, SignKey
+    from ..mpc.fss import key_from_arrays
 
-    meta = [int(v) for v in arrays[0]]
-    party, bits, n, shape = meta[0], meta[1], meta[2], tuple(meta[3:])
-    dcf = DCFKey(party, n, *arrays[1:5])
-    return SignKey(party, bits, shape, dcf, *arrays[5:10])
+    return key_from_arrays(arrays)
 
 
 def encode(value: Any, arrays: list) -> Any:

@@ -77,16 +77,19 @@ class Dealer:
 
         self._fss_lock = threading.Lock()
 
-    def fss_key(self, rank: int, counter: int, kind: str, shape: tuple[int, ...], bits: int = 64) -> Any:
-        """Party ``rank``'s key of FSS request ``counter`` (kind 'sign': sign, DReLU, ReLU)."""
-        from .fss import sign_keygen
+    def fss_key(self, rank: int, counter: int, kind: str, shape: tuple[int, ...], param: int = 64) -> Any:
+        """Party ``rank``'s key of FSS request ``counter``: kind 'sign' (sign, DReLU, ReLU; ``param``
+        the input's bits) or a spline gate ('sigmoid', 'tanh'; ``param`` the session's
+        fractional bits)."""
+        from .fss import SPLINE_KINDS, sign_keygen, spline_keygen, spline_table
 
-        if kind != "sign" or self.n_parties != 2:
-            raise ValueError("FSS keys exist for the sign gates of two parties")
+        if kind not in ("sign", *SPLINE_KINDS) or self.n_parties != 2:
+            raise ValueError("FSS keys exist for the sign and spline gates of two parties")
         with self._fss_lock:
             pending = self._fss.pop(counter, None)
             if pending is None:
-                pair = sign_keygen(tuple(shape), bits=bits)
+                pair = sign_keygen(tuple(shape), bits=param) if kind == "sign" else \
+                    spline_keygen(spline_table(kind, param), tuple(shape))
                 self.requests += 1
                 self.bytes_sent += int(sum(k.key_bytes() for k in pair) * max(1, int(np.prod(shape))))
                 pending = {0: pair[0], 1: pair[1]}

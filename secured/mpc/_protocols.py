@@ -51,9 +51,9 @@ class PartyContext:
         entry[choice] += 1
         return choice == "fss"
 
-    def fss_key(self, kind: str, shape: tuple[int, ...]) -> Any:
+    def fss_key(self, kind: str, shape: tuple[int, ...], param: int = 64) -> Any:
         self.counter += 1
-        return self.dealer_fss(self.rank, self.counter, kind, tuple(shape))
+        return self.dealer_fss(self.rank, self.counter, kind, tuple(shape), param)
 
     def randomness(self, kind: str, shapes: tuple[tuple[int, ...], ...],
                    derived_shape: tuple[int, ...], params: Any = None,

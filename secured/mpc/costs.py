@@ -34,8 +34,8 @@ PROTOCOLS = ("auto", "fss", "classic")
 LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 ms per round
 
 #: op -> (rounds, bytes per element per party) at 2 parties.
-CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4)}
-FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125)}
+CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4), "sigmoid": (31, 473.5), "tanh": (31, 473.5)}
+FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 9.875), "tanh": (2, 9.875)}
 FSS_OPS = tuple(FSS)
 
 
@@ -44,9 +44,11 @@ class CostModel:
     """Online-time estimates of the two protocols on ``network``. ``fss_seconds`` and
     ``classic_seconds``: local compute per element (both parties on their own cores)."""
     network: Network = field(default_factory=lambda: LAN)
-    fss_seconds: dict = field(default_factory=lambda: {op: 3.0e-7 for op in FSS})
-    classic_seconds: dict = field(default_factory=lambda: {op: 2.8e-7 for op in CLASSIC})
-    fss_keygen_seconds: float = 1.2e-6
+    fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "sigmoid": 8e-6, "tanh": 8e-6})
+    classic_seconds: dict = field(default_factory=lambda: {**{op: 2.8e-7 for op in CLASSIC}, "sigmoid": 3e-6,
+                                                           "tanh": 3e-6})
+    fss_keygen_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-6 for op in FSS}, "sigmoid": 1.6e-5,
+                                                              "tanh": 1.6e-5})
     preprocessed: bool = False
 
     def estimate(self, op: str, protocol: str, elements: int) -> float:
@@ -55,7 +57,7 @@ class CostModel:
         if op not in table:
             raise ConfigurationError(f"No cost entry for {op!r}; FSS covers {', '.join(FSS_OPS)}.")
         rounds, per_element = table[op]
-        offline = self.fss_keygen_seconds if protocol == "fss" and not self.preprocessed else 0.0
+        offline = self.fss_keygen_seconds[op] if protocol == "fss" and not self.preprocessed else 0.0
         return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \
             (compute[op] + offline) * elements
 

@@ -41,7 +41,9 @@ from ..backend import chacha20_words, new_key
 from ..backend import fss_kernels
 from ..exceptions import ConfigurationError
 
-__all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes"]
+__all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
+           "fit_spline", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
+           "key_arrays", "key_from_arrays"]
 
 _ONE = np.uint64(1)
 
@@ -193,3 +195,261 @@ def relu(comm: Any, x: np.ndarray, key: SignKey, threads: Optional[int] = None) 
         # d * x = d * x^ - d * r_in, and d * r_in = d^ r_in + (1 - 2 d^) m r_in (all linear in shares)
         out = opened * d - d_hat * key.r_in - sign_flip * key.m_r
     return out.reshape(key.shape)
+
+
+# ---------------------------------------------------------------------------- splines
+@dataclass(frozen=True)
+class Spline:
+    """A piecewise-linear function: piece j (0..m) is ``slopes[j] * x + intercepts[j]`` on
+    [breaks[j-1], breaks[j]) (piece 0 below breaks[0], piece m from breaks[m-1] on)."""
+    name: str
+    breaks: np.ndarray
+    slopes: np.ndarray
+    intercepts: np.ndarray
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        j = np.searchsorted(self.breaks, x, side="right")
+        return self.slopes[j] * x + self.intercepts[j]
+
+
+def _segment(fn: Any, a: float, b: float, samples: int = 40) -> tuple[float, float, float]:
+    """The best line on [a, b] for a function of one curvature sign there (the secant moved
+    by half the largest gap), its intercept and its largest error on a grid."""
+    xs = np.linspace(a, b, samples)
+    ys = fn(xs)
+    slope = (ys[-1] - ys[0]) / (b - a) if b > a else 0.0
+    gap = ys - (ys[0] + slope * (xs - a))
+    return slope, float(ys[0] - slope * a + (gap.max() + gap.min()) / 2), float((gap.max() - gap.min()) / 2)
+
+
+def _cover(fn: Any, lo: float, hi: float, eps: float, limit: int) -> list[float] | None:
+    """Greedy breakpoints over [lo, hi]: each piece as long as its line stays within eps;
+    None when more than ``limit`` pieces are needed."""
+    breaks, a = [lo], lo
+    while a < hi:
+        if len(breaks) > limit:
+            return None
+        if _segment(fn, a, hi)[2] <= eps:
+            breaks.append(hi)
+            break
+        good, bad = a, hi
+        for _ in range(24):
+            mid = (good + bad) / 2
+            good, bad = (mid, bad) if _segment(fn, a, mid)[2] <= eps else (good, mid)
+        if good - a < 1e-9:
+            return None
+        breaks.append(good)
+        a = good
+    return breaks
+
+
+def _tail(fn: Any, level: float, eps: float, span: tuple[float, float], side: int) -> float:
+    """Where |fn(side * t) - level| falls to eps (t in span, a monotone tail): bisection."""
+    lo, hi = span
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if abs(float(fn(np.array([side * mid]))[0]) - level) <= eps else (mid, hi)
+    return side * hi
+
+
+def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tuple[float, float] = (1.0, 40.0),
+               name: str = "") -> Spline:
+    """A piecewise-linear approximation of ``fn`` with ``breakpoints`` breakpoints: constant
+    ``left`` and ``right`` on the tails (where fn is within the error of them) and breakpoints
+    - 1 lines between, placed so that every piece and both tails have the same largest error
+    (the smallest error the breakpoints allow, found by bisection)."""
+    if isinstance(breakpoints, bool) or not isinstance(breakpoints, int) or not 2 <= breakpoints <= 255:
+        raise ConfigurationError("breakpoints must be an int from 2 to 255.")
+    low, high, best = 1e-9, 1.0, None
+    for _ in range(30):
+        eps = math.sqrt(low * high)
+        a, b = _tail(fn, left, eps, span, -1), _tail(fn, right, eps, span, 1)
+        breaks = _cover(fn, a, b, eps, breakpoints - 1)
+        if breaks is not None and len(breaks) <= breakpoints:
+            high, best = eps, breaks
+        else:
+            low = eps
+    if best is None:
+        raise ConfigurationError("No spline with that many breakpoints fits the function.")
+    lines = [_segment(fn, a, b)[:2] for a, b in zip(best, best[1:])]
+    slopes = np.array([0.0, *(s for s, _ in lines), 0.0])
+    intercepts = np.array([left, *(c for _, c in lines), right])
+    return Spline(name, np.array(best), slopes, intercepts)
+
+
+_SPLINES: dict[tuple[str, int], Spline] = {}
+
+
+def named_spline(name: str, breakpoints: int = 46) -> Spline:
+    """The spline of ``sigmoid`` or ``tanh`` with ``breakpoints`` breakpoints (fitted once per
+    process)."""
+    key = (name, breakpoints)
+    if key not in _SPLINES:
+        if name == "sigmoid":
+            _SPLINES[key] = fit_spline(lambda x: 0.5 * (1.0 + np.tanh(x / 2)), breakpoints, left=0.0, right=1.0,
+                                       name=name)
+        elif name == "tanh":
+            _SPLINES[key] = fit_spline(np.tanh, breakpoints, left=-1.0, right=1.0, name=name)
+        else:
+            raise ConfigurationError(f"No spline named {name!r}; there are sigmoid and tanh.")
+    return _SPLINES[key]
+
+
+@dataclass
+class FixedSpline:
+    """A spline on fixed-point inputs of ``frac`` fractional bits inside an ``bits``-bit domain
+    (|x| < 2^(bits - 1 - frac)): breakpoints as offset ring integers, slopes with ``guard``
+    fractional bits, intercepts with ``frac``. ``reference`` is its exact value."""
+    name: str
+    bits: int
+    frac: int
+    guard: int
+    points: np.ndarray       # (m,) int64: round(t * 2^frac) + 2^(bits-1)
+    slopes: np.ndarray       # (m+1,) int64: round(a * 2^guard)
+    consts: np.ndarray       # (m+1,) int64: round(b * 2^frac) - slope * 2^(bits-1-guard)
+
+    @classmethod
+    def of(cls, spline: Spline, bits: int, frac: int) -> "FixedSpline":
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 8 <= bits <= 48 or frac >= bits - 2:
+            raise ConfigurationError("A spline's domain needs 8 to 48 bits, more than its fractional bits + 2.")
+        guard = min(20, bits - 1)
+        half = 1 << (bits - 1)
+        points = np.round(spline.breaks * 2.0 ** frac).astype(np.int64) + half
+        if points.min() <= 0 or points.max() >= 1 << bits:
+            raise ConfigurationError("The spline's breakpoints lie outside the input domain; give more bits.")
+        slopes = np.round(spline.slopes * 2.0 ** guard).astype(np.int64)
+        if int(np.abs(slopes).max()) >= 1 << (62 - bits):
+            raise ConfigurationError("The spline's slopes are too steep for its domain.")
+        consts = np.round(spline.intercepts * 2.0 ** frac).astype(np.int64) - (slopes << (bits - 1 - guard))
+        return cls(spline.name, bits, frac, guard, points, slopes, consts)
+
+    def reference(self, x: np.ndarray) -> np.ndarray:
+        """The value (float, in units of 2^-frac) for ring inputs x (int64 signed, in range)."""
+        xu = np.asarray(x, dtype=np.int64) + (1 << (self.bits - 1))
+        j = np.searchsorted(self.points, xu, side="right")
+        return self.slopes[j] * xu.astype(np.float64) / 2.0 ** self.guard + self.consts[j]
+
+
+@dataclass
+class SplineKey:
+    """One party's key of the spline gate for a batch of elements (``spline_keygen``)."""
+    party: int
+    shape: tuple[int, ...]
+    table: FixedSpline
+    dcf: DCFKey              # (E * (m+1)) comparisons: [x^ < p_i + r] for each breakpoint, then [x^ < r]
+    r_in: np.ndarray         # (E,) uint64 additive share of r (mod 2^bits)
+    z: np.ndarray            # (E, m+1) uint8 XOR shares of 1 ^ [q_i < r] ^ rho_i, and of rho_w
+    rho: np.ndarray          # (E, m) uint64 additive shares of the mask bits rho_i
+    rho_w: np.ndarray        # (E,) of rho_w
+    rho_rho_w: np.ndarray    # (E, m) of rho_i * rho_w
+    d_delta: np.ndarray      # (E, m) of D_i - D_(i-1), D_i = floor(slope_i * r / 2^guard)
+    rho_d_delta: np.ndarray  # (E, m) of rho_i * (D_i - D_(i-1))
+    d0: np.ndarray           # (E,) of D_0
+
+    def key_bytes(self) -> float:
+        """Dealer bytes per element for this party: the DCF keys, the mask-bit shares and the
+        additive shares (4 m + 2 words, r_in in 4 bytes)."""
+        e = max(1, int(np.prod(self.shape)))
+        m = self.rho.shape[1] if self.rho.ndim == 2 else 0
+        return self.dcf.wire_bytes() / e + (m + 1) / 8 + 8 * (4 * m + 2) + 4
+
+
+def spline_keygen(table: FixedSpline, shape: tuple[int, ...], *, dealer_key: Optional[bytes] = None,
+                  threads: Optional[int] = None) -> tuple[SplineKey, SplineKey]:
+    """Keys of the spline gate for values of ``shape`` (|x| < 2^(bits - 1 - frac) as ring
+    integers). Two rounds online: the masked input (4 bytes when bits <= 32), then one masked
+    bit per breakpoint and one for the wrap of the mask."""
+    stream = _Stream(dealer_key)
+    e, m, n = int(np.prod(shape)), len(table.points), table.bits
+    mask = np.uint64((1 << n) - 1)
+    r = stream.words(e) & mask
+    q = (table.points.astype(np.uint64)[None, :] + r[:, None]) & mask                       # (E, m)
+    dcf = dcf_keygen(np.concatenate([q, r[:, None]], axis=1).reshape(-1), n, stream, threads)
+    rho = stream.bits(e * m).reshape(e, m)
+    rho_w = stream.bits(e)
+    z = np.concatenate([np.uint8(1) ^ (q < r[:, None]).astype(np.uint8) ^ rho, rho_w[:, None]], axis=1)
+    d = (table.slopes[None, :] * r.astype(np.int64)[:, None]) >> table.guard                 # (E, m+1) floor
+    with np.errstate(over="ignore"):
+        d_delta = (d[:, 1:] - d[:, :-1]).astype(np.uint64)
+        rho64, rho_w64 = rho.astype(np.uint64), rho_w.astype(np.uint64)
+        values = [r, rho64, rho_w64, rho64 * rho_w64[:, None], d_delta, rho64 * d_delta, d[:, 0].astype(np.uint64)]
+        first = [stream.words(v.size).reshape(v.shape) & (mask if i == 0 else ~np.uint64(0))
+                 for i, v in enumerate(values)]
+        second = [(v - s) & mask if i == 0 else v - s for i, (v, s) in enumerate(zip(values, first))]
+    z0 = stream.bits(z.size).reshape(z.shape)
+    parts = [(first, z0), (second, z ^ z0)]
+    return tuple(SplineKey(b, tuple(shape), table, dcf[b], parts[b][0][0], parts[b][1], *parts[b][0][1:])  # type: ignore
+                 for b in (0, 1))
+
+
+def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = None) -> np.ndarray:
+    """Additive shares (uint64, shaped like x, ``frac`` fractional bits) of the spline at x: two
+    rounds. Exact up to the fixed-point rounding of the piece (less than 1.5 units in the last
+    place) for every x with |x| < 2^(bits - 1 - frac); outside that range the result is wrong."""
+    t = key.table
+    n, m, b = t.bits, len(t.points), key.party
+    x = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1)
+    e = x.shape[0]
+    if e != key.r_in.shape[0]:
+        raise ConfigurationError(f"The key is for {key.r_in.shape[0]} elements; the input has {e}.")
+    mask = np.uint64((1 << n) - 1)
+    with np.errstate(over="ignore"):
+        masked = (x + key.r_in + (np.uint64(1 << (n - 1)) if b == 0 else np.uint64(0))) & mask
+        wire = masked.astype(np.uint32) if n <= 32 else masked
+        got = comm.exchange([wire])                                              # round 1: x^ (4 bytes)
+        xh = (got[0][0].astype(np.uint64) + got[1][0].astype(np.uint64)) & mask
+    bits = key.dcf.eval(np.repeat(xh, m + 1), threads).reshape(e, m + 1)
+    bits[:, :m] ^= bits[:, m:]
+    bits ^= key.z
+    got = comm.exchange([np.packbits(bits)])                                    # round 2: masked bits
+    c = np.unpackbits(got[0][0] ^ got[1][0])[: e * (m + 1)].reshape(e, m + 1).astype(np.uint64)
+    ci, cw = c[:, :m], c[:, m]
+    own = np.uint64(1 if b == 0 else 0)
+    with np.errstate(over="ignore"):
+        si, sw = _ONE - (ci << _ONE), _ONE - (cw << _ONE)                        # 1 - 2c
+        b_i = own * ci + si * key.rho
+        w = own * cw + sw * key.rho_w
+        b_w = own * ci * cw[:, None] + (ci * sw[:, None]) * key.rho_w[:, None] + (si * cw[:, None]) * key.rho + \
+            (si * sw[:, None]) * key.rho_rho_w
+        b_d = ci * key.d_delta + si * key.rho_d_delta
+        p = (t.slopes[None, :] * xh.astype(np.int64)[:, None]) >> t.guard                # (E, m+1) public
+        lin = (p + t.consts[None, :]).astype(np.uint64)
+        lin_delta = lin[:, 1:] - lin[:, :-1]
+        w_coef = (t.slopes << (n - t.guard)).astype(np.uint64)
+        w_delta = w_coef[1:] - w_coef[:-1]
+        out = own * lin[:, 0] - key.d0 + w_coef[0] * w + \
+            (lin_delta * b_i - b_d + w_delta[None, :] * b_w).sum(axis=1, dtype=np.uint64)
+    return out.reshape(key.shape)
+
+
+SPLINE_KINDS = ("sigmoid", "tanh")
+_SPLINE_DOMAIN = 10      # integer bits of a spline gate's input domain: |x| < 2^9
+
+
+def spline_table(kind: str, frac: int) -> FixedSpline:
+    """The fixed-point table of a session's ``kind`` gate at ``frac`` fractional bits: inputs
+    with |x| < 2^9 (the same table on the dealer and the parties)."""
+    return FixedSpline.of(named_spline(kind), frac + _SPLINE_DOMAIN, frac)
+
+
+def key_arrays(key: Any) -> list[np.ndarray]:
+    """A key as arrays (for the dealer's direct links): a metadata array first."""
+    dcf = [key.dcf.seeds, key.dcf.scw, key.dcf.ctl, key.dcf.fin]
+    if isinstance(key, SignKey):
+        meta = np.array([0, key.party, key.bits, key.dcf.n, *key.shape], dtype=np.int64)
+        return [meta, *dcf, key.r_in, key.r_top, key.m_bit, key.m_add, key.m_r]
+    t = key.table
+    meta = np.array([1, key.party, t.bits, t.frac, t.guard, SPLINE_KINDS.index(t.name), *key.shape], dtype=np.int64)
+    return [meta, *dcf, t.points, t.slopes, t.consts, key.r_in, key.z, key.rho, key.rho_w, key.rho_rho_w,
+            key.d_delta, key.rho_d_delta, key.d0]
+
+
+def key_from_arrays(arrays: list[np.ndarray]) -> Any:
+    """The inverse of ``key_arrays``."""
+    meta = [int(v) for v in arrays[0]]
+    if meta[0] == 0:
+        party, bits, n, shape = meta[1], meta[2], meta[3], tuple(meta[4:])
+        return SignKey(party, bits, shape, DCFKey(party, n, *arrays[1:5]), *arrays[5:10])
+    party, bits, frac, guard, name, shape = meta[1], meta[2], meta[3], meta[4], SPLINE_KINDS[meta[5]], tuple(meta[6:])
+    table = FixedSpline(name, bits, frac, guard, *arrays[5:8])
+    return SplineKey(party, shape, table, DCFKey(party, bits, *arrays[1:5]), *arrays[8:16])
