@@ -27,7 +27,8 @@ class Cluster(PrivateTrainer):
     def __init__(self, sources: list[Any], *, label: str, partition: str = "horizontal",
                  id_column: str | None = None, transport: str = "ray", timeout: float = 120.0,
                  fractional_bits: int | None = None, address: str | None = None,
-                 party_resources: list[dict[str, float]] | None = None) -> None:
+                 party_resources: list[dict[str, float]] | None = None, protocol: str = "auto",
+                 link: Any = None) -> None:
         if not isinstance(sources, (list, tuple)) or len(sources) < 2:
             raise ConfigurationError("A Cluster needs a list of at least 2 party sources.")
         if transport not in ("ray", "threads"):
@@ -36,9 +37,10 @@ class Cluster(PrivateTrainer):
             from .session import RaySession
 
             session = RaySession(len(sources), timeout=timeout, fractional_bits=fractional_bits, address=address,
-                                 party_resources=party_resources)
+                                 party_resources=party_resources, protocol=protocol, link=link)
         else:
-            session = Session(len(sources), timeout=timeout, fractional_bits=fractional_bits)
+            session = Session(len(sources), timeout=timeout, fractional_bits=fractional_bits, protocol=protocol,
+                              link=link)
         try:
             super().__init__(session, list(sources), label=label, partition=partition, id_column=id_column)
         except BaseException:

@@ -31,7 +31,7 @@ from . import _protocols as P
 
 __all__ = [
     "mul", "mul_int", "mul_public", "add_public", "exp", "reciprocal", "rsqrt", "sqrt", "log",
-    "sigmoid", "tanh", "softmax", "max_argmax", "ltz_many", "clamp_below",
+    "sigmoid", "tanh", "softmax", "max_argmax", "ltz_many", "clamp_below", "spline",
 ]
 
 EXP_CLAMP = -32.0
@@ -239,6 +239,30 @@ def sigmoid(ctx: P.PartyContext, x: Any) -> Any:
     # sigmoid(x) = r if x >= 0 else 1 - r  =  r + neg (1 - 2 r)
     one_minus_2r = add_public(ctx, ctx.be.neg(ctx.be.lshift(r, 1)), 1.0)
     return ctx.be.add(r, mul_int(ctx, one_minus_2r, neg))
+
+
+def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
+    """A piecewise-linear function (``secured.mpc.fss.Spline``) with the classic protocols, for
+    any x: the m comparisons [x >= t_i] in one batch (the rounds of one comparison), their
+    products with x (exact, 1 round), the slopes applied at 2f bits and truncated once:
+    f(x) = a_0 x + b_0 + sum_i [x >= t_i] ((a_i - a_(i-1)) x + b_i - b_(i-1)). Fewer rounds
+    than ``sigmoid`` (8 instead of 31 at 2 parties, 17 instead of 63 at 3) for m times the
+    comparison's bytes: the cost model picks it for small tensors on slow links."""
+    be, xp, m = ctx.be, ctx.be.xp, len(table.breaks)
+    shape = (m,) + tuple(x.shape)
+    stacked = xp.stack([add_public(ctx, x, -float(t)) for t in table.breaks])
+    (below,) = ltz_many(ctx, [stacked])
+    above = _one_minus_int(ctx, below)                                   # [x >= t_i], integer shares
+    products = mul_int(ctx, xp.ascontiguousarray(xp.broadcast_to(x, shape)), above)
+    steps = (-1,) + (1,) * x.ndim
+    # differences of the encoded values (not encoded differences): piece j gets exactly its own
+    # encoded slope and intercept, whatever the rounding of the others
+    # (slopes with 4 more fractional bits: their rounding times |x| stays below 2^-16 up to |x| = 8)
+    slopes, intercepts = _enc(ctx, table.slopes, ctx.fractional_bits + 4), _enc(ctx, table.intercepts)
+    acc = be.add(be.mul(x, slopes[:1]), be.sum(be.mul(products, be.sub(slopes[1:], slopes[:-1]).reshape(steps)), axis=0))
+    acc = P.truncate(ctx, acc, ctx.fractional_bits + 4)
+    acc = be.add(acc, be.sum(be.mul(above, be.sub(intercepts[1:], intercepts[:-1]).reshape(steps)), axis=0))
+    return be.add(acc, intercepts[0]) if ctx.rank == 0 else acc
 
 
 def tanh(ctx: P.PartyContext, x: Any) -> Any:

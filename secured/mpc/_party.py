@@ -100,14 +100,22 @@ def _op_relu(ctx, x):
 
 
 def _spline_op(kind: str, classic):
-    """An op that runs as the FSS spline gate when the cost model picks it (2 rounds, 9.9
-    bytes per element; inputs with |x| < 2^9, max error 1.9e-4 for sigmoid), else ``classic``."""
+    """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 9.875
+    bytes per element, inputs with |x| < 2^13), else the classic protocol the cost model
+    prefers on the session's link: ``classic`` (exp and a reciprocal) or the same spline
+    from classic comparisons (fewer rounds, more bytes)."""
     def op(ctx, x):
-        if ctx.use_fss(kind, int(np.prod(x.shape))):
-            from . import fss
+        from . import fss
 
+        elements = int(np.prod(x.shape))
+        if ctx.use_fss(kind, elements):
             key = ctx.fss_key(kind, x.shape, ctx.fractional_bits)
             return fss.spline(ctx.comm, np.ascontiguousarray(x), key)
+        from .costs import CostModel
+
+        if (ctx.costs or CostModel()).classic_variant(elements, ctx.n_parties) == "spline":
+            ctx.choices[kind]["spline"] = ctx.choices[kind].get("spline", 0) + 1
+            return N.spline(ctx, x, fss.named_spline(kind))
         return classic(ctx, x)
     op.__name__ = f"_op_{kind}"
     return op

@@ -37,6 +37,13 @@ LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 m
 CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4), "sigmoid": (31, 473.5), "tanh": (31, 473.5)}
 FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 9.875), "tanh": (2, 9.875)}
 FSS_OPS = tuple(FSS)
+#: FSS gates exact only on a bounded domain (the spline gates: |x| < 2^13): 'auto' never
+#: picks them, protocol='fss' asks for them.
+BOUNDED = ("sigmoid", "tanh")
+#: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
+#: or more parties: exp and a Newton reciprocal, or 46 comparisons and one product (spline).
+CLASSIC_VARIANTS = {"exp": {2: (31, 473.5), 3: (63, 2505.0)},
+                    "spline": {2: (8, 46 * 54.4 + 16.0), 3: (17, 46 * 430.2 + 48.0 + 16.0)}}
 
 
 @dataclass
@@ -62,14 +69,24 @@ class CostModel:
             (compute[op] + offline) * elements
 
     def choose(self, op: str, elements: int, n_parties: int, policy: str = "auto") -> str:
-        """'fss' or 'classic' for this op (``policy`` 'fss'/'classic' forces one where it applies)."""
+        """'fss' or 'classic' for this op (``policy`` 'fss'/'classic' forces one where it applies;
+        'auto' never picks a gate that is exact only on a bounded domain)."""
         if policy not in PROTOCOLS:
             raise ConfigurationError(f"protocol must be one of {', '.join(PROTOCOLS)}.")
-        if n_parties != 2 or op not in FSS or policy == "classic":
+        if n_parties != 2 or op not in FSS or policy == "classic" or (policy == "auto" and op in BOUNDED):
             return "classic"
         if policy == "fss":
             return "fss"
         return "fss" if self.estimate(op, "fss", elements) < self.estimate(op, "classic", elements) else "classic"
+
+    def classic_variant(self, elements: int, n_parties: int) -> str:
+        """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the spline
+        has a quarter of the rounds and five to eight times the bytes (and compute)."""
+        def cost(name: str, compute: float) -> float:
+            rounds, per_element = CLASSIC_VARIANTS[name][min(n_parties, 3)]
+            return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \
+                compute * elements
+        return "spline" if cost("spline", 1.4e-5) < cost("exp", 3e-6) else "exp"
 
     def report(self, elements: int = 2**20, ops: Optional[tuple[str, ...]] = None) -> list[dict]:
         """Both estimates and the choice per op, for the README and benchmarks."""

@@ -423,12 +423,12 @@ def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = No
 
 
 SPLINE_KINDS = ("sigmoid", "tanh")
-_SPLINE_DOMAIN = 10      # integer bits of a spline gate's input domain: |x| < 2^9
+_SPLINE_DOMAIN = 14      # integer bits of a spline gate's input domain: |x| < 2^13
 
 
 def spline_table(kind: str, frac: int) -> FixedSpline:
     """The fixed-point table of a session's ``kind`` gate at ``frac`` fractional bits: inputs
-    with |x| < 2^9 (the same table on the dealer and the parties)."""
+    with |x| < 2^13 (the same table on the dealer and the parties)."""
     return FixedSpline.of(named_spline(kind), frac + _SPLINE_DOMAIN, frac)
 
 

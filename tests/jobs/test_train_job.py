@@ -69,7 +69,37 @@ def test_cli_on_local_ray(tmp_path, ray_runtime):
     _check_outputs(tmp_path / "out", tmp_path)
 
 
+def test_fss_logistic_regression_in_five_rounds_a_step(tmp_path):
+    """mpc: {protocol: fss} on 2 parties: a logistic-regression step is 5 rounds (the forward
+    product, the FSS sigmoid's 2, the two gradient products), the model learns."""
+    from secured.cluster.jobs.train import load_config, run
+
+    config = _write_job(tmp_path, "threads", model={"layers": [20, 1], "seed": 0},
+                        train={"epochs": 1, "batch_size": 50, "lr": 0.5, "loss": "bce"}, reveal_model=False,
+                        mpc={"protocol": "fss", "link": {"latency": 0.0005, "bandwidth": 1e9}})
+    loaded = load_config(config)
+    from secured.cluster import Cluster
+    from secured.mpc import Network
+
+    from secured.mpc import nn
+
+    template = build_model({"layers": [20, 1]})
+    with Cluster([loaded["parties"][0]["source"], loaded["parties"][1]["source"]], label="label", transport="threads",
+                 protocol="fss", link=Network(0.0005, 1e9)) as cluster:
+        cluster.session.reset_stats()
+        history = cluster.fit(template, epochs=1, batch_size=50, lr=0.5, progress=False)
+        party = cluster.session.stats()["parties"][0]
+        model = nn.to_torch(history["model"], template)
+    assert party["rounds"] == 8 * 5 and party["protocols"]["sigmoid"] == {"fss": 8, "classic": 0}
+    df = pd.concat([pd.read_csv(tmp_path / "a.csv"), pd.read_parquet(tmp_path / "b.parquet")])
+    logits = model(torch.tensor(df.drop(columns=["label"]).to_numpy())).detach().numpy()[:, 0]
+    assert ((logits > 0) == df["label"].to_numpy()).mean() > 0.8
+    assert run(loaded, progress=False)["parties"] == 2                     # the job runs with the same option
+
+
 @pytest.mark.parametrize("change, message", [
+    ({"mpc": {"protocol": "fastest"}}, "mpc.protocol"),
+    ({"mpc": {"link": {"latency": -1, "bandwidth": 1e9}}}, "mpc.link.latency"),
     ({"epochs_total": 3}, "epochs_total: Extra inputs are not permitted"),
     ({"reveal_model": "false"}, "reveal_model: Input should be a valid boolean"),   # a quoted false is not False
     ({"train": {"epochs": "3", "batch_size": 50, "lr": 0.1}}, "train.epochs: Input should be a valid integer"),

@@ -115,3 +115,33 @@ def test_ray_session_runs_the_spline_gate(ray_runtime):
         s.close()
     assert np.abs(y - 1 / (1 + np.exp(-x))).max() < 2e-4
     assert stats["parties"][1]["protocols"]["sigmoid"]["fss"] == 1 and stats["parties"][1]["by_op"]["sigmoid"][1] == 2
+
+
+@pytest.mark.parametrize("parties, rounds", [(2, 8), (3, 17)])
+def test_the_classic_spline_on_a_slow_link(parties, rounds):
+    """With rounds that cost something, small sigmoid / tanh tensors take the same spline from
+    classic comparisons (any x, the whole ring): equal to the float spline within the encoding
+    of its slopes and intercepts, in 8 rounds (2 parties) or 17 (3) instead of 31 or 63."""
+    from secured.mpc import Network
+    from secured.mpc.costs import CostModel
+
+    rng = np.random.default_rng(parties)
+    x = np.concatenate([rng.normal(0, 6, 200), np.linspace(-12, 12, 97), [0.0, 3e4, -3e4]])   # a small tensor
+    xr = np.round(x * 2**16) / 2**16
+    with Session(parties, link=Network(0.0005, 1e9)) as s:
+        t = s.share(x)
+        s.reset_stats()
+        sig, th = t.sigmoid().reveal(), t.tanh().reveal()
+        stats = s.stats()["parties"][0]
+    for got, kind in ((sig, "sigmoid"), (th, "tanh")):
+        exact = fss.named_spline(kind)
+        encoded = fss.Spline(kind, np.round(exact.breaks * 2**16) / 2**16, exact.slopes, exact.intercepts)
+        reference = encoded(xr)                                         # the breakpoints as the session encodes them
+        assert np.abs(got - reference).max() < 6e-5, kind
+        assert stats["protocols"][kind] == {"fss": 0, "classic": 1, "spline": 1}
+        assert stats["by_op"][kind][1] == rounds
+    assert np.abs(sig - 1 / (1 + np.exp(-np.clip(x, -50, 50)))).max() < 2e-4
+    lan, free = CostModel(Network(0.0005, 1e9)), CostModel(Network())
+    assert lan.classic_variant(64, parties) == "spline" and lan.classic_variant(2**20, parties) == "exp"
+    assert free.classic_variant(64, parties) == "exp"
+    assert lan.choose("sigmoid", 64, 2) == "classic" and lan.choose("sigmoid", 64, 2, "fss") == "fss"

@@ -13,8 +13,15 @@ CONFIG (YAML or JSON)::
     transport: ray                 # ray (default) or threads (one process)
     model: {layers: [20, 10, 5, 1], activation: relu, seed: 0}   # Linear layers
     train: {epochs: 5, batch_size: 64, lr: 0.1, momentum: 0.9, weight_decay: 0.0, loss: bce}
+    mpc: {protocol: auto, link: {latency: 0.0005, bandwidth: 1.0e9}}   # optional, see below
     output: runs/job1              # metrics.json, model/ (each party's shares)
     reveal_model: false            # true also writes model.pt (revealed weights): deliberate
+
+``mpc.link`` describes the network between the parties (seconds per round, bytes per second):
+the cost model picks each op's protocol for it (``secured.mpc.costs``); without it a Ray job
+assumes direct links on one node or a LAN (0.5 ms per round, 1 GB/s) and a threads job a
+link that costs nothing. ``mpc.protocol``: auto, classic, or fss (2 parties: the FSS gates,
+including the spline gates for sigmoid and tanh, which assume |x| < 2^13).
 
 Progress goes to stderr (the final metrics line to stdout); the metrics file and the model are written at the end, atomically.
 """
@@ -65,6 +72,21 @@ class TrainSpec(_Strict):
     loss: Literal["bce", "mse", "cross_entropy"] = "bce"
 
 
+class LinkSpec(_Strict):
+    """The network between the parties, for the cost model."""
+    latency: Number = Field(ge=0, le=10, description="Seconds per round.")
+    bandwidth: Number = Field(gt=0, description="Bytes per second.")
+
+
+class MPCSpec(_Strict):
+    """Protocol choice: auto (the cost model on ``link``), classic, or fss (2 parties)."""
+    protocol: Literal["auto", "classic", "fss"] = "auto"
+    link: Optional[LinkSpec] = None
+
+
+RAY_LINK = {"latency": 0.0005, "bandwidth": 1.0e9}
+
+
 class JobConfig(_Strict):
     """The job file's schema: unknown keys and wrongly typed values are errors (a quoted
     "false" is not a boolean), so a typo never changes what is written."""
@@ -80,6 +102,7 @@ class JobConfig(_Strict):
     reveal_model: StrictBool = False
     timeout: Number = Field(default=120, gt=0)
     address: Optional[StrictStr] = None
+    mpc: MPCSpec = Field(default_factory=MPCSpec)
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -124,10 +147,15 @@ def run(config: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     out = Path(config["output"])
     start = time.perf_counter()
     resources = [p.get("resources") or {} for p in config["parties"]]
+    from ...mpc import Network
+
+    mpc = config.get("mpc") or {}
+    link = mpc.get("link") or (RAY_LINK if config.get("transport", "ray") == "ray" else None)
     with Cluster([p["source"] for p in config["parties"]], label=config["label"],
                  partition=config.get("partition", "horizontal"), id_column=config.get("id_column"),
                  transport=config.get("transport", "ray"), timeout=float(config.get("timeout", 120)),
-                 address=config.get("address"), party_resources=resources) as cluster:
+                 address=config.get("address"), party_resources=resources, protocol=mpc.get("protocol", "auto"),
+                 link=Network(**link) if link else None) as cluster:
         if cluster.n_features != config["model"]["layers"][0]:
             raise ConfigurationError(
                 f"model.layers starts with {config['model']['layers'][0]} inputs but the parties' "
