@@ -12,6 +12,10 @@
    simulated links (every round waits the latency, plus the bytes over the bandwidth):
    20 ms at 1 Gbit/s and 20 ms at 100 Mbit/s. Rounds and bytes from the communicators.
 3. The cost model's estimates and choice for the same settings, next to the measurements.
+4. sigmoid on 2^sigmoid_log2 elements, 2 parties: the classic protocol two ways (exp and a
+   Newton reciprocal, 31 rounds; the spline from 46 classic comparisons, 8 rounds), the FSS
+   spline gate online (keys made beforehand) and end to end, on the same links; max error
+   against float64.
 """
 
 from __future__ import annotations
@@ -104,9 +108,51 @@ def session_run(op: str, m: int, link, protocol: str) -> dict:
     return {"seconds": seconds, "rounds": rounds, "bytes_per_element": sent / m}
 
 
+def sigmoid_runs(m: int, link) -> dict:
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 4, m)
+    truth = 1 / (1 + np.exp(-x))
+    out = {}
+    for name, protocol, variant in (("exp", "classic", "exp"), ("spline", "classic", "spline"),
+                                    ("fss", "fss", "auto")):
+        with Session(2, network=link, link=link, protocol=protocol) as s:
+            s.costs.sigmoid = variant
+            t = s.share(x)
+            s.reset_stats()
+            start = time.perf_counter()
+            y = t.sigmoid().reveal()
+            seconds = time.perf_counter() - start
+            party = s.stats()["parties"][0]
+        out[name] = {"seconds": seconds, "rounds": party["by_op"]["sigmoid"][1],
+                     "bytes_per_element": party["by_op"]["sigmoid"][0] / m, "max_error": float(np.abs(y - truth).max())}
+    table = fss.spline_table("sigmoid", 16)
+    keys = fss.spline_keygen(table, (m,))
+    xs = np.round(x * 2**16).astype(np.int64).view(np.uint64)
+    s0 = rng.integers(0, 2**63, m, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        shares = (s0, xs - s0)
+    comms = make_thread_communicators(2, 120.0, network=link)
+    done = [None, None]
+
+    def party(b):
+        done[b] = fss.spline(comms[b], shares[b], keys[b])
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=party, args=(b,)) for b in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out["fss_online"] = {"seconds": time.perf_counter() - start, "rounds": comms[0].stats.rounds,
+                         "bytes_per_element": comms[0].stats.bytes_sent / m,
+                         "key_bytes_per_element": keys[0].key_bytes()}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log2", type=int, default=20)
+    parser.add_argument("--sigmoid-log2", type=int, default=14)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     m = 1 << args.log2
@@ -135,6 +181,18 @@ def main() -> int:
             print(f"{op:5} {name:13} {classic['seconds']:6.3f} s {classic['rounds']:2d} r {classic['bytes_per_element']:5.1f} B "
                   f"{online['seconds']:6.3f} s {online['rounds']:2d} r {online['bytes_per_element']:5.2f} B "
                   f"{end['seconds']:12.3f} s {classic['seconds'] / online['seconds']:11.2f}x {choice:>11}")
+    ms = 1 << args.sigmoid_log2
+    print(f"\nsigmoid on {ms} elements, 2 parties (seconds, rounds, bytes per element per party, max error):")
+    print(f"{'link':13} {'classic exp':>28} {'classic spline':>28} {'FSS online':>20} {'FSS end to end':>28}")
+    report["sigmoid"] = {}
+    for name, link in LINKS.items():
+        r = report["sigmoid"][name] = sigmoid_runs(ms, link)
+
+        def cell(v):
+            return f"{v['seconds']:6.3f} s {v['rounds']:2d} r {v['bytes_per_element']:7.1f} B " + \
+                (f"{v['max_error']:.1e}" if "max_error" in v else "")
+        print(f"{name:13} {cell(r['exp']):>28} {cell(r['spline']):>28} {cell(r['fss_online']):>20} {cell(r['fss']):>28}")
+    print(f"FSS spline key per element per party: {report['sigmoid']['in-process']['fss_online']['key_bytes_per_element']:.0f} bytes")
     key = report["ops"][0]["fss_online"]["key_bytes_per_element"]
     print(f"\ndealer key per element per party (ReLU, 64-bit): {key:.1f} bytes; rounds (r) and bytes (B) per element "
           "per party online from the communicators")

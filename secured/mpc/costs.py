@@ -34,7 +34,7 @@ PROTOCOLS = ("auto", "fss", "classic")
 LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 ms per round
 
 #: op -> (rounds, bytes per element per party) at 2 parties.
-CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4), "sigmoid": (31, 473.5), "tanh": (31, 473.5)}
+CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4), "sigmoid": (22, 387.1), "tanh": (22, 387.1)}
 FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 9.875), "tanh": (2, 9.875)}
 FSS_OPS = tuple(FSS)
 #: FSS gates exact only on a bounded domain (the spline gates: |x| < 2^13): 'auto' never
@@ -42,7 +42,7 @@ FSS_OPS = tuple(FSS)
 BOUNDED = ("sigmoid", "tanh")
 #: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
 #: or more parties: exp and a Newton reciprocal, or 46 comparisons and one product (spline).
-CLASSIC_VARIANTS = {"exp": {2: (31, 473.5), 3: (63, 2505.0)},
+CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (46, 2010.8)},
                     "spline": {2: (8, 46 * 54.4 + 16.0), 3: (17, 46 * 430.2 + 48.0 + 16.0)}}
 
 
@@ -57,6 +57,8 @@ class CostModel:
     fss_keygen_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-6 for op in FSS}, "sigmoid": 1.6e-5,
                                                               "tanh": 1.6e-5})
     preprocessed: bool = False
+    sigmoid: str = "auto"        # the classic sigmoid / tanh: 'auto' (by cost), 'exp' or 'spline'
+
 
     def estimate(self, op: str, protocol: str, elements: int) -> float:
         """Seconds online for ``op`` on ``elements`` values with ``protocol`` ('fss' or 'classic')."""
@@ -82,6 +84,8 @@ class CostModel:
     def classic_variant(self, elements: int, n_parties: int) -> str:
         """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the spline
         has a quarter of the rounds and five to eight times the bytes (and compute)."""
+        if self.sigmoid in ("exp", "spline"):
+            return self.sigmoid
         def cost(name: str, compute: float) -> float:
             rounds, per_element = CLASSIC_VARIANTS[name][min(n_parties, 3)]
             return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \

@@ -96,11 +96,11 @@ def test_sessions_pick_the_spline_gate_for_two_parties(parties):
         s.reset_stats()
         sig, th = t.sigmoid().reveal(), t.tanh().reveal()
         stats = s.stats()["parties"][0]
-    bound = 2e-4 if parties == 2 else 3.5e-4                   # the classic 3-party sigmoid: 3.0e-4 (README)
+    bound = 2e-4 if parties == 2 else 4.5e-4                   # the classic 3-party sigmoid: 3.5e-4 (README)
     assert np.abs(sig - 1 / (1 + np.exp(-x))).max() < bound and np.abs(th - np.tanh(x)).max() < 2 * bound
     fss_used = stats["protocols"]["sigmoid"]["fss"] == 1 and stats["protocols"]["tanh"]["fss"] == 1
     assert fss_used == (parties == 2)
-    assert stats["by_op"]["sigmoid"][1] == (2 if parties == 2 else 63)     # the classic one at 3 parties: 63
+    assert stats["by_op"]["sigmoid"][1] == (2 if parties == 2 else 46)     # the classic one at 3 parties: 46
 
 
 def test_ray_session_runs_the_spline_gate(ray_runtime):
@@ -121,7 +121,7 @@ def test_ray_session_runs_the_spline_gate(ray_runtime):
 def test_the_classic_spline_on_a_slow_link(parties, rounds):
     """With rounds that cost something, small sigmoid / tanh tensors take the same spline from
     classic comparisons (any x, the whole ring): equal to the float spline within the encoding
-    of its slopes and intercepts, in 8 rounds (2 parties) or 17 (3) instead of 31 or 63."""
+    of its slopes and intercepts, in 8 rounds (2 parties) or 17 (3) instead of 22 or 46."""
     from secured.mpc import Network
     from secured.mpc.costs import CostModel
 
