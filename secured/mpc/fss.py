@@ -43,7 +43,7 @@ from ..exceptions import ConfigurationError
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
            "fit_spline", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
-           "key_arrays", "key_from_arrays"]
+           "key_arrays", "key_from_arrays", "truncation_table", "truncate_keygen", "truncate"]
 
 _ONE = np.uint64(1)
 
@@ -310,12 +310,12 @@ class FixedSpline:
 
     @classmethod
     def of(cls, spline: Spline, bits: int, frac: int) -> "FixedSpline":
-        if isinstance(bits, bool) or not isinstance(bits, int) or not 8 <= bits <= 48 or frac >= bits - 2:
-            raise ConfigurationError("A spline's domain needs 8 to 48 bits, more than its fractional bits + 2.")
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 8 <= bits <= 56 or frac >= bits - 2:
+            raise ConfigurationError("A spline's domain needs 8 to 56 bits, more than its fractional bits + 2.")
         guard = min(20, bits - 1)
         half = 1 << (bits - 1)
         points = np.round(spline.breaks * 2.0 ** frac).astype(np.int64) + half
-        if points.min() <= 0 or points.max() >= 1 << bits:
+        if points.size and (points.min() <= 0 or points.max() >= 1 << bits):
             raise ConfigurationError("The spline's breakpoints lie outside the input domain; give more bits.")
         slopes = np.round(spline.slopes * 2.0 ** guard).astype(np.int64)
         if int(np.abs(slopes).max()) >= 1 << (62 - bits):
@@ -423,6 +423,7 @@ def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = No
 
 
 SPLINE_KINDS = ("sigmoid", "tanh")
+_TABLE_NAMES = (*SPLINE_KINDS, "truncate")
 _SPLINE_DOMAIN = 14      # integer bits of a spline gate's input domain: |x| < 2^13
 
 
@@ -439,7 +440,7 @@ def key_arrays(key: Any) -> list[np.ndarray]:
         meta = np.array([0, key.party, key.bits, key.dcf.n, *key.shape], dtype=np.int64)
         return [meta, *dcf, key.r_in, key.r_top, key.m_bit, key.m_add, key.m_r]
     t = key.table
-    meta = np.array([1, key.party, t.bits, t.frac, t.guard, SPLINE_KINDS.index(t.name), *key.shape], dtype=np.int64)
+    meta = np.array([1, key.party, t.bits, t.frac, t.guard, _TABLE_NAMES.index(t.name), *key.shape], dtype=np.int64)
     return [meta, *dcf, t.points, t.slopes, t.consts, key.r_in, key.z, key.rho, key.rho_w, key.rho_rho_w,
             key.d_delta, key.rho_d_delta, key.d0]
 
@@ -450,6 +451,28 @@ def key_from_arrays(arrays: list[np.ndarray]) -> Any:
     if meta[0] == 0:
         party, bits, n, shape = meta[1], meta[2], meta[3], tuple(meta[4:])
         return SignKey(party, bits, shape, DCFKey(party, n, *arrays[1:5]), *arrays[5:10])
-    party, bits, frac, guard, name, shape = meta[1], meta[2], meta[3], meta[4], SPLINE_KINDS[meta[5]], tuple(meta[6:])
+    party, bits, frac, guard, name, shape = meta[1], meta[2], meta[3], meta[4], _TABLE_NAMES[meta[5]], tuple(meta[6:])
     table = FixedSpline(name, bits, frac, guard, *arrays[5:8])
     return SplineKey(party, shape, table, DCFKey(party, bits, *arrays[1:5]), *arrays[8:16])
+
+
+def truncation_table(shift: int, bits: int = 48) -> FixedSpline:
+    """Truncation by a public ``shift`` as a one-piece spline (slope 2^-shift, no breakpoint)
+    on inputs with |x| < 2^(bits - 1): the spline gate then computes floor(x^ / 2^shift) -
+    floor(r / 2^shift) + 2^(bits - shift) w, x / 2^shift with less than one unit of slack and
+    no probabilistic failure (the local 2-party truncation fails with probability ~|x| / 2^63)."""
+    if isinstance(shift, bool) or not isinstance(shift, int) or not 1 <= shift <= 20 or shift >= bits - 2:
+        raise ConfigurationError("shift must be an int from 1 to 20, below bits - 2.")
+    return FixedSpline.of(Spline("truncate", np.zeros(0), np.array([2.0 ** -shift]), np.array([0.0])), bits, 0)
+
+
+def truncate_keygen(shape: tuple[int, ...], shift: int, *, bits: int = 48,
+                    dealer_key: Optional[bytes] = None) -> tuple[SplineKey, SplineKey]:
+    """Keys of the FSS truncation gate (``truncation_table``)."""
+    return spline_keygen(truncation_table(shift, bits), shape, dealer_key=dealer_key)
+
+
+def truncate(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = None) -> np.ndarray:
+    """Additive shares of x / 2^shift (within one unit, always): 2 rounds, 8.125 bytes per
+    element per party (the masked input, then the mask's wrap bit)."""
+    return spline(comm, x, key, threads)

@@ -145,3 +145,28 @@ def test_the_classic_spline_on_a_slow_link(parties, rounds):
     assert lan.classic_variant(64, parties) == "spline" and lan.classic_variant(2**20, parties) == "exp"
     assert free.classic_variant(64, parties) == "exp"
     assert lan.choose("sigmoid", 64, 2) == "classic" and lan.choose("sigmoid", 64, 2, "fss") == "fss"
+
+
+@pytest.mark.parametrize("shift, bits", [(16, 48), (20, 56), (8, 24)])
+def test_truncation_gate_never_fails(shift, bits):
+    """Truncation by a public shift on 10^6 inputs over the whole documented domain (|x| <
+    2^(bits-1), its ends included): within one unit of x / 2^shift, in 2 rounds and 8.125 bytes
+    per element (the local 2-party truncation is off by ~2^(64-shift) with probability ~|x|/2^63;
+    here the largest inputs are exactly where it would fail most)."""
+    rng = np.random.default_rng(shift)
+    m = 1_000_000 if bits == 48 else 100_000
+    half = 1 << (bits - 1)
+    x = rng.integers(-half, half, m)
+    x[:6] = [-half, half - 1, 0, -1, 1, -(1 << shift)]
+    keys = fss.truncate_keygen((m,), shift, bits=bits)
+    (o0, o1), stats = _run(fss.truncate, x, keys)
+    with np.errstate(over="ignore"):
+        got = (o0 + o1).view(np.int64)
+    exact = x / 2.0 ** shift
+    assert np.abs(got - exact).max() < 1.0
+    assert [s.rounds for s in stats] == [2, 2]
+    assert stats[0].bytes_sent == (4 if bits <= 32 else 8) * m + (m + 7) // 8      # x^, then one bit
+    with pytest.raises(ConfigurationError, match="shift"):
+        fss.truncation_table(0)
+    with pytest.raises(ConfigurationError, match="too steep"):
+        fss.truncation_table(1, 48)
