@@ -9,6 +9,12 @@ function (``secured.backend.fss_kernels``: a GGM tree on fixed-key AES, compiled
 - ``relu`` / ``drelu``: additive shares of max(x, 0) and of [x >= 0] in 2 rounds, 8.125 bytes
   per element online: the second round opens the DReLU bit masked by a dealer bit (1 bit per
   element), after which the product with x is linear in the opened values.
+- ``spline``: a piecewise-linear function (sigmoid and tanh tables, or any ``fit_spline``) in
+  2 rounds: the masked input on ``bits`` bits (4 bytes up to 32 bits), then one masked bit per
+  breakpoint and one for the mask's wrap; exact up to one unit in the last place on
+  |x| < 2^(bits - 1 - frac). 46 breakpoints: 9.875 bytes per element.
+- ``truncate``: x / 2^shift as a one-piece spline, 2 rounds, 8.125 bytes, within one unit on
+  |x| < 2^(bits - 1), never the 2-party local truncation's rare wrap.
 
 Sign on ``bits`` bits: x^ mod 2^bits = y, and with r = r_in mod 2^bits, the top bit of
 (y - r) mod 2^bits is y_top xor r_top xor [y_low < r_low] (the borrow of the low bits), the
