@@ -207,9 +207,6 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0, rows_per_clu
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from secured.federation import SMPCCluster, smpc_round
-    from secured.mpc import Session
-    from secured.mpc.training import PrivateTrainer
 
     x, y, _, test = diabetes_shards(seed=seed)
     rng = np.random.default_rng(seed)
@@ -252,14 +249,28 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0, rows_per_clu
     print(f"  non-private: AUROC {out['non-private federated (plaintext local SGD)']['auroc']:.3f}",
           file=sys.stderr, flush=True)
     accountant = PrivacyAccountant(Path(tempfile.mkdtemp()) / "ledger.json", delta=1e-5, max_epsilon=epsilon)
-    sessions = [Session(2) for _ in range(clusters)]
     start = time.perf_counter()
+    params = _smpc_dp_rounds(x, y, parts, template, initial, rounds, accountant, epochs=epochs, lr=0.5,
+                             dp={"sampling_rate": q, "clip": 1.0, "noise_multiplier": sigma})
+    p1 = score(params)
+    out[f"record-level DP-SGD in SMPC, epsilon {epsilon:g}"] = {
+        "auroc": float(roc_auc_score(y[test], p1[test])), "mia": mia(p1), "seconds": time.perf_counter() - start,
+        "epsilon": accountant.epsilon(), "ledger_entries": len(accountant.entries)}
+    return out
+
+
+def _smpc_dp_rounds(x, y, parts, template, params, rounds, accountant, *, epochs, lr, dp):
+    """Rounds of record-level DP-SGD inside SMPC clusters of 2 parties (each cluster's rows split
+    between its parties), summed securely; the final parameters."""
+    from secured.federation import SMPCCluster, smpc_round
+    from secured.mpc import Session
+    from secured.mpc.training import PrivateTrainer
+
+    sessions = [Session(2) for _ in parts]
     try:
         tables = [pd.DataFrame(x[p]).assign(label=y[p]) for p in parts]
         smpc = [SMPCCluster(f"c{k}", PrivateTrainer(s, [t.iloc[: len(t) // 2], t.iloc[len(t) // 2:]], label="label"),
-                            epochs=epochs, lr=0.5, dp={"sampling_rate": q, "clip": 1.0, "noise_multiplier": sigma})
-                for k, (s, t) in enumerate(zip(sessions, tables))]
-        params = initial
+                            epochs=epochs, lr=lr, dp=dp) for k, (s, t) in enumerate(zip(sessions, tables))]
         for rnd in range(1, rounds + 1):
             params, record = smpc_round(rnd, smpc, template, params, accountant=accountant)
             print(f"  DP round {rnd}: epsilon {record['epsilon']:.2f}, {record['seconds']:.0f} s", file=sys.stderr,
@@ -267,11 +278,7 @@ def record_dp(rounds=5, epsilon=3.0, clusters=3, batch=256, seed=0, rows_per_clu
     finally:
         for s_ in sessions:
             s_.close()
-    p1 = score(params)
-    out[f"record-level DP-SGD in SMPC, epsilon {epsilon:g}"] = {
-        "auroc": float(roc_auc_score(y[test], p1[test])), "mia": mia(p1), "seconds": time.perf_counter() - start,
-        "epsilon": accountant.epsilon(), "ledger_entries": len(accountant.entries)}
-    return out
+    return params
 
 
 def diabetes_diagnoses(seed=0):
@@ -321,9 +328,6 @@ def record_dp_mia(rounds=5, epsilon=3.0, clusters=3, rows_per_cluster=500, seed=
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from secured.federation import SMPCCluster, smpc_round
-    from secured.mpc import Session
-    from secured.mpc.training import PrivateTrainer
 
     x, y, test, rest = diabetes_diagnoses(seed)
     n = clusters * rows_per_cluster
@@ -382,23 +386,11 @@ def record_dp_mia(rounds=5, epsilon=3.0, clusters=3, rows_per_cluster=500, seed=
     print(f"  non-private: AUROC {out['non-private federated']['auroc']:.3f}", file=sys.stderr, flush=True)
 
     accountant = PrivacyAccountant(Path(tempfile.mkdtemp()) / "ledger.json", delta=1e-5, max_epsilon=epsilon)
-    sessions = [Session(2) for _ in range(clusters)]
     template = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 1).double())
-    params = [np.zeros((1, x.shape[1])), np.zeros(1)]
     start = time.perf_counter()
-    try:
-        parts = np.array_split(train, clusters)
-        tables = [pd.DataFrame(x[p]).assign(label=y[p]) for p in parts]
-        smpc = [SMPCCluster(f"c{k}", PrivateTrainer(s, [t.iloc[: len(t) // 2], t.iloc[len(t) // 2:]], label="label"),
-                            epochs=dp_epochs, lr=dp_lr, dp={"sampling_rate": q, "clip": clip, "noise_multiplier": sigma})
-                for k, (s, t) in enumerate(zip(sessions, tables))]
-        for rnd in range(1, rounds + 1):
-            params, record = smpc_round(rnd, smpc, template, params, accountant=accountant)
-            print(f"  DP round {rnd}: epsilon {record['epsilon']:.2f}, {record['seconds']:.0f} s", file=sys.stderr,
-                  flush=True)
-    finally:
-        for s_ in sessions:
-            s_.close()
+    params = _smpc_dp_rounds(x, y, np.array_split(train, clusters), template,
+                             [np.zeros((1, x.shape[1])), np.zeros(1)], rounds, accountant, epochs=dp_epochs, lr=dp_lr,
+                             dp={"sampling_rate": q, "clip": clip, "noise_multiplier": sigma})
     seconds = time.perf_counter() - start
     private = predictor((params[0].reshape(-1), float(params[1][0])))
     out[f"record-level DP-SGD in SMPC, epsilon {epsilon:g}"] = {

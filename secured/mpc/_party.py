@@ -99,6 +99,9 @@ def _op_relu(ctx, x):
     return P.mul_bit(ctx, x, P.msb_bits(ctx, x), complement=True)
 
 
+SPLINE_CHUNK = 4096
+
+
 def _spline_op(kind: str, classic):
     """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 9.875
     bytes per element, inputs with |x| < 2^13), else the classic protocol the cost model
@@ -109,8 +112,13 @@ def _spline_op(kind: str, classic):
 
         elements = int(np.prod(x.shape))
         if ctx.use_fss(kind, elements):
-            key = ctx.fss_key(kind, x.shape, ctx.fractional_bits)
-            return fss.spline(ctx.comm, np.ascontiguousarray(x), key)
+            # keys are ~21 KB per element: chunks of SPLINE_CHUNK values bound the dealer's and the
+            # parties' memory (2 rounds per chunk)
+            flat, parts = np.ascontiguousarray(x).reshape(-1), []
+            for start in range(0, max(elements, 1), SPLINE_CHUNK):
+                piece = flat[start:start + SPLINE_CHUNK]
+                parts.append(fss.spline(ctx.comm, piece, ctx.fss_key(kind, piece.shape, ctx.fractional_bits)))
+            return np.concatenate(parts).reshape(x.shape)
         from .costs import CostModel
 
         if (ctx.costs or CostModel()).classic_variant(elements, ctx.n_parties) == "spline":

@@ -278,9 +278,12 @@ def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tu
     if best is None:
         raise ConfigurationError("No spline with that many breakpoints fits the function.")
     lines = [_segment(fn, a, b)[:2] for a, b in zip(best, best[1:])]
-    slopes = np.array([0.0, *(s for s, _ in lines), 0.0])
-    intercepts = np.array([left, *(c for _, c in lines), right])
-    return Spline(name, np.array(best), slopes, intercepts)
+    # on a 2^-32 grid: every party fits its own copy for the classic protocols, and the last
+    # bits of a float fit may differ between machines; the grid makes the tables identical
+    grid = lambda v: np.round(np.asarray(v, dtype=np.float64) * 2.0 ** 32) / 2.0 ** 32  # noqa: E731
+    slopes = grid([0.0, *(s for s, _ in lines), 0.0])
+    intercepts = grid([left, *(c for _, c in lines), right])
+    return Spline(name, grid(best), slopes, intercepts)
 
 
 _SPLINES: dict[tuple[str, int], Spline] = {}

@@ -170,3 +170,19 @@ def test_truncation_gate_never_fails(shift, bits):
         fss.truncation_table(0)
     with pytest.raises(ConfigurationError, match="too steep"):
         fss.truncation_table(1, 48)
+
+
+def test_large_tensors_go_in_chunks(monkeypatch):
+    """A tensor larger than the chunk runs as several gates (2 rounds each), the keys of one
+    chunk at a time; the result is the same function."""
+    from secured.mpc import _party
+
+    monkeypatch.setattr(_party, "SPLINE_CHUNK", 1000)
+    x = np.linspace(-15, 15, 2500).reshape(50, 50)
+    with Session(2, protocol="fss") as s:
+        t = s.share(x)
+        s.reset_stats()
+        y = t.sigmoid().reveal()
+        party = s.stats()["parties"][0]
+    assert y.shape == (50, 50) and np.abs(y - 1 / (1 + np.exp(-x))).max() < 2e-4
+    assert party["by_op"]["sigmoid"][1] == 6                        # 3 chunks x 2 rounds
