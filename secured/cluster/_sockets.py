@@ -75,6 +75,7 @@ class SocketLinks:
         self._server = socket.create_server(("0.0.0.0", 0), backlog=64)
         self._out: dict[int, socket.socket] = {}
         self._locks: dict[int, threading.Lock] = {}
+        self._gone: set[int] = set()              # peers whose sending connection was closed
         self._closed = False
         threading.Thread(target=self._accept, name=f"secured-links-{rank}", daemon=True).start()
 
@@ -131,6 +132,8 @@ class SocketLinks:
         except (ConnectionError, OSError, ValueError, TypeError, struct.error):
             pass                                              # the waiting party times out, naming the peer
         finally:
+            if self._out.get(src) is conn:                    # what we send on is closed: later sends fail at once
+                self._gone.add(src)
             conn.close()
 
     # -- sending ------------------------------------------------------------------------------------
@@ -160,6 +163,8 @@ class SocketLinks:
             if a.nbytes:
                 pieces.append(memoryview(a.reshape(-1).view(np.uint8)))
         total = sum(len(p) for p in pieces)
+        if dst in self._gone:
+            raise ConnectionResetError(f"the link to {dst} was closed by the peer")
         with self._locks[dst]:
             sock = self._out[dst]
             if total <= 1 << 20:                          # one write: one packet for a small round

@@ -220,7 +220,7 @@ class _PartyActor(_OwnMethodsOnly):
             try:
                 self.comm.links.send(driver, reply, arrays)
             except OSError:
-                pass                        # the driver is gone: nothing to answer
+                return                      # the driver is gone: no op will come over its link again
 
     def deliver(self, src: int, tag: Any, arrays: list[Any]) -> None:
         if src == self.n_parties + 1 and isinstance(tag, tuple) and tag and tag[0] == "op":
@@ -387,7 +387,6 @@ class RaySession(BaseSession):
 
     def _open_driver_link(self, secret: bytes, addresses: list[tuple[str, int]]) -> None:
         """The driver's own link to every party: ops go out as frames, results come back."""
-        from ..mpc.runtime import Mailbox
         from ._sockets import SocketLinks
 
         self._replies = Mailbox()
@@ -418,14 +417,21 @@ class RaySession(BaseSession):
             return None
         self._seq += 1
         seq = self._seq
+        unreachable = set()
         for rank, (args, arrays) in enumerate(frames):
             try:
                 self._links.send(rank, ["op", seq, op, out, args, list(frees)], arrays)
             except OSError:
-                pass                                       # its answer never comes: reported below
+                unreachable.add(rank)                      # its answer will never come: said at once
         deadline = time.monotonic() + self.timeout + DRIVER_GRACE
         outcomes = []
         for rank in range(self.n_parties):
+            if rank in unreachable:
+                error = PartyTimeoutError(f"the driver's link to party {rank} is broken; the party may have died.",
+                                          party=f"party {rank}")
+                error.from_driver = True
+                outcomes.append(("error", error))
+                continue
             got = self._replies.take(rank, ("reply", seq), max(0.0, deadline - time.monotonic()))
             if got is None:
                 outcomes.append(("error", self._timeout_error(rank, op)))

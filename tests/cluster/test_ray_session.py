@@ -114,3 +114,29 @@ def test_bad_session_parameters(ray_session_cls):
         ray_session_cls(n_parties=1)
     with pytest.raises(ConfigurationError, match="timeout"):
         ray_session_cls(n_parties=2, timeout=-1)
+
+
+def test_a_dead_party_is_named_at_once_over_the_driver_link(ray_runtime):
+    """Once a party's link is closed, the next op reports that party without waiting for the
+    session's timeout."""
+    import ray
+
+    from secured.cluster import RaySession
+
+    timeout = 30.0
+    with RaySession(2, timeout=timeout) as s:
+        x = s.share(np.ones(4))
+        host, port = s.link_addresses[1]
+        ray.kill(s.party_actors[1])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:                # wait until the process and its sockets are gone
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+            except OSError:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
+        start = time.monotonic()
+        with pytest.raises(PartyTimeoutError, match="link to party 1 is broken") as info:
+            x + x
+        assert time.monotonic() - start < timeout / 3 and info.value.party == "party 1"
