@@ -42,8 +42,9 @@ FSS_OPS = tuple(FSS)
 BOUNDED = ("sigmoid", "tanh")
 #: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
 #: or more parties: exp and a Newton reciprocal, or 46 comparisons and one product (spline).
+SPLINE_BREAKPOINTS = 46
 CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (46, 2010.8)},
-                    "spline": {2: (8, 46 * 54.4 + 16.0), 3: (17, 46 * 430.2 + 48.0 + 16.0)}}
+                    "spline": {2: (8, SPLINE_BREAKPOINTS * 54.4 + 16.0), 3: (17, SPLINE_BREAKPOINTS * 430.2 + 64.0)}}
 
 
 @dataclass
@@ -90,7 +91,9 @@ class CostModel:
             rounds, per_element = CLASSIC_VARIANTS[name][min(n_parties, 3)]
             return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \
                 compute * elements
-        return "spline" if cost("spline", 1.4e-5) < cost("exp", 3e-6) else "exp"
+        # the spline's compute: its 46 comparisons; the exp-based sigmoid's: the sigmoid's rate
+        spline = cost("spline", SPLINE_BREAKPOINTS * self.classic_seconds["ltz"])
+        return "spline" if spline < cost("exp", self.classic_seconds["sigmoid"]) else "exp"
 
     def report(self, elements: int = 2**20, ops: Optional[tuple[str, ...]] = None) -> list[dict]:
         """Both estimates and the choice per op, for the README and benchmarks."""

@@ -46,6 +46,7 @@ import numpy as np
 from ..backend import chacha20_words, new_key
 from ..backend import fss_kernels
 from ..exceptions import ConfigurationError
+from .costs import SPLINE_BREAKPOINTS
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
            "fit_spline", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
@@ -289,7 +290,7 @@ def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tu
 _SPLINES: dict[tuple[str, int], Spline] = {}
 
 
-def named_spline(name: str, breakpoints: int = 46) -> Spline:
+def named_spline(name: str, breakpoints: int = SPLINE_BREAKPOINTS) -> Spline:
     """The spline of ``sigmoid`` or ``tanh`` with ``breakpoints`` breakpoints (fitted once per
     process)."""
     key = (name, breakpoints)

@@ -98,3 +98,15 @@ def test_rmia_equals_the_pairwise_form_and_beats_lira_at_low_fpr():
     assert res["rmia"]["tpr_at_1%_fpr"] >= res["lira"]["tpr_at_1%_fpr"]
     with pytest.raises(ConfigurationError, match="rmia_a"):
         membership_inference(target, members, non, train_fn=forest, population=population, rmia_a=1.5)
+
+
+def test_the_gate_refuses_when_only_a_reference_attack_finds_members():
+    """The loss attack alone may pass while RMIA (or LiRA) finds members: the gate must refuse,
+    naming that attack."""
+    quiet = {"auc": 0.5, "auc_ci": [0.48, 0.52], "tpr_at_0.1%_fpr": 0.001}
+    loud = {"auc": 0.55, "auc_ci": [0.53, 0.57], "tpr_at_0.1%_fpr": 0.02}
+    assert gate({"loss": quiet, "lira": quiet, "rmia": quiet}, max_auc=0.6, max_tpr_at_low_fpr=0.01)[0]
+    for name in ("lira", "rmia"):
+        ok, why = gate({"loss": quiet, "lira": quiet, "rmia": quiet, name: loud}, max_auc=0.6,
+                       max_tpr_at_low_fpr=0.01)
+        assert not ok and name in why
