@@ -39,7 +39,7 @@ def _leaf_bits(words: np.ndarray, leaf: np.ndarray) -> np.ndarray:
     return ((word >> (leaf & np.uint64(63))) & np.uint64(1)).astype(np.uint8)
 
 
-def dcf_eval(party, n, nu, seeds, scw, ctl, fin, x, out, threads=1) -> None:
+def dcf_eval(party, n, nu, seeds, scw, ctl, fin, x, out, threads=1, wide=True) -> None:
     m = x.shape[0]
     if m == 0:
         return

@@ -8,7 +8,8 @@ imports ``secured._kernels``).
 
 The PRG of the tree is fixed-key AES-128 (Matyas-Meyer-Oseas); the public key is derived from
 a fixed label with SHA-256 (it is not a secret: the seeds are). The compiled kernels run
-AES-NI; ``secured.backend._fss_numpy`` (``reference``) computes the same bits with OpenSSL's AES
+AES-NI (16 elements at a time on VAES where the CPU has it, ``vaes``);
+``secured.backend._fss_numpy`` (``reference``) computes the same bits with OpenSSL's AES
 and stands in, with a warning, where the kernels are not built or the CPU lacks AES-NI.
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 from . import _fss_numpy as reference
 from ..exceptions import ConfigurationError
 
-__all__ = ["dcf_gen", "dcf_eval", "leaf_bits", "compiled", "reference", "PRG_KEY"]
+__all__ = ["dcf_gen", "dcf_eval", "leaf_bits", "compiled", "vaes", "reference", "PRG_KEY"]
 
 PRG_KEY = hashlib.sha256(b"secured fss dcf prg").digest()[:16]
 
@@ -39,6 +40,7 @@ if _core is None or not _core.AESNI:
     compiled = False
 else:
     compiled = True
+vaes = bool(compiled and _core.VAES)
 _core.setup_key(PRG_KEY)
 reference.setup_key(PRG_KEY)
 
@@ -77,12 +79,14 @@ def dcf_gen(n: int, alpha: np.ndarray, seeds0: np.ndarray, seeds1: np.ndarray, *
 
 
 def dcf_eval(party: int, n: int, seeds: np.ndarray, scw: np.ndarray, ctl: np.ndarray, fin: np.ndarray,
-             x: np.ndarray, *, threads: int | None = None, impl=None) -> np.ndarray:
-    """Party ``party``'s XOR shares (uint8) of 1{x < alpha} for public x (m,) uint64 < 2^n."""
+             x: np.ndarray, *, threads: int | None = None, impl=None, wide: bool = True) -> np.ndarray:
+    """Party ``party``'s XOR shares (uint8) of 1{x < alpha} for public x (m,) uint64 < 2^n.
+    ``wide=False`` keeps the compiled kernel on its 128-bit AES-NI path where the CPU also has
+    VAES (the two paths compute the same bits; the tests compare them)."""
     n = _check_bits(n)
     x = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1)
     out = np.empty(x.shape[0], dtype=np.uint8)
     (impl or _core).dcf_eval(int(party), n, leaf_bits(n), np.ascontiguousarray(seeds, dtype=np.uint64),
                              np.ascontiguousarray(scw, dtype=np.uint64), np.ascontiguousarray(ctl, dtype=np.uint8),
-                             np.ascontiguousarray(fin, dtype=np.uint64), x, out, _threads(threads))
+                             np.ascontiguousarray(fin, dtype=np.uint64), x, out, _threads(threads), bool(wide))
     return out

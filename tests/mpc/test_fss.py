@@ -38,21 +38,26 @@ def test_dcf_is_exact_over_the_whole_small_domain(n, impl):
     np.testing.assert_array_equal(shares, (x < alpha).astype(np.uint8))
 
 
-@pytest.mark.parametrize("n", [12, 40, 63, 64])
+@pytest.mark.parametrize("n", [3, 8, 12, 40, 63, 64])
 def test_compiled_kernels_equal_the_numpy_twin(n):
+    """Both compiled walks (16 elements on VAES where the CPU has it, 8 on AES-NI) against the
+    numpy twin, with a count that is not a multiple of either group."""
     rng = np.random.default_rng(n)
-    m = 4000
+    m = 4003
     top = 2**min(n, 63)
     alpha = rng.integers(0, top, m, dtype=np.uint64) * np.uint64(2 if n == 64 else 1)
-    x = np.concatenate([alpha[:1000], alpha[1000:2000] - np.uint64(1), rng.integers(0, top, 2000, dtype=np.uint64)])
+    x = np.concatenate([alpha[:1000], alpha[1000:2000] - np.uint64(1), rng.integers(0, top, 2003, dtype=np.uint64)])
+    if n < 64:
+        x &= np.uint64(2**n - 1)
     s0, s1 = _seeds(rng, m)
     compiled = F.dcf_gen(n, alpha, s0, s1)
     twin = F.dcf_gen(n, alpha, s0, s1, impl=F.reference)
     for a, b in zip(compiled, twin):
         np.testing.assert_array_equal(a, b)
     for party, seeds in ((0, s0), (1, s1)):
-        np.testing.assert_array_equal(F.dcf_eval(party, n, seeds, *compiled, x),
-                                      F.dcf_eval(party, n, seeds, *twin, x, impl=F.reference))
+        expected = F.dcf_eval(party, n, seeds, *twin, x, impl=F.reference)
+        for wide in (True, False):
+            np.testing.assert_array_equal(F.dcf_eval(party, n, seeds, *compiled, x, wide=wide), expected)
     both = F.dcf_eval(0, n, s0, *compiled, x) ^ F.dcf_eval(1, n, s1, *compiled, x)
     np.testing.assert_array_equal(both, (x < alpha).astype(np.uint8))
 
