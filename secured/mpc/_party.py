@@ -99,11 +99,11 @@ def _op_relu(ctx, x):
     return P.mul_bit(ctx, x, P.msb_bits(ctx, x), complement=True)
 
 
-SPLINE_CHUNK = 4096
+SPLINE_CHUNK = 2048
 
 
 def _spline_op(kind: str, classic):
-    """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 9.875
+    """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 5
     bytes per element, inputs with |x| < 2^13), else the classic protocol the cost model
     prefers on the session's link: ``classic`` (exp and a reciprocal) or the same spline
     from classic comparisons (fewer rounds, more bytes)."""
@@ -112,7 +112,7 @@ def _spline_op(kind: str, classic):
 
         elements = int(np.prod(x.shape))
         if ctx.use_fss(kind, elements):
-            # keys are ~21 KB per element: chunks of SPLINE_CHUNK values bound the dealer's and the
+            # keys are ~43 KB per element: chunks of SPLINE_CHUNK values bound the dealer's and the
             # parties' memory (2 rounds per chunk)
             flat, parts = np.ascontiguousarray(x).reshape(-1), []
             for start in range(0, max(elements, 1), SPLINE_CHUNK):

@@ -35,7 +35,7 @@ LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 m
 
 #: op -> (rounds, bytes per element per party) at 2 parties.
 CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4), "sigmoid": (22, 387.1), "tanh": (22, 387.1)}
-FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 9.875), "tanh": (2, 9.875)}
+FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 5.0), "tanh": (2, 5.0)}
 FSS_OPS = tuple(FSS)
 #: FSS gates exact only on a bounded domain (the spline gates: |x| < 2^13): 'auto' never
 #: picks them, protocol='fss' asks for them.
@@ -43,6 +43,9 @@ BOUNDED = ("sigmoid", "tanh")
 #: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
 #: or more parties: exp and a Newton reciprocal, or 46 comparisons and one product (spline).
 SPLINE_BREAKPOINTS = 46
+#: the FSS spline gate's breakpoints: 96 pieces, so a piece's index and the mask's wrap fit the
+#: one byte of its second round (sigmoid within 4.0e-5 of the function, tanh 8.0e-5).
+FSS_SPLINE_BREAKPOINTS = 95
 CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (46, 2010.8)},
                     "spline": {2: (8, SPLINE_BREAKPOINTS * 54.4 + 16.0), 3: (17, SPLINE_BREAKPOINTS * 430.2 + 64.0)}}
 
@@ -52,11 +55,12 @@ class CostModel:
     """Online-time estimates of the two protocols on ``network``. ``fss_seconds`` and
     ``classic_seconds``: local compute per element (both parties on their own cores)."""
     network: Network = field(default_factory=lambda: LAN)
-    fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "sigmoid": 8e-6, "tanh": 8e-6})
+    fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "sigmoid": 1.1e-5,
+                                                       "tanh": 1.1e-5})
     classic_seconds: dict = field(default_factory=lambda: {**{op: 2.8e-7 for op in CLASSIC}, "sigmoid": 3e-6,
                                                            "tanh": 3e-6})
-    fss_keygen_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-6 for op in FSS}, "sigmoid": 1.6e-5,
-                                                              "tanh": 1.6e-5})
+    fss_keygen_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-6 for op in FSS}, "sigmoid": 1.2e-4,
+                                                              "tanh": 1.2e-4})
     preprocessed: bool = False
     sigmoid: str = "auto"        # the classic sigmoid / tanh: 'auto' (by cost), 'exp' or 'spline'
 

@@ -10,9 +10,10 @@ function (``secured.backend.fss_kernels``: a GGM tree on fixed-key AES, compiled
   per element online: the second round opens the DReLU bit masked by a dealer bit (1 bit per
   element), after which the product with x is linear in the opened values.
 - ``spline``: a piecewise-linear function (sigmoid and tanh tables, or any ``fit_spline``) in
-  2 rounds: the masked input on ``bits`` bits (4 bytes up to 32 bits), then one masked bit per
-  breakpoint and one for the mask's wrap; exact up to one unit in the last place on
-  |x| < 2^(bits - 1 - frac). 46 breakpoints: 9.875 bytes per element.
+  2 rounds: the masked input on ``bits`` bits (4 bytes up to 32 bits), then the index of the
+  input's piece and the mask's wrap, masked (K bits: one byte up to 127 breakpoints); the
+  dealer's shared unit vector at the index mask picks the piece locally. Exact up to one unit
+  in the last place on |x| < 2^(bits - 1 - frac). 95 breakpoints: 5 bytes per element.
 - ``truncate``: x / 2^shift as a one-piece spline, 2 rounds, 8.125 bytes, within one unit on
   |x| < 2^(bits - 1), never the 2-party local truncation's rare wrap.
 
@@ -46,7 +47,7 @@ import numpy as np
 from ..backend import chacha20_words, new_key
 from ..backend import fss_kernels
 from ..exceptions import ConfigurationError
-from .costs import SPLINE_BREAKPOINTS
+from .costs import FSS_SPLINE_BREAKPOINTS, SPLINE_BREAKPOINTS
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
            "fit_spline", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
@@ -340,6 +341,18 @@ class FixedSpline:
         return self.slopes[j] * xu.astype(np.float64) / 2.0 ** self.guard + self.consts[j]
 
 
+def _index_bits(m: int) -> int:
+    """Bits of a piece's index (0..m) for a spline of m breakpoints."""
+    return int(m).bit_length()
+
+
+def _flips(m: int) -> np.ndarray:
+    """(m, index bits) 0/1: breakpoint k (1..m) flips bit l of the piece's index j = the number of
+    breakpoints at or below x, so bit l of j is the XOR of the comparison bits that flip it."""
+    k = np.arange(1, m + 1)
+    return (((k[:, None] ^ (k[:, None] - 1)) >> np.arange(_index_bits(m))[None, :]) & 1).astype(np.int32)
+
+
 @dataclass
 class SplineKey:
     """One party's key of the spline gate for a batch of elements (``spline_keygen``)."""
@@ -348,56 +361,66 @@ class SplineKey:
     table: FixedSpline
     dcf: DCFKey              # (E * (m+1)) comparisons: [x^ < p_i + r] for each breakpoint, then [x^ < r]
     r_in: np.ndarray         # (E,) uint64 additive share of r (mod 2^bits)
-    z: np.ndarray            # (E, m+1) uint8 XOR shares of 1 ^ [q_i < r] ^ rho_i, and of rho_w
-    rho: np.ndarray          # (E, m) uint64 additive shares of the mask bits rho_i
-    rho_w: np.ndarray        # (E,) of rho_w
-    rho_rho_w: np.ndarray    # (E, m) of rho_i * rho_w
-    d_delta: np.ndarray      # (E, m) of D_i - D_(i-1), D_i = floor(slope_i * r / 2^guard)
-    rho_d_delta: np.ndarray  # (E, m) of rho_i * (D_i - D_(i-1))
-    d0: np.ndarray           # (E,) of D_0
+    offset: np.ndarray       # (E, K) uint8 XOR shares of the index's constant bits ^ rho (K = index bits + 1)
+    onehot: np.ndarray       # (E, 2^K) uint64 additive shares of the unit vector at rho
+    dtab: np.ndarray         # (E, 2^K) uint64 additive shares of D_(u ^ rho), D_j = floor(slope_j r / 2^guard)
 
     def key_bytes(self) -> float:
-        """Dealer bytes per element for this party: the DCF keys, the mask-bit shares and the
-        additive shares (4 m + 2 words, r_in in 4 bytes)."""
+        """Dealer bytes per element for this party: the DCF keys, the index mask's bits, the
+        two tables, r_in in 4 bytes."""
         e = max(1, int(np.prod(self.shape)))
-        m = self.rho.shape[1] if self.rho.ndim == 2 else 0
-        return self.dcf.wire_bytes() / e + (m + 1) / 8 + 8 * (4 * m + 2) + 4
+        return self.dcf.wire_bytes() / e + self.offset.shape[-1] / 8 + 8 * 2 * self.onehot.shape[-1] + 4
 
 
 def spline_keygen(table: FixedSpline, shape: tuple[int, ...], *, dealer_key: Optional[bytes] = None,
                   threads: Optional[int] = None) -> tuple[SplineKey, SplineKey]:
     """Keys of the spline gate for values of ``shape`` (|x| < 2^(bits - 1 - frac) as ring
-    integers). Two rounds online: the masked input (4 bytes when bits <= 32), then one masked
-    bit per breakpoint and one for the wrap of the mask."""
+    integers). Two rounds online: the masked input (4 bytes when bits <= 32), then the masked
+    index of the input's piece and the mask's wrap (K = index bits + 1 bits: one byte for up to
+    127 breakpoints)."""
     stream = _Stream(dealer_key)
     e, m, n = int(np.prod(shape)), len(table.points), table.bits
+    jb = _index_bits(m)
+    size = 1 << (jb + 1)
     mask = np.uint64((1 << n) - 1)
     r = stream.words(e) & mask
     q = (table.points.astype(np.uint64)[None, :] + r[:, None]) & mask                       # (E, m)
     dcf = dcf_keygen(np.concatenate([q, r[:, None]], axis=1).reshape(-1), n, stream, threads)
-    rho = stream.bits(e * m).reshape(e, m)
-    rho_w = stream.bits(e)
-    z = np.concatenate([np.uint8(1) ^ (q < r[:, None]).astype(np.uint8) ^ rho, rho_w[:, None]], axis=1)
-    d = (table.slopes[None, :] * r.astype(np.int64)[:, None]) >> table.guard                 # (E, m+1) floor
+    # [xu >= p_k] = dcf_k ^ dcf_w ^ 1 ^ [q_k < r]: the constants' share of the index bits
+    const = (np.uint8(1) ^ (q < r[:, None]).astype(np.uint8)).astype(np.int32)
+    rho = stream.bits(e * (jb + 1)).reshape(e, jb + 1)
+    offset = rho.copy()
+    offset[:, :jb] ^= ((const @ _flips(m)) & 1).astype(np.uint8)
+    rho_int = (rho.astype(np.int64) << np.arange(jb + 1)[None, :]).sum(axis=1)
+    onehot = np.zeros((e, size), dtype=np.uint64)
+    onehot[np.arange(e), rho_int] = 1
+    d = np.zeros((e, size), dtype=np.int64)
+    d[:, :m + 1] = (table.slopes[None, :] * r.astype(np.int64)[:, None]) >> table.guard      # floor
+    d[:, size // 2:] = d[:, :size // 2]                                                      # w is not in D
+    u = np.arange(size)[None, :] ^ rho_int[:, None]
+    dtab = d[np.arange(e)[:, None], u].astype(np.uint64)
     with np.errstate(over="ignore"):
-        d_delta = (d[:, 1:] - d[:, :-1]).astype(np.uint64)
-        rho64, rho_w64 = rho.astype(np.uint64), rho_w.astype(np.uint64)
-        values = [r, rho64, rho_w64, rho64 * rho_w64[:, None], d_delta, rho64 * d_delta, d[:, 0].astype(np.uint64)]
+        values = [r, onehot, dtab]
         first = [stream.words(v.size).reshape(v.shape) & (mask if i == 0 else ~np.uint64(0))
                  for i, v in enumerate(values)]
         second = [(v - s) & mask if i == 0 else v - s for i, (v, s) in enumerate(zip(values, first))]
-    z0 = stream.bits(z.size).reshape(z.shape)
-    parts = [(first, z0), (second, z ^ z0)]
-    return tuple(SplineKey(b, tuple(shape), table, dcf[b], parts[b][0][0], parts[b][1], *parts[b][0][1:])  # type: ignore
-                 for b in (0, 1))
+    o0 = stream.bits(offset.size).reshape(offset.shape)
+    bits = [o0, offset ^ o0]
+    return tuple(SplineKey(b, tuple(shape), table, dcf[b], (first, second)[b][0], bits[b],  # type: ignore
+                           *(first, second)[b][1:]) for b in (0, 1))
 
 
 def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = None) -> np.ndarray:
     """Additive shares (uint64, shaped like x, ``frac`` fractional bits) of the spline at x: two
-    rounds. Exact up to the fixed-point rounding of the piece (less than 1.5 units in the last
-    place) for every x with |x| < 2^(bits - 1 - frac); outside that range the result is wrong."""
+    rounds. Round 1 opens x^ = x + r; each party evaluates the m + 1 comparisons on x^ and XORs
+    its shares into shares of the piece's index and the mask's wrap, which round 2 opens masked
+    by the dealer's rho (K bits). The value is then the public piece values at x^ picked by the
+    dealer's shared unit vector, less the dealer's shared table of slope * r: local. Exact up to
+    the fixed-point rounding of the piece (less than 1.5 units in the last place) for every x with
+    |x| < 2^(bits - 1 - frac); outside that range the result is wrong."""
     t = key.table
     n, m, b = t.bits, len(t.points), key.party
+    jb = _index_bits(m)
     x = np.ascontiguousarray(x, dtype=np.uint64).reshape(-1)
     e = x.shape[0]
     if e != key.r_in.shape[0]:
@@ -409,26 +432,23 @@ def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = No
         got = comm.exchange([wire])                                              # round 1: x^ (4 bytes)
         xh = (got[0][0].astype(np.uint64) + got[1][0].astype(np.uint64)) & mask
     bits = key.dcf.eval(np.repeat(xh, m + 1), threads).reshape(e, m + 1)
-    bits[:, :m] ^= bits[:, m:]
-    bits ^= key.z
-    got = comm.exchange([np.packbits(bits)])                                    # round 2: masked bits
-    c = np.unpackbits(got[0][0] ^ got[1][0])[: e * (m + 1)].reshape(e, m + 1).astype(np.uint64)
-    ci, cw = c[:, :m], c[:, m]
-    own = np.uint64(1 if b == 0 else 0)
+    index = key.offset.copy()
+    index[:, jb] ^= bits[:, m]
+    if m:
+        index[:, :jb] ^= (((bits[:, :m] ^ bits[:, m:]).astype(np.int32) @ _flips(m)) & 1).astype(np.uint8)
+    got = comm.exchange([np.packbits(index)])                                   # round 2: K masked bits
+    opened = np.unpackbits(got[0][0] ^ got[1][0])[: e * (jb + 1)].reshape(e, jb + 1)
+    u = (opened.astype(np.int64) << np.arange(jb + 1)[None, :]).sum(axis=1)     # J ^ rho
+    size = 1 << (jb + 1)
     with np.errstate(over="ignore"):
-        si, sw = _ONE - (ci << _ONE), _ONE - (cw << _ONE)                        # 1 - 2c
-        b_i = own * ci + si * key.rho
-        w = own * cw + sw * key.rho_w
-        b_w = own * ci * cw[:, None] + (ci * sw[:, None]) * key.rho_w[:, None] + (si * cw[:, None]) * key.rho + \
-            (si * sw[:, None]) * key.rho_rho_w
-        b_d = ci * key.d_delta + si * key.rho_d_delta
-        p = (t.slopes[None, :] * xh.astype(np.int64)[:, None]) >> t.guard                # (E, m+1) public
-        lin = (p + t.consts[None, :]).astype(np.uint64)
-        lin_delta = lin[:, 1:] - lin[:, :-1]
-        w_coef = (t.slopes << (n - t.guard)).astype(np.uint64)
-        w_delta = w_coef[1:] - w_coef[:-1]
-        out = own * lin[:, 0] - key.d0 + w_coef[0] * w + \
-            (lin_delta * b_i - b_d + w_delta[None, :] * b_w).sum(axis=1, dtype=np.uint64)
+        slopes = np.zeros(size // 2, dtype=np.int64)
+        consts = np.zeros(size // 2, dtype=np.int64)
+        slopes[:m + 1], consts[:m + 1] = t.slopes, t.consts
+        p = ((slopes[None, :] * xh.astype(np.int64)[:, None]) >> t.guard) + consts[None, :]   # (E, size / 2)
+        public = np.concatenate([p, p + (slopes << (n - t.guard))[None, :]], axis=1).astype(np.uint64)
+        rows = np.arange(e)[:, None]
+        picked = key.onehot[rows, np.arange(size)[None, :] ^ u[:, None]]
+        out = (picked * public).sum(axis=1, dtype=np.uint64) - key.dtab[np.arange(e), u]
     return out.reshape(key.shape)
 
 
@@ -439,8 +459,9 @@ _SPLINE_DOMAIN = 14      # integer bits of a spline gate's input domain: |x| < 2
 
 def spline_table(kind: str, frac: int) -> FixedSpline:
     """The fixed-point table of a session's ``kind`` gate at ``frac`` fractional bits: inputs
-    with |x| < 2^13 (the same table on the dealer and the parties)."""
-    return FixedSpline.of(named_spline(kind), frac + _SPLINE_DOMAIN, frac)
+    with |x| < 2^13 (the same table on the dealer and the parties), ``FSS_SPLINE_BREAKPOINTS``
+    breakpoints (the gate's index then fits one byte)."""
+    return FixedSpline.of(named_spline(kind, FSS_SPLINE_BREAKPOINTS), frac + _SPLINE_DOMAIN, frac)
 
 
 def key_arrays(key: Any) -> list[np.ndarray]:
@@ -451,8 +472,7 @@ def key_arrays(key: Any) -> list[np.ndarray]:
         return [meta, *dcf, key.r_in, key.r_top, key.m_bit, key.m_add, key.m_r]
     t = key.table
     meta = np.array([1, key.party, t.bits, t.frac, t.guard, _TABLE_NAMES.index(t.name), *key.shape], dtype=np.int64)
-    return [meta, *dcf, t.points, t.slopes, t.consts, key.r_in, key.z, key.rho, key.rho_w, key.rho_rho_w,
-            key.d_delta, key.rho_d_delta, key.d0]
+    return [meta, *dcf, t.points, t.slopes, t.consts, key.r_in, key.offset, key.onehot, key.dtab]
 
 
 def key_from_arrays(arrays: list[np.ndarray]) -> Any:
@@ -463,7 +483,7 @@ def key_from_arrays(arrays: list[np.ndarray]) -> Any:
         return SignKey(party, bits, shape, DCFKey(party, n, *arrays[1:5]), *arrays[5:10])
     party, bits, frac, guard, name, shape = meta[1], meta[2], meta[3], meta[4], _TABLE_NAMES[meta[5]], tuple(meta[6:])
     table = FixedSpline(name, bits, frac, guard, *arrays[5:8])
-    return SplineKey(party, shape, table, DCFKey(party, bits, *arrays[1:5]), *arrays[8:16])
+    return SplineKey(party, shape, table, DCFKey(party, bits, *arrays[1:5]), *arrays[8:12])
 
 
 def truncation_table(shift: int, bits: int = 48) -> FixedSpline:
