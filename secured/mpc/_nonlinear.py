@@ -248,27 +248,64 @@ def sigmoid(ctx: P.PartyContext, x: Any) -> Any:
 
 
 def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
-    """A piecewise-linear function (``secured.mpc.fss.Spline``) with the classic protocols, for
-    any x: the m comparisons [x >= t_i] in one batch (the rounds of one comparison), their
-    products with x (exact, 1 round), the slopes applied at 2f bits and truncated once:
-    f(x) = a_0 x + b_0 + sum_i [x >= t_i] ((a_i - a_(i-1)) x + b_i - b_(i-1)). Fewer rounds
-    than ``sigmoid`` (8 instead of 22 at 2 parties, 17 instead of 46 at 3) for m times the
-    comparison's bytes: the cost model picks it for small tensors on slow links."""
-    be, xp, m = ctx.be, ctx.be.xp, len(table.breaks)
-    shape = (m,) + tuple(x.shape)
-    stacked = xp.stack([add_public(ctx, x, -float(t)) for t in table.breaks])
-    (below,) = ltz_many(ctx, [stacked])
-    above = _one_minus_int(ctx, below)                                   # [x >= t_i], integer shares
-    products = mul_int(ctx, xp.ascontiguousarray(xp.broadcast_to(x, shape)), above)
-    steps = (-1,) + (1,) * x.ndim
-    # differences of the encoded values (not encoded differences): piece j gets exactly its own
-    # encoded slope and intercept, whatever the rounding of the others
-    # (slopes with 4 more fractional bits: their rounding times |x| stays below 2^-16 up to |x| = 8)
-    slopes, intercepts = _enc(ctx, table.slopes, ctx.fractional_bits + 4), _enc(ctx, table.intercepts)
-    acc = be.add(be.mul(x, slopes[:1]), be.sum(be.mul(products, be.sub(slopes[1:], slopes[:-1]).reshape(steps)), axis=0))
-    acc = P.truncate(ctx, acc, ctx.fractional_bits + 4)
-    acc = be.add(acc, be.sum(be.mul(above, be.sub(intercepts[1:], intercepts[:-1]).reshape(steps)), axis=0))
-    return be.add(acc, intercepts[0]) if ctx.rank == 0 else acc
+    """A piecewise-linear function (``secured.mpc.fss.RingSpline``) for any x and any number of
+    parties, in 8 rounds: the masked spline.
+
+    The dealer masks x with r and XOR-shares the words q_k = p_k + r of the breakpoints (and r).
+    Round 1 opens x^ = x + 2^63 + r; rounds 2-7 compare the public x^ with every shared q_k at
+    once (a 6-level tree of (borrow, equal) pairs over the 64 bit planes, both ANDs of a level in
+    one round); the comparison bits XOR, locally, into shares of the index of x's piece and of the
+    mask's wrap [x^ < r], which round 8 opens masked by the dealer (8 bits). The value is then
+    local, as in the FSS spline gate: the public piece values at x^ picked by the dealer's shared
+    unit vector, less its shared table of floor(slope r / 2^20); within 1.5 units in the last
+    place of the table. The tree's ANDs cost 2 x 125 bits per breakpoint and element."""
+    from .fss import _flips, _index_bits, mul_floor
+
+    be, xp = ctx.be, ctx.be.xp
+    m = len(table.points)
+    jb = _index_bits(m)
+    size = 1 << (jb + 1)
+    shape = tuple(x.shape)
+    flat = xp.ascontiguousarray(x.reshape(-1))
+    e = int(flat.shape[0])
+    r, _, qwords, offset, onehot, dtab = ctx.randomness(
+        "ring_spline", ((e,), (e,)), (e, m + 1), params=(table.name, table.frac),
+        more_derived=((e,), (e, size), (e, size)))
+    masked = be.add(flat, r)
+    if ctx.rank == 0:
+        masked = be.add(masked, xp.full(e, 1 << 63, dtype=xp.uint64))
+    (xh,) = P.open_values(ctx, [masked])                                   # round 1: x^
+    # [x^ < q] bit by bit from the top: q's bit where x^'s is 0 (borrow), equal bits (carry on)
+    q = be.bit_decompose(qwords.reshape(-1))                               # (64, W) XOR shares
+    a = be.bit_decompose(xp.repeat(xh, m + 1))                             # public planes
+    borrow = be.and_(q, be.not_(a))
+    equal = be.xor(q, be.not_(a)) if ctx.rank == 0 else q
+    while borrow.shape[0] > 1:                                             # 64 -> 1 planes: 6 rounds
+        hi_e, hi_b, lo_e, lo_b = equal[1::2], borrow[1::2], equal[0::2], borrow[0::2]
+        if borrow.shape[0] == 2:
+            borrow = be.xor(hi_b, P.and_bits(ctx, hi_e, lo_b))
+        else:
+            both = P.and_bits(ctx, xp.concatenate([hi_e, hi_e]), xp.concatenate([lo_b, lo_e]))
+            half = hi_e.shape[0]
+            borrow, equal = be.xor(hi_b, both[:half]), both[half:]
+    less = be.unpack_bits(borrow[0], e * (m + 1)).reshape(e, m + 1).astype(xp.int32)
+    wrap = less[:, m]
+    flips = xp.asarray(_flips(m))
+    bits = ((less[:, :m] ^ wrap[:, None]) @ flips) & 1 if m else xp.zeros((e, 0), dtype=xp.int32)
+    index = xp.concatenate([bits, wrap[:, None]], axis=1).astype(xp.int64) << xp.arange(jb + 1)[None, :]
+    index = (index.sum(axis=1).astype(xp.uint64) ^ offset).astype(xp.uint8)
+    (opened,) = P._open(ctx, [index], xp.bitwise_xor)                     # round 8: the masked index (a byte)
+    u = opened.astype(xp.int64)
+    slopes = np.zeros(size // 2, dtype=np.int64)
+    consts = np.zeros(size // 2, dtype=np.uint64)
+    slopes[:m + 1], consts[:m + 1] = table.slopes, table.consts
+    with np.errstate(over="ignore"):
+        piece = mul_floor(slopes, be.to_numpy(xh), table.guard) + consts[None, :]
+        public = xp.asarray(np.concatenate([piece, piece + (slopes.view(np.uint64) << np.uint64(64 - table.guard))],
+                                           axis=1))
+    picked = onehot[xp.arange(e)[:, None], xp.arange(size)[None, :] ^ u[:, None]]
+    out = be.sub(be.sum(be.mul(picked, public), axis=1), dtab[xp.arange(e), u])
+    return out.reshape(shape)
 
 
 def tanh(ctx: P.PartyContext, x: Any) -> Any:

@@ -100,13 +100,14 @@ def _op_relu(ctx, x):
 
 
 SPLINE_CHUNK = 2048
+RING_SPLINE_CHUNK = 8192
 
 
 def _spline_op(kind: str, classic):
     """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 5
     bytes per element, inputs with |x| < 2^13), else the classic protocol the cost model
-    prefers on the session's link: ``classic`` (exp and a reciprocal) or the same spline
-    from classic comparisons (fewer rounds, more bytes)."""
+    prefers on the session's link: ``classic`` (exp and a reciprocal) or the same table as
+    the masked spline on the whole ring, any number of parties (8 rounds)."""
     def op(ctx, x):
         from . import fss
 
@@ -123,7 +124,12 @@ def _spline_op(kind: str, classic):
 
         if (ctx.costs or CostModel()).classic_variant(elements, ctx.n_parties) == "spline":
             ctx.choices[kind]["spline"] = ctx.choices[kind].get("spline", 0) + 1
-            return N.spline(ctx, x, fss.named_spline(kind))
+            table = fss.ring_spline(kind, ctx.fractional_bits)
+            # the dealer's tables are ~4.9 KB per element and party: chunks of RING_SPLINE_CHUNK
+            flat, parts = ctx.be.xp.ascontiguousarray(x).reshape(-1), []
+            for start in range(0, max(elements, 1), RING_SPLINE_CHUNK):
+                parts.append(N.spline(ctx, flat[start:start + RING_SPLINE_CHUNK], table))
+            return ctx.be.xp.concatenate(parts).reshape(x.shape)
         return classic(ctx, x)
     op.__name__ = f"_op_{kind}"
     return op

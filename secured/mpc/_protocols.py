@@ -115,6 +115,11 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
     """How the dealer turns the random parts into correlated values:
     kind -> (parts are XOR shares, derived parts are XOR shares, function)."""
 
+    def ring_spline(r, rho, params):
+        from .fss import ring_spline_material
+
+        return tuple(be.asarray(v) for v in ring_spline_material(be.to_numpy(r), be.to_numpy(rho), *params))
+
     def bits(r_words, params):
         # params = n: the first n bits of the XOR-shared words, as additive shares of 0/1.
         return (be.asarray(be.unpack_bits(r_words, params).astype(np.uint64)),)
@@ -131,6 +136,10 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
         # r as additive 0/1 shares and c = a * r
         "bitmul": ((True, False), (False, False), lambda rw, a, params: (
             bits(rw, params)[0], be.mul(a, bits(rw, params)[0].reshape(a.shape)))),
+        # the masked spline (``_nonlinear.spline``, params = (kind, frac)): mask r (additive) and
+        # random words (XOR); derived: the compared words, the index offset (XOR), the unit
+        # vector and the slope table (additive)
+        "ring_spline": ((False, True), (True, True, False, False), ring_spline),
     }
 
 

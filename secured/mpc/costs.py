@@ -41,13 +41,14 @@ FSS_OPS = tuple(FSS)
 #: picks them, protocol='fss' asks for them.
 BOUNDED = ("sigmoid", "tanh")
 #: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
-#: or more parties: exp and a Newton reciprocal, or 46 comparisons and one product (spline).
-SPLINE_BREAKPOINTS = 46
+#: or more parties: exp and a Newton reciprocal, or the masked spline (the x^ opening, a 6-level
+#: comparison tree against 96 dealer words, the masked piece index: 8 rounds at any n).
+SPLINE_BREAKPOINTS = 46            # fss.named_spline's default
 #: the FSS spline gate's breakpoints: 96 pieces, so a piece's index and the mask's wrap fit the
 #: one byte of its second round (sigmoid within 4.0e-5 of the function, tanh 8.0e-5).
 FSS_SPLINE_BREAKPOINTS = 95
 CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (46, 2010.8)},
-                    "spline": {2: (8, SPLINE_BREAKPOINTS * 54.4 + 16.0), 3: (17, SPLINE_BREAKPOINTS * 430.2 + 64.0)}}
+                    "spline": {2: (8, 3009.0), 3: (8, 6018.0)}}
 
 
 @dataclass
@@ -58,7 +59,7 @@ class CostModel:
     fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "sigmoid": 1.1e-5,
                                                        "tanh": 1.1e-5})
     classic_seconds: dict = field(default_factory=lambda: {**{op: 2.8e-7 for op in CLASSIC}, "sigmoid": 3e-6,
-                                                           "tanh": 3e-6})
+                                                           "tanh": 3e-6, "spline": 2.6e-5})
     fss_keygen_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-6 for op in FSS}, "sigmoid": 1.2e-4,
                                                               "tanh": 1.2e-4})
     preprocessed: bool = False
@@ -87,16 +88,16 @@ class CostModel:
         return "fss" if self.estimate(op, "fss", elements) < self.estimate(op, "classic", elements) else "classic"
 
     def classic_variant(self, elements: int, n_parties: int) -> str:
-        """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the spline
-        has a quarter of the rounds and five to eight times the bytes (and compute)."""
+        """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the masked
+        spline has 8 rounds (exp: 22 at 2 parties, 46 at 3) and three to eight times the bytes
+        and compute (its dealer tables)."""
         if self.sigmoid in ("exp", "spline"):
             return self.sigmoid
         def cost(name: str, compute: float) -> float:
             rounds, per_element = CLASSIC_VARIANTS[name][min(n_parties, 3)]
             return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \
                 compute * elements
-        # the spline's compute: its 46 comparisons; the exp-based sigmoid's: the sigmoid's rate
-        spline = cost("spline", SPLINE_BREAKPOINTS * self.classic_seconds["ltz"])
+        spline = cost("spline", self.classic_seconds["spline"])
         return "spline" if spline < cost("exp", self.classic_seconds["sigmoid"]) else "exp"
 
     def report(self, elements: int = 2**20, ops: Optional[tuple[str, ...]] = None) -> list[dict]:

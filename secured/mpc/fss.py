@@ -39,6 +39,7 @@ sessions with more parties keep the protocols of ``secured.mpc._protocols``.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -51,7 +52,8 @@ from .costs import FSS_SPLINE_BREAKPOINTS, SPLINE_BREAKPOINTS
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
            "fit_spline", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
-           "key_arrays", "key_from_arrays", "truncation_table", "truncate_keygen", "truncate"]
+           "key_arrays", "key_from_arrays", "truncation_table", "truncate_keygen", "truncate",
+           "RingSpline", "ring_spline", "mul_floor", "ring_spline_material"]
 
 _ONE = np.uint64(1)
 
@@ -220,19 +222,32 @@ class Spline:
         return self.slopes[j] * x + self.intercepts[j]
 
 
-def _segment(fn: Any, a: float, b: float, samples: int = 40) -> tuple[float, float, float]:
+_GRID = np.linspace(0.0, 1.0, 40)
+
+
+def _segment(fn: Any, a: float, b: float) -> tuple[float, float, float]:
     """The best line on [a, b] for a function of one curvature sign there (the secant moved
-    by half the largest gap), its intercept and its largest error on a grid."""
-    xs = np.linspace(a, b, samples)
+    by half the largest gap), its intercept and its largest error on a grid of 40 points."""
+    xs = a + (b - a) * _GRID
     ys = fn(xs)
     slope = (ys[-1] - ys[0]) / (b - a) if b > a else 0.0
     gap = ys - (ys[0] + slope * (xs - a))
     return slope, float(ys[0] - slope * a + (gap.max() + gap.min()) / 2), float((gap.max() - gap.min()) / 2)
 
 
+def _errors(fn: Any, a: float, ends: np.ndarray) -> np.ndarray:
+    """``_segment``'s largest error for the pieces [a, b], every b in ``ends`` at once."""
+    xs = a + (ends[:, None] - a) * _GRID[None, :]
+    ys = fn(xs)
+    slope = (ys[:, -1] - ys[:, 0]) / (ends - a)
+    gap = ys - (ys[:, :1] + slope[:, None] * (xs - a))
+    return (gap.max(axis=1) - gap.min(axis=1)) / 2
+
+
 def _cover(fn: Any, lo: float, hi: float, eps: float, limit: int) -> list[float] | None:
-    """Greedy breakpoints over [lo, hi]: each piece as long as its line stays within eps;
-    None when more than ``limit`` pieces are needed."""
+    """Greedy breakpoints over [lo, hi]: each piece as long as its line stays within eps (the
+    error grows with the piece: 4 rounds of 64 candidate ends narrow the longest to 6e-8 of
+    the range); None when more than ``limit`` pieces are needed."""
     breaks, a = [lo], lo
     while a < hi:
         if len(breaks) > limit:
@@ -241,9 +256,14 @@ def _cover(fn: Any, lo: float, hi: float, eps: float, limit: int) -> list[float]
             breaks.append(hi)
             break
         good, bad = a, hi
-        for _ in range(24):
-            mid = (good + bad) / 2
-            good, bad = (mid, bad) if _segment(fn, a, mid)[2] <= eps else (good, mid)
+        for _ in range(4):
+            ends = np.linspace(good, bad, 65)[1:]
+            ok = _errors(fn, a, ends) <= eps
+            first_bad = int(np.argmin(ok)) if not ok.all() else len(ends)
+            if first_bad:
+                good = float(ends[first_bad - 1])
+            if first_bad < len(ends):
+                bad = float(ends[first_bad])
         if good - a < 1e-9:
             return None
         breaks.append(good)
@@ -269,7 +289,7 @@ def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tu
     if isinstance(breakpoints, bool) or not isinstance(breakpoints, int) or not 2 <= breakpoints <= 255:
         raise ConfigurationError("breakpoints must be an int from 2 to 255.")
     low, high, best = 1e-9, 1.0, None
-    for _ in range(30):
+    for _ in range(22):                    # the error to a factor 1e9^(2^-22): 1 + 5e-6
         eps = math.sqrt(low * high)
         a, b = _tail(fn, left, eps, span, -1), _tail(fn, right, eps, span, 1)
         breaks = _cover(fn, a, b, eps, breakpoints - 1)
@@ -289,21 +309,25 @@ def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tu
 
 
 _SPLINES: dict[tuple[str, int], Spline] = {}
+_FIT_LOCK = threading.Lock()
 
 
 def named_spline(name: str, breakpoints: int = SPLINE_BREAKPOINTS) -> Spline:
     """The spline of ``sigmoid`` or ``tanh`` with ``breakpoints`` breakpoints (fitted once per
     process)."""
     key = (name, breakpoints)
-    if key not in _SPLINES:
-        if name == "sigmoid":
-            _SPLINES[key] = fit_spline(lambda x: 0.5 * (1.0 + np.tanh(x / 2)), breakpoints, left=0.0, right=1.0,
-                                       name=name)
-        elif name == "tanh":
-            _SPLINES[key] = fit_spline(np.tanh, breakpoints, left=-1.0, right=1.0, name=name)
-        else:
-            raise ConfigurationError(f"No spline named {name!r}; there are sigmoid and tanh.")
+    with _FIT_LOCK:                        # parties on threads of one process fit it once
+        if key not in _SPLINES:
+            _SPLINES[key] = _fit_named(name, breakpoints)
     return _SPLINES[key]
+
+
+def _fit_named(name: str, breakpoints: int) -> Spline:
+    if name == "sigmoid":
+        return fit_spline(lambda x: 0.5 * (1.0 + np.tanh(x / 2)), breakpoints, left=0.0, right=1.0, name=name)
+    if name == "tanh":
+        return fit_spline(np.tanh, breakpoints, left=-1.0, right=1.0, name=name)
+    raise ConfigurationError(f"No spline named {name!r}; there are sigmoid and tanh.")
 
 
 @dataclass
@@ -450,6 +474,78 @@ def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = No
         picked = key.onehot[rows, np.arange(size)[None, :] ^ u[:, None]]
         out = (picked * public).sum(axis=1, dtype=np.uint64) - key.dtab[np.arange(e), u]
     return out.reshape(key.shape)
+
+
+# ---------------------------------------------------------------------- the masked spline, n parties
+@dataclass(frozen=True)
+class RingSpline:
+    """A spline over the whole ring for the n-party masked gate (``secured.mpc._nonlinear.spline``):
+    inputs in offset binary xu = x + 2^63 (every ring value), breakpoints likewise; piece j is
+    floor(slopes[j] xu / 2^guard) + consts[j] (mod 2^64), so consts carry - slope 2^(63-guard)."""
+    name: str
+    frac: int
+    guard: int
+    points: np.ndarray       # (m,) uint64, sorted
+    slopes: np.ndarray       # (m+1,) int64, |slope| < 2^31
+    consts: np.ndarray       # (m+1,) uint64
+
+
+_RING_SPLINES: dict[tuple[str, int], RingSpline] = {}
+RING_GUARD = 20
+
+
+def ring_spline(kind: str, frac: int) -> RingSpline:
+    """The ring table of ``kind`` (``FSS_SPLINE_BREAKPOINTS`` breakpoints) at ``frac`` fractional bits."""
+    key = (kind, int(frac))
+    if key not in _RING_SPLINES:
+        spline = named_spline(kind, FSS_SPLINE_BREAKPOINTS)          # fitted under the lock
+        if not 1 <= frac <= 40:
+            raise ConfigurationError("A ring spline needs 1 to 40 fractional bits.")
+        slopes = np.round(spline.slopes * 2.0 ** RING_GUARD).astype(np.int64)
+        if int(np.abs(slopes).max()) >= 1 << 31:
+            raise ConfigurationError("The spline's slopes are too steep for the ring table.")
+        with np.errstate(over="ignore"):
+            points = np.round(spline.breaks * 2.0 ** frac).astype(np.int64).view(np.uint64) + np.uint64(1 << 63)
+            consts = np.round(spline.intercepts * 2.0 ** frac).astype(np.int64).view(np.uint64) - \
+                (slopes.view(np.uint64) << np.uint64(63 - RING_GUARD))
+        _RING_SPLINES[key] = RingSpline(kind, int(frac), RING_GUARD, points, slopes, consts)
+    return _RING_SPLINES[key]
+
+
+def mul_floor(slopes: np.ndarray, v: np.ndarray, guard: int) -> np.ndarray:
+    """(E, k) uint64: floor(slopes[j] * v[e] / 2^guard) mod 2^64, exactly, for int64 slopes with
+    |slope| < 2^31 and uint64 v (the 96-bit product split at bit 32; guard <= 32)."""
+    v = np.asarray(v, dtype=np.uint64).reshape(-1)
+    with np.errstate(over="ignore"):
+        high = (slopes.view(np.uint64)[None, :] * (v >> np.uint64(32))[:, None]) << np.uint64(32 - guard)
+        low = (slopes[None, :] * (v & np.uint64(0xFFFFFFFF)).astype(np.int64)[:, None]) >> guard
+        return high + low.view(np.uint64)
+
+
+def ring_spline_material(r: np.ndarray, rho: np.ndarray, kind: str, frac: int) -> tuple[np.ndarray, ...]:
+    """What the dealer derives for the masked spline from the shared mask r (E,) and the shared
+    random words rho (E,): the words q_k = p_k + r and r itself (to be XOR-shared: the parties
+    compare the opened x^ with them), the index's constant bits XOR the index mask (a word), the
+    unit vector at the index mask and the table D_(u ^ mask), D_j = floor(slope_j r / 2^guard)."""
+    t = ring_spline(kind, frac)
+    m = len(t.points)
+    jb = _index_bits(m)
+    size = 1 << (jb + 1)
+    r = np.asarray(r, dtype=np.uint64).reshape(-1)
+    e = r.shape[0]
+    with np.errstate(over="ignore"):
+        q = t.points[None, :] + r[:, None]
+    const = (np.uint8(1) ^ (q < r[:, None]).astype(np.uint8)).astype(np.int32)
+    index_mask = (np.asarray(rho, dtype=np.uint64).reshape(-1) & np.uint64(size - 1)).astype(np.int64)
+    parity = ((const @ _flips(m)) & 1).astype(np.int64) << np.arange(jb)[None, :]
+    offset = (index_mask ^ parity.sum(axis=1)).astype(np.uint64)
+    onehot = np.zeros((e, size), dtype=np.uint64)
+    onehot[np.arange(e), index_mask] = 1
+    d = np.zeros((e, size), dtype=np.uint64)
+    d[:, :m + 1] = mul_floor(t.slopes, r, t.guard)
+    d[:, size // 2:] = d[:, :size // 2]
+    dtab = d[np.arange(e)[:, None], np.arange(size)[None, :] ^ index_mask[:, None]]
+    return np.concatenate([q, r[:, None]], axis=1), offset, onehot, dtab
 
 
 SPLINE_KINDS = ("sigmoid", "tanh")
