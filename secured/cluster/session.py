@@ -144,7 +144,9 @@ class _PartyActor(_OwnMethodsOnly):
                 import ray
 
                 if self.comm.links is not None and self.comm.links.has(self.n_parties):
-                    return self._ask_dealer(kind, args)
+                    wait = self._ask_dealer(kind, args)
+                    # corrections are read after the op's opening (PartyContext.ready); keys at once
+                    return wait if kind == "corr" else wait()
                 try:
                     return ray.get(getattr(dealer, method).remote(*args), timeout=self.timeout)
                 except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
@@ -161,21 +163,28 @@ class _PartyActor(_OwnMethodsOnly):
         return True
 
     def _ask_dealer(self, kind: str, args: tuple) -> Any:
-        """A dealer request over the direct link: the request in the frame's tag, the answer
-        (arrays) back into this party's mailbox."""
+        """A dealer request over the direct link, sent now: the request in the frame's tag, the
+        answer (arrays) back into this party's mailbox, read by the returned function."""
+        import time
+
         from ._sockets import dealer_reply
 
         self._asked = getattr(self, "_asked", 0) + 1
+        number, sent = self._asked, time.monotonic()
         try:
-            self.comm.links.send(self.n_parties, ["ask", kind, self._asked, _plain(args)], [])
+            self.comm.links.send(self.n_parties, ["ask", kind, number, _plain(args)], [])
         except OSError:
             raise PartyTimeoutError(f"the dealer's link to party {self.rank} is broken; the dealer may have died.",
                                     party="dealer") from None
-        got = self.mailbox.take(self.n_parties, ("answer", self._asked), self.timeout)
-        if got is None:
-            raise PartyTimeoutError(f"the dealer did not answer party {self.rank} within {self.timeout:g} s.",
-                                    party="dealer")
-        return dealer_reply(kind, got)
+
+        def wait() -> Any:
+            got = self.mailbox.take(self.n_parties, ("answer", number),
+                                    max(0.0, sent + self.timeout - time.monotonic()))
+            if got is None:
+                raise PartyTimeoutError(f"the dealer did not answer party {self.rank} within {self.timeout:g} s.",
+                                        party="dealer")
+            return dealer_reply(kind, got)
+        return wait
 
     def listen(self, secret: bytes) -> tuple[str, int]:
         """Open this party's TCP endpoint for the session's links; its (address, port)."""

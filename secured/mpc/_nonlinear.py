@@ -275,6 +275,7 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     if ctx.rank == 0:
         masked = be.add(masked, xp.full(e, 1 << 63, dtype=xp.uint64))
     (xh,) = P.open_values(ctx, [masked])                                   # round 1: x^
+    qwords, offset, onehot, dtab = ctx.ready(qwords, offset, onehot, dtab)
     # [x^ < q] bit by bit from the top: q's bit where x^'s is 0 (borrow), equal bits (carry on)
     q = be.bit_decompose(qwords.reshape(-1))                               # (64, W) XOR shares
     a = be.bit_decompose(xp.repeat(xh, m + 1))                             # public planes

@@ -21,6 +21,28 @@ __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "trun
            "ltz", "mul_bit", "ring_conv2d", "conv2d_shape"]
 
 
+class _Answer:
+    """A dealer answer read once, when first needed."""
+
+    def __init__(self, wait: Callable[[], Any]) -> None:
+        self._wait, self._values = wait, None
+
+    def values(self) -> Any:
+        if self._values is None:
+            self._values = self._wait()
+        return self._values
+
+
+class _Pending:
+    """Derived part ``index`` of a dealer answer that has not been read yet."""
+
+    def __init__(self, answer: _Answer, index: int) -> None:
+        self.answer, self.index = answer, index
+
+    def get(self) -> Any:
+        return self.answer.values()[self.index]
+
+
 @dataclass
 class PartyContext:
     """What a party's protocol code works with: its rank, backend, communicator, dealer key and
@@ -64,8 +86,19 @@ class PartyContext:
         parts = expand_parts(self.be, self.key, self.counter, shapes + derived)
         if self.rank == 0:
             fixes = self.dealer_correction(self.counter, kind, shapes, derived, params)
-            parts[len(shapes):] = [self.be.asarray(v) for v in fixes]
+            if callable(fixes):        # the dealer's answer is on its way: used after this op's opening
+                answer = _Answer(fixes)
+                parts[len(shapes):] = [_Pending(answer, j) for j in range(len(derived))]
+            else:
+                parts[len(shapes):] = [self.be.asarray(v) for v in fixes]
         return parts
+
+    def ready(self, *parts: Any) -> Any:
+        """Derived parts as arrays: party 0's corrections may still be on their way from the
+        dealer (a request over a link goes out before the op's opening and is read after it,
+        so the two round trips overlap); the others' parts are arrays already."""
+        out = [self.be.asarray(p.get()) if isinstance(p, _Pending) else p for p in parts]
+        return out[0] if len(out) == 1 else out
 
 
 def matmul_shape(xs: tuple[int, ...], ys: tuple[int, ...]) -> tuple[int, ...]:
@@ -153,6 +186,7 @@ def and_bits(ctx: PartyContext, x: Any, y: Any) -> Any:
     be = ctx.be
     a, b, c = ctx.randomness("and", (tuple(x.shape), tuple(y.shape)), tuple(x.shape))
     e, d = open_bits(ctx, [be.xor(x, a), be.xor(y, b)])
+    c = ctx.ready(c)
     z = be.xor(c, be.xor(be.and_(e, b), be.and_(d, a)))
     return be.xor(z, be.and_(e, d)) if ctx.rank == 0 else z
 
@@ -280,6 +314,7 @@ def b2a_bits(ctx: PartyContext, words: Any, n: int) -> Any:
     out_shape = tuple(words.shape[:-1]) + (n,)
     r_words, r_arith = ctx.randomness("bit", (tuple(words.shape),), out_shape, params=n)
     (e_words,) = open_bits(ctx, [be.xor(words, r_words)])
+    r_arith = ctx.ready(r_arith)
     e = be.asarray(be.unpack_bits(e_words, n).astype(np.uint64))
     # b = e xor r = e + r - 2 e r, with e public.
     out = be.sub(r_arith, be.mul(be.lshift(e, 1), r_arith))
@@ -297,6 +332,7 @@ def mul_bit(ctx: PartyContext, x: Any, words: Any, complement: bool = False) -> 
                                  more_derived=(tuple(x.shape),))
     e_words, eps = _open_mixed(ctx, [be.xor(words, rw)], [be.sub(x, a)])
     e = be.asarray(be.unpack_bits(e_words, n).astype(np.uint64)).reshape(x.shape)
+    r, c = ctx.ready(r, c)
     r = r.reshape(x.shape)
     xr = be.add(be.mul(eps, r), c)  # x r = eps r + a r, eps public
     xs = be.add(be.mul(e, x), be.mul(be.sub(1, be.lshift(e, 1)), xr))
@@ -338,6 +374,7 @@ def beaver(ctx: PartyContext, x: Any, y: Any, kind: str, params: Any = None) -> 
         out_shape = conv2d_shape(tuple(x.shape), tuple(y.shape), *params)
     a, b, c = ctx.randomness(kind, (tuple(x.shape), tuple(y.shape)), out_shape, params=params)
     eps, delta = open_values(ctx, [be.sub(x, a), be.sub(y, b)])
+    c = ctx.ready(c)
     # x y = eps delta + eps b + a delta + a b; party 0 folds eps delta into eps (b_0 + delta),
     # so every party does two products.
     b_term = be.add(b, delta) if ctx.rank == 0 else b
@@ -349,6 +386,7 @@ def square(ctx: PartyContext, x: Any) -> Any:
     be = ctx.be
     a, c = ctx.randomness("square", (tuple(x.shape),), tuple(x.shape))
     (eps,) = open_values(ctx, [be.sub(x, a)])
+    c = ctx.ready(c)
     z = be.add(c, be.mul(be.lshift(eps, 1), a))
     if ctx.rank == 0:
         z = be.add(z, be.mul(eps, eps))
@@ -375,6 +413,7 @@ def truncate(ctx: PartyContext, x: Any, f: int) -> Any:
         return be.neg(be.arshift(be.neg(x), f))
     r, rt = ctx.randomness("trunc", (tuple(x.shape),), tuple(x.shape), params=f)
     (c,) = open_values(ctx, [be.sub(x, r)])
+    rt = ctx.ready(rt)
     return be.add(rt, be.arshift(c, f)) if ctx.rank == 0 else rt
 
 
