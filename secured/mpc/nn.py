@@ -95,8 +95,13 @@ class Sequential(Module):
             x = layer(x)
         return x
 
-    def backward(self, grad: SharedTensor) -> SharedTensor:
-        for layer in reversed(self.layers):
+    def backward(self, grad: SharedTensor, input_grad: bool = True) -> SharedTensor | None:
+        """Accumulate every parameter's gradient; the gradient with respect to the input too,
+        unless ``input_grad=False`` (training: the data needs none, and the first Linear or
+        Conv2d then skips its input product, like torch for an input without requires_grad)."""
+        for i, layer in reversed(list(enumerate(self.layers))):
+            if i == 0 and not input_grad and isinstance(layer, (Linear, Conv2d)):
+                return layer.backward(grad, input_grad=False)
             grad = layer.backward(grad)
         return grad
 
@@ -121,11 +126,11 @@ class Linear(Module):
         y = x @ self.weight.value.T
         return y + self.bias.value if self.bias is not None else y
 
-    def backward(self, grad: SharedTensor) -> SharedTensor:
+    def backward(self, grad: SharedTensor, input_grad: bool = True) -> SharedTensor | None:
         _accumulate(self.weight, grad.T @ self._x)
         if self.bias is not None:
             _accumulate(self.bias, grad.sum(axis=0))
-        return grad @ self.weight.value
+        return grad @ self.weight.value if input_grad else None
 
     def __repr__(self) -> str:
         out, inp = self.weight.shape
@@ -148,7 +153,7 @@ class Conv2d(Module):
             y = y + self.bias.value.reshape(1, -1, 1, 1)
         return y
 
-    def backward(self, grad: SharedTensor) -> SharedTensor:
+    def backward(self, grad: SharedTensor, input_grad: bool = True) -> SharedTensor | None:
         s = grad._session
         x = self._x
         o, c, kh, kw = self.weight.shape
@@ -158,6 +163,8 @@ class Conv2d(Module):
         _accumulate(self.weight, (g2 @ cols).sum(axis=0).reshape(o, c, kh, kw))
         if self.bias is not None:
             _accumulate(self.bias, grad.sum(axis=(0, 2, 3)))
+        if not input_grad:
+            return None
         dcols = g2.transpose(0, 2, 1) @ self.weight.value.reshape(o, c * kh * kw)
         return s.run("col2im", dcols, x.shape, kh, kw, self.stride, self.padding)
 

@@ -139,7 +139,11 @@ class PrivateTrainer:
             for i in range(0, self.n_rows, batch_size):
                 idx = order[i:i + batch_size]
                 out = smodel(self.X[idx])
-                smodel.backward(criterion.grad(out, self.y[idx]))
+                grad = criterion.grad(out, self.y[idx])
+                if isinstance(smodel, nn.Sequential):          # the data needs no gradient
+                    smodel.backward(grad, input_grad=False)
+                else:
+                    smodel.backward(grad)
                 opt.step()
                 opt.zero_grad()
                 done += 1
