@@ -130,7 +130,7 @@ RULES: dict[str, Rule] = {
     "conv2d": lambda s, a: _conv(s, a, False),
     "conv2d_public": lambda s, a: _conv(s, a, True),
     "ltz": lambda s, a: (1.0, 1), "eq": lambda s, a: (1.0, 1), "ge0": lambda s, a: (1.0, 1),
-    "relu": lambda s, a: (_b(a[0]), 1),
+    "relu": lambda s, a: (_b(a[0]), 1), "relu_mask": lambda s, a: (_b(a[0]), 1),
     "max": lambda s, a: (_b(a[0]), 1),
     "argmax": lambda s, a: (float(max(a[0].shape[a[1]] - 1, 0)) if a[0].shape else 0.0, 1),
     "exp": _exp,

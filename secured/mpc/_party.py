@@ -162,6 +162,23 @@ def _op_div(ctx, x, y):
     return N.mul(ctx, x, N.reciprocal(ctx, y))
 
 
+def _op_relu_mask(party, x, mask_id):
+    """max(x, 0), and [x >= 0] (fixed point 0.0 / 1.0) stored under ``mask_id`` for the
+    backward pass: classic, the sign's XOR bits injected into x in one round, which also gives
+    the mask's additive shares (7 rounds, no truncation; ge0 then a product took 8, and a
+    truncation round more at 3 parties); with FSS, the DReLU gate and a product."""
+    if isinstance(mask_id, bool) or not isinstance(mask_id, int) or mask_id in party.store:
+        raise PartyRefused(f"party {party.rank}: relu_mask stores its mask under a new tensor id.")
+    ctx = party.ctx
+    if ctx.use_fss("ge0", int(np.prod(x.shape))):
+        mask = _op_ge0(ctx, x)
+        party.store[mask_id] = mask
+        return N.mul(ctx, x, mask)
+    y, keep = P.mul_bit(ctx, x, P.msb_bits(ctx, x), complement=True, with_bit=True)
+    party.store[mask_id] = ctx.be.lshift(keep, ctx.fractional_bits)
+    return y
+
+
 def _op_ge0(ctx, x):
     """[x >= 0] as fixed point 0.0 / 1.0."""
     if ctx.use_fss("ge0", int(np.prod(x.shape))):
@@ -420,7 +437,7 @@ def _share_op(fn: Callable[..., Any]) -> Callable[..., Any]:
 #: whose handler is ``_op_matmul`` -> ``_protocols.beaver(ctx, x, y, "matmul")``; bounds: ``_bounds.RULES``.
 COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
     **{name: (_share_op(fn), True) for name, fn in OPS.items()},
-    "input": (_cmd_input, True),
+    "input": (_cmd_input, True), "relu_mask": (_op_relu_mask, True),
     "load": (_cmd_load, False), "check_bound": (_cmd_check_bound, False),
     "save_shares": (_cmd_save_shares, False), "reveal": (_cmd_reveal, False), "rounds": (_cmd_rounds, False),
     "secagg_advertise": (_cmd_secagg_advertise, False), "secagg_share_keys": (_cmd_secagg_share_keys, False),
@@ -432,7 +449,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
 
 #: Commands whose results are plain values (a share's shape, a revealed array, a number, None):
 #: transports may carry them in their own frames (the Ray layer's links); others go by Ray.
-PLAIN_RESULT_OPS = frozenset({*OPS, "input", "reveal", "rounds", "check_bound", "save_shares"})
+PLAIN_RESULT_OPS = frozenset({*OPS, "input", "relu_mask", "reveal", "rounds", "check_bound", "save_shares"})
 
 
 class Party:

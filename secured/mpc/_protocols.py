@@ -321,11 +321,12 @@ def b2a_bits(ctx: PartyContext, words: Any, n: int) -> Any:
     return be.add(out, e) if ctx.rank == 0 else out
 
 
-def mul_bit(ctx: PartyContext, x: Any, words: Any, complement: bool = False) -> Any:
+def mul_bit(ctx: PartyContext, x: Any, words: Any, complement: bool = False, with_bit: bool = False) -> Any:
     """[x * s] (or [x * (1 - s)]) for XOR-shared bits s (words, one bit per element of x):
     bit injection in ONE round. With the dealer's random bit r (XOR and additive shares) and
     c = a r: open e = s xor r and eps = x - a together; then s = e + r - 2 e r and
-    x s = e x + (1 - 2 e)(eps r + c)."""
+    x s = e x + (1 - 2 e)(eps r + c). ``with_bit``: also the additive 0/1 shares of s (or
+    1 - s), which that opening gives for free."""
     be = ctx.be
     n = int(np.prod(x.shape))
     rw, a, r, c = ctx.randomness("bitmul", (tuple(words.shape), tuple(x.shape)), (n,), params=n,
@@ -335,8 +336,15 @@ def mul_bit(ctx: PartyContext, x: Any, words: Any, complement: bool = False) -> 
     r, c = ctx.ready(r, c)
     r = r.reshape(x.shape)
     xr = be.add(be.mul(eps, r), c)  # x r = eps r + a r, eps public
-    xs = be.add(be.mul(e, x), be.mul(be.sub(1, be.lshift(e, 1)), xr))
-    return be.sub(x, xs) if complement else xs
+    flip = be.sub(1, be.lshift(e, 1))                                  # 1 - 2 e
+    xs = be.add(be.mul(e, x), be.mul(flip, xr))
+    out = be.sub(x, xs) if complement else xs
+    if not with_bit:
+        return out
+    bit = be.neg(be.mul(flip, r)) if complement else be.mul(flip, r)   # s = e + (1 - 2 e) r
+    if ctx.rank == 0:
+        bit = be.add(bit, be.sub(1, e) if complement else e)
+    return out, bit
 
 
 def _open_mixed(ctx: PartyContext, xor_shares: list[Any], add_shares: list[Any]) -> list[Any]:

@@ -178,8 +178,8 @@ class ReLU(Module):
     def forward(self, x: SharedTensor) -> SharedTensor:
         if not self.training:
             return x.relu()
-        self._mask = x._session.run("ge0", x)
-        return x * self._mask
+        y, self._mask = x._session.relu_with_mask(x)
+        return y
 
     def backward(self, grad: SharedTensor) -> SharedTensor:
         return grad * self._mask

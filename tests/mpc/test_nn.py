@@ -229,3 +229,21 @@ def test_private_cnn_inference_on_digits(s3):
     private = model(s3.share(Xte)).reveal()
     assert np.abs(private - logits).max() < 0.02
     assert (private.argmax(1) == logits.argmax(1)).mean() >= 0.99
+
+
+def test_relu_with_mask(session):
+    """The training ReLU: max(x, 0) and the exact 0/1 mask from one bit injection (7 rounds at 2
+    parties); a party refuses to store the mask over a tensor it already holds."""
+    from secured.exceptions import PartyRefused, SecuredError
+
+    x = np.concatenate([np.linspace(-5, 5, 101), [0.0, -2.0**-16, 2.0**-16, 1e5, -1e5]])
+    t = session.share(x)
+    session.reset_stats()
+    y, mask = session.relu_with_mask(t)
+    np.testing.assert_allclose(y.reveal(), np.maximum(np.round(x * 2**16) / 2**16, 0), atol=2 * 2**-16)
+    np.testing.assert_array_equal(mask.reveal(), (np.round(x * 2**16) >= 0).astype(float))
+    assert mask.bound == 1.0 and y.shape == mask.shape == x.shape
+    if session.n_parties == 2:
+        assert session.stats()["parties"][0]["by_op"]["relu_mask"][1] == 7
+    with pytest.raises((PartyRefused, SecuredError), match="new tensor id"):
+        session.run("relu_mask", t, t._id)
