@@ -276,20 +276,9 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
         masked = be.add(masked, xp.full(e, 1 << 63, dtype=xp.uint64))
     (xh,) = P.open_values(ctx, [masked])                                   # round 1: x^
     qwords, offset, onehot, dtab = ctx.ready(qwords, offset, onehot, dtab)
-    # [x^ < q] bit by bit from the top: q's bit where x^'s is 0 (borrow), equal bits (carry on)
-    q = be.bit_decompose(qwords.reshape(-1))                               # (64, W) XOR shares
-    a = be.bit_decompose(xp.repeat(xh, m + 1))                             # public planes
-    borrow = be.and_(q, be.not_(a))
-    equal = be.xor(q, be.not_(a)) if ctx.rank == 0 else q
-    while borrow.shape[0] > 1:                                             # 64 -> 1 planes: 6 rounds
-        hi_e, hi_b, lo_e, lo_b = equal[1::2], borrow[1::2], equal[0::2], borrow[0::2]
-        if borrow.shape[0] == 2:
-            borrow = be.xor(hi_b, P.and_bits(ctx, hi_e, lo_b))
-        else:
-            both = P.and_bits(ctx, xp.concatenate([hi_e, hi_e]), xp.concatenate([lo_b, lo_e]))
-            half = hi_e.shape[0]
-            borrow, equal = be.xor(hi_b, both[:half]), both[half:]
-    less = be.unpack_bits(borrow[0], e * (m + 1)).reshape(e, m + 1).astype(xp.int32)
+    # [x^ < q_k] for every word at once (rounds 2-7)
+    borrow = P.public_less(ctx, be.bit_decompose(xp.repeat(xh, m + 1)), be.bit_decompose(qwords.reshape(-1)))
+    less = be.unpack_bits(borrow, e * (m + 1)).reshape(e, m + 1).astype(xp.int32)
     wrap = less[:, m]
     flips = xp.asarray(_flips(m))
     bits = ((less[:, :m] ^ wrap[:, None]) @ flips) & 1 if m else xp.zeros((e, 0), dtype=xp.int32)

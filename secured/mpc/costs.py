@@ -47,7 +47,7 @@ SPLINE_BREAKPOINTS = 46            # fss.named_spline's default
 #: the FSS spline gate's breakpoints: 96 pieces, so a piece's index and the mask's wrap fit the
 #: one byte of its second round (sigmoid within 4.0e-5 of the function, tanh 8.0e-5).
 FSS_SPLINE_BREAKPOINTS = 95
-CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (46, 2010.8)},
+CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (39, 956.2)},
                     "spline": {2: (8, 3009.0), 3: (8, 6018.0)}}
 
 
@@ -89,7 +89,7 @@ class CostModel:
 
     def classic_variant(self, elements: int, n_parties: int) -> str:
         """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the masked
-        spline has 8 rounds (exp: 22 at 2 parties, 46 at 3) and three to eight times the bytes
+        spline has 8 rounds (exp: 22 at 2 parties, 39 at 3) and three to eight times the bytes
         and compute (its dealer tables)."""
         if self.sigmoid in ("exp", "spline"):
             return self.sigmoid

@@ -66,3 +66,59 @@ def test_relu_costs_two_parties():
         s.reset_stats()
         x < 0
         assert s.stats()["parties"][0]["rounds"] == 7
+
+
+def _msb_on_threads(parties, x):
+    """P.msb_bits on threaded parties with a real dealer, for ring values x (int64); the opened
+    sign bits and the communicators' stats."""
+    import threading
+
+    from secured.backend import get_backend
+    from secured.mpc import _protocols as P
+    from secured.mpc._comm import make_thread_communicators
+    from secured.mpc._dealer import Dealer
+
+    be = get_backend(name="numpy")
+    dealer = Dealer(parties, be, P.derivations(be))
+    comms = make_thread_communicators(parties, 60.0)
+    rng = np.random.default_rng(parties)
+    shares = [rng.integers(0, 2**63, x.shape, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+              for _ in range(parties - 1)]
+    with np.errstate(over="ignore"):
+        shares.append(x.view(np.uint64) - np.sum(shares, axis=0, dtype=np.uint64))
+    out, errors = [None] * parties, []
+
+    def party(b):
+        ctx = P.PartyContext(b, parties, be, comms[b], dealer.key_for(b), dealer.correction if b == 0 else None, F)
+        try:
+            out[b] = P.msb_bits(ctx, shares[b])
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=party, args=(b,)) for b in range(parties)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    words = out[0]
+    for w in out[1:]:
+        words = words ^ w
+    return be.unpack_bits(words, x.size).astype(np.uint8), [c.stats for c in comms]
+
+
+def test_masked_comparison_on_the_whole_ring():
+    """Three or more parties: the sign from the masked comparison equals the top bit of the
+    ring value on 10^5 random values over the whole ring and its edges (+-2^63, +-1, 0, the
+    2^62 boundaries); 7 rounds and 78.8 bytes per element to the peers at 3 parties."""
+    rng = np.random.default_rng(0)
+    edges = np.array([-(2**63), 2**63 - 1, -1, 0, 1, 2**62, -(2**62), 2**62 - 1, -(2**62) - 1], dtype=np.int64)
+    for parties, m in ((3, 100_000), (4, 5_000)):
+        x = np.concatenate([edges, rng.integers(-(2**63), 2**63 - 1, m, endpoint=True, dtype=np.int64)])
+        bits, stats = _msb_on_threads(parties, x)
+        np.testing.assert_array_equal(bits, (x < 0).astype(np.uint8))
+        assert {s.rounds for s in stats} == {7}
+        if parties == 3:
+            # x^ (8 B) and the tree's 250 opened bits, to each of the 2 peers (words of 64 elements)
+            assert stats[0].bytes_sent == 2 * (8 * x.size + 250 * 8 * -(-x.size // 64))
