@@ -14,7 +14,7 @@
    20 ms at 1 Gbit/s and 20 ms at 100 Mbit/s. Rounds and bytes from the communicators.
 3. The cost model's estimates and choice for the same settings, next to the measurements.
 4. sigmoid on 2^sigmoid_log2 elements, 2 parties: the classic protocol two ways (exp and a
-   Newton reciprocal, 22 rounds; the spline from 46 classic comparisons, 8 rounds), the FSS
+   Newton reciprocal, 22 rounds; the masked spline, 8 rounds a chunk of 8,192), the FSS
    spline gate online (keys made beforehand) and end to end, on the same links; max error
    against float64.
 """
@@ -176,7 +176,7 @@ def main() -> int:
                   f"{end['seconds']:12.3f} s {classic['seconds'] / online['seconds']:11.2f}x {choice:>11}")
     ms = 1 << args.sigmoid_log2
     print(f"\nsigmoid on {ms} elements, 2 parties (seconds, rounds, bytes per element per party, max error):")
-    print(f"{'link':13} {'classic exp':>28} {'classic spline':>28} {'FSS online':>20} {'FSS end to end':>28}")
+    print(f"{'link':13} {'classic exp':>28} {'masked spline':>28} {'FSS online':>20} {'FSS end to end':>28}")
     report["sigmoid"] = {}
     for name, link in LINKS.items():
         r = report["sigmoid"][name] = sigmoid_runs(ms, link)

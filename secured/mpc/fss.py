@@ -14,6 +14,8 @@ function (``secured.backend.fss_kernels``: a GGM tree on fixed-key AES, compiled
   input's piece and the mask's wrap, masked (K bits: one byte up to 127 breakpoints); the
   dealer's shared unit vector at the index mask picks the piece locally. Exact up to one unit
   in the last place on |x| < 2^(bits - 1 - frac). 95 breakpoints: 5 bytes per element.
+- ``RingSpline`` / ``ring_spline``: the same tables over the whole ring for the n-party masked
+  spline (``secured.mpc._nonlinear.spline``; its dealer material from ``ring_spline_material``).
 - ``truncate``: x / 2^shift as a one-piece spline, 2 rounds, 8.125 bytes, within one unit on
   |x| < 2^(bits - 1), never the 2-party local truncation's rare wrap.
 
