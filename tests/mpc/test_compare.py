@@ -71,41 +71,16 @@ def test_relu_costs_two_parties():
 def _msb_on_threads(parties, x):
     """P.msb_bits on threaded parties with a real dealer, for ring values x (int64); the opened
     sign bits and the communicators' stats."""
-    import threading
-
     from secured.backend import get_backend
     from secured.mpc import _protocols as P
-    from secured.mpc._comm import make_thread_communicators
-    from secured.mpc._dealer import Dealer
 
-    be = get_backend(name="numpy")
-    dealer = Dealer(parties, be, P.derivations(be))
-    comms = make_thread_communicators(parties, 60.0)
-    rng = np.random.default_rng(parties)
-    shares = [rng.integers(0, 2**63, x.shape, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-              for _ in range(parties - 1)]
-    with np.errstate(over="ignore"):
-        shares.append(x.view(np.uint64) - np.sum(shares, axis=0, dtype=np.uint64))
-    out, errors = [None] * parties, []
+    from ._parties import on_threads
 
-    def party(b):
-        ctx = P.PartyContext(b, parties, be, comms[b], dealer.key_for(b), dealer.correction if b == 0 else None, F)
-        try:
-            out[b] = P.msb_bits(ctx, shares[b])
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=party, args=(b,)) for b in range(parties)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    out, stats = on_threads(parties, x, P.msb_bits, frac=F, seed=parties)
     words = out[0]
     for w in out[1:]:
         words = words ^ w
-    return be.unpack_bits(words, x.size).astype(np.uint8), [c.stats for c in comms]
+    return get_backend(name="numpy").unpack_bits(words, x.size).astype(np.uint8), stats
 
 
 def test_masked_comparison_on_the_whole_ring():

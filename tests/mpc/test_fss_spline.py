@@ -141,40 +141,14 @@ def _ring_table_value(table, x):
 def _run_ring_spline(parties, x, table):
     """The masked spline on ``parties`` threaded parties holding additive shares of the ring
     values x (int64), with a real dealer; the opened result (int64 units) and the stats."""
-    import threading
-
-    from secured.backend import get_backend
     from secured.mpc import _nonlinear as N
-    from secured.mpc._comm import make_thread_communicators
-    from secured.mpc._dealer import Dealer
-    from secured.mpc._protocols import PartyContext, derivations
 
-    be = get_backend(name="numpy")
-    dealer = Dealer(parties, be, derivations(be))
-    comms = make_thread_communicators(parties, 60.0)
-    rng = np.random.default_rng(11)
-    shares = [rng.integers(0, 2**63, x.shape, dtype=np.uint64) * np.uint64(2) for _ in range(parties - 1)]
-    with np.errstate(over="ignore"):
-        shares.append(x.view(np.uint64) - np.sum(shares, axis=0, dtype=np.uint64))
-    out, errors = [None] * parties, []
+    from ._parties import on_threads
 
-    def party(b):
-        ctx = PartyContext(b, parties, be, comms[b], dealer.key_for(b), dealer.correction if b == 0 else None, 16)
-        try:
-            out[b] = N.spline(ctx, shares[b], table)
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=party, args=(b,)) for b in range(parties)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    out, stats = on_threads(parties, x, lambda ctx, share: N.spline(ctx, share, table))
     with np.errstate(over="ignore"):
         total = np.sum(out, axis=0, dtype=np.uint64)
-    return total.view(np.int64).astype(np.float64), [c.stats for c in comms]
+    return total.view(np.int64).astype(np.float64), stats
 
 
 @pytest.mark.parametrize("parties", [2, 3, 4])
