@@ -283,7 +283,7 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     flips = xp.asarray(_flips(m))
     bits = ((less[:, :m] ^ wrap[:, None]) @ flips) & 1 if m else xp.zeros((e, 0), dtype=xp.int32)
     index = xp.concatenate([bits, wrap[:, None]], axis=1).astype(xp.int64) << xp.arange(jb + 1)[None, :]
-    index = (index.sum(axis=1).astype(xp.uint64) ^ offset).astype(xp.uint8)
+    index = (index.sum(axis=1).astype(xp.uint64) ^ offset).astype(xp.uint8 if jb < 8 else xp.uint16)
     (opened,) = P._open(ctx, [index], xp.bitwise_xor)                     # round 8: the masked index (a byte)
     u = opened.astype(xp.int64)
     slopes = np.zeros(size // 2, dtype=np.int64)

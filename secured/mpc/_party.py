@@ -171,7 +171,7 @@ def _op_relu_mask(party, x, mask_id):
         raise PartyRefused(f"party {party.rank}: relu_mask stores its mask under a new tensor id.")
     ctx = party.ctx
     if ctx.use_fss("ge0", int(np.prod(x.shape))):
-        mask = _op_ge0(ctx, x)
+        mask = ctx.be.lshift(_fss_nonneg(ctx, x), ctx.fractional_bits)
         party.store[mask_id] = mask
         return N.mul(ctx, x, mask)
     y, keep = P.mul_bit(ctx, x, P.msb_bits(ctx, x), complement=True, with_bit=True)

@@ -247,3 +247,12 @@ def test_relu_with_mask(session):
         assert session.stats()["parties"][0]["by_op"]["relu_mask"][1] == 7
     with pytest.raises((PartyRefused, SecuredError), match="new tensor id"):
         session.run("relu_mask", t, t._id)
+
+
+def test_relu_with_mask_on_the_fss_gate():
+    x = np.concatenate([np.linspace(-3, 3, 101), [0.0, -2.0**-16]])
+    with Session(2, protocol="fss") as s:
+        y, mask = s.relu_with_mask(s.share(x))
+        np.testing.assert_allclose(y.reveal(), np.maximum(np.round(x * 2**16) / 2**16, 0), atol=2 * 2**-16)
+        np.testing.assert_array_equal(mask.reveal(), (np.round(x * 2**16) >= 0).astype(float))
+        assert s.stats()["parties"][0]["protocols"]["ge0"] == {"fss": 1, "classic": 0}
