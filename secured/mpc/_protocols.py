@@ -324,12 +324,16 @@ def _masked_msb(ctx: PartyContext, x: Any) -> Any:
 def msb_bits(ctx: PartyContext, x: Any) -> Any:
     """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
 
-    Two parties: arithmetic-to-binary keeping only the carry into bit 63, by a tree over
-    groups of bits: 1 round for the 2-bit groups + 5 levels = 6 rounds. Three or more: the
-    masked comparison (``_masked_msb``), 7 rounds whatever the number of parties.
+    Three or more parties, and two where the cost model prefers it (``CostModel.
+    comparison_variant``: large tensors, or a free link): the masked comparison
+    (``_masked_msb``), 7 rounds whatever the number of parties. Else arithmetic-to-binary
+    keeping only the carry into bit 63, by a tree over groups of bits: 1 round for the 2-bit
+    groups + 5 levels = 6 rounds.
     """
+    from .costs import CostModel
+
     be = ctx.be
-    if ctx.n_parties > 2:
+    if (ctx.costs or CostModel()).comparison_variant(int(np.prod(x.shape)), ctx.n_parties) == "masked":
         return _masked_msb(ctx, x)
     a, b, _ = _shared_operands(ctx, x)
     top = be.xor(a[63], b[63])

@@ -53,19 +53,31 @@ def test_pairwise_comparisons(session, data):
 
 
 def test_relu_costs_two_parties():
-    """ReLU on 2 parties: 6 rounds for the sign bit (2-bit groups, then a 5-level tree) and
-    1 for injecting it into x; CrypTen takes about 9 rounds and 200 B per element."""
+    """ReLU on 2 parties: the adder gives the sign bit in 6 rounds (2-bit groups, then a 5-level
+    tree), the masked comparison in 7 with fewer bytes; 1 more round injects it into x.
+    CrypTen takes about 9 rounds and 200 B per element. The cost model picks the masked one
+    for large tensors or a free link, the adder for small tensors where rounds cost."""
+    from secured.mpc import Network
+    from secured.mpc.costs import CostModel
+
     n = 4096
+    sent = {}
     with Session(n_parties=2) as s:
         x = s.share(np.linspace(-5, 5, n))
-        s.reset_stats()
-        x.relu()
-        for party in s.stats()["parties"]:
-            assert party["rounds"] == 7
-            assert party["bytes_sent"] / n < 64
-        s.reset_stats()
-        x < 0
-        assert s.stats()["parties"][0]["rounds"] == 7
+        for variant, rounds in (("adder", 7), ("masked", 8)):
+            s.costs.comparison = variant
+            s.reset_stats()
+            np.testing.assert_array_equal(x.relu().reveal(), np.maximum(encoded(np.linspace(-5, 5, n)), 0))
+            for party in s.stats()["parties"]:
+                assert party["rounds"] == rounds
+            sent[variant] = s.stats()["parties"][0]["bytes_sent"] / n
+            s.reset_stats()
+            x < 0
+            assert s.stats()["parties"][0]["rounds"] == rounds
+    assert sent["masked"] < sent["adder"] < 64
+    lan = CostModel(Network(0.0005, 1e9))
+    assert lan.comparison_variant(64, 2) == "adder" and lan.comparison_variant(2**16, 2) == "masked"
+    assert CostModel(Network()).comparison_variant(1, 2) == "masked" and lan.comparison_variant(1, 3) == "masked"
 
 
 def _msb_on_threads(parties, x):
