@@ -70,7 +70,7 @@ class CostModel:
                                                               "tanh": 1.2e-4})
     preprocessed: bool = False
     sigmoid: str = "auto"        # the classic sigmoid / tanh: 'auto' (by cost), 'exp' or 'spline'
-    comparison: str = "auto"     # the sign bit at 2 parties: 'auto' (by cost), 'adder' or 'masked'
+    comparison: str = "adder"    # the sign bit at 2 parties: 'adder' (fewest rounds), 'masked' or 'auto' (by cost)
 
 
     def estimate(self, op: str, protocol: str, elements: int) -> float:
@@ -109,8 +109,9 @@ class CostModel:
 
     def comparison_variant(self, elements: int, n_parties: int) -> str:
         """'adder' or 'masked' for the sign bits of ``elements`` values: the masked comparison
-        has one round more at 2 parties and 40% less compute and 28% fewer bytes, so it wins
-        except for small tensors on links where a round costs something."""
+        has one round more at 2 parties and 40% less compute and 28% fewer bytes. At 2 parties
+        ``comparison`` decides: 'adder' (the default: fewest rounds), 'masked', or 'auto' (the
+        cheaper on this network: masked except for small tensors where a round costs)."""
         if n_parties > 2:
             return "masked"
         if self.comparison in MSB_VARIANTS:

@@ -55,8 +55,8 @@ def test_pairwise_comparisons(session, data):
 def test_relu_costs_two_parties():
     """ReLU on 2 parties: the adder gives the sign bit in 6 rounds (2-bit groups, then a 5-level
     tree), the masked comparison in 7 with fewer bytes; 1 more round injects it into x.
-    CrypTen takes about 9 rounds and 200 B per element. The cost model picks the masked one
-    for large tensors or a free link, the adder for small tensors where rounds cost."""
+    CrypTen takes about 9 rounds and 200 B per element. The adder is the default; with
+    comparison='auto' the cost model picks the masked one for large tensors or a free link."""
     from secured.mpc import Network
     from secured.mpc.costs import CostModel
 
@@ -75,9 +75,10 @@ def test_relu_costs_two_parties():
             x < 0
             assert s.stats()["parties"][0]["rounds"] == rounds
     assert sent["masked"] < sent["adder"] < 64
-    lan = CostModel(Network(0.0005, 1e9))
+    lan = CostModel(Network(0.0005, 1e9), comparison="auto")
     assert lan.comparison_variant(64, 2) == "adder" and lan.comparison_variant(2**16, 2) == "masked"
-    assert CostModel(Network()).comparison_variant(1, 2) == "masked" and lan.comparison_variant(1, 3) == "masked"
+    assert CostModel(Network(), comparison="auto").comparison_variant(1, 2) == "masked"
+    assert CostModel().comparison_variant(2**20, 2) == "adder" and lan.comparison_variant(1, 3) == "masked"
 
 
 def _msb_on_threads(parties, x):

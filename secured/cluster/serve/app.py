@@ -432,7 +432,7 @@ def build_app(hub: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, runner: Any
         return Published(to="lake", name=body.name, version=stored["version"], dataset_id=dataset_id)
 
     # -- knowledge base ----------------------------------------------------------------------------
-    @app.get("/v1/datasets", tags=["knowledge base"], responses={401: _ERRORS[401]})
+    @app.get("/v1/datasets", tags=["knowledge base"], responses=_errs(400, 401))
     def datasets(text: Optional[str] = Query(default=None, max_length=1000, description="Text to search."),
                  token: str = Depends(_token)) -> list[dict[str, Any]]:
         """Inventory entries you may see."""
