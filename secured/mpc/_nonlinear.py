@@ -259,7 +259,7 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     local, as in the FSS spline gate: the public piece values at x^ picked by the dealer's shared
     unit vector, less its shared table of floor(slope r / 2^20); within 1.5 units in the last
     place of the table. The tree's ANDs cost 2 x 125 bits per breakpoint and element."""
-    from .fss import _flips, _index_bits, mul_floor
+    from .fss import _flips, _index_bits, _pick, mul_floor
 
     be, xp = ctx.be, ctx.be.xp
     m = len(table.points)
@@ -285,17 +285,13 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     index = xp.concatenate([bits, wrap[:, None]], axis=1).astype(xp.int64) << xp.arange(jb + 1)[None, :]
     index = (index.sum(axis=1).astype(xp.uint64) ^ offset).astype(xp.uint8 if jb < 8 else xp.uint16)
     (opened,) = P._open(ctx, [index], xp.bitwise_xor)                     # round 8: the masked index (a byte)
-    u = opened.astype(xp.int64)
     slopes = np.zeros(size // 2, dtype=np.int64)
     consts = np.zeros(size // 2, dtype=np.uint64)
     slopes[:m + 1], consts[:m + 1] = table.slopes, table.consts
     with np.errstate(over="ignore"):
-        piece = mul_floor(slopes, be.to_numpy(xh), table.guard) + consts[None, :]
-        public = xp.asarray(np.concatenate([piece, piece + (slopes.view(np.uint64) << np.uint64(64 - table.guard))],
-                                           axis=1))
-    picked = onehot[xp.arange(e)[:, None], xp.arange(size)[None, :] ^ u[:, None]]
-    out = be.sub(be.sum(be.mul(picked, public), axis=1), dtab[xp.arange(e), u])
-    return out.reshape(shape)
+        pieces = xp.asarray(mul_floor(slopes, be.to_numpy(xh), table.guard) + consts[None, :])
+        wrap = xp.asarray(slopes.view(np.uint64) << np.uint64(64 - table.guard))
+    return _pick(xp, onehot, dtab, opened.astype(xp.int64), pieces, wrap).reshape(shape)
 
 
 def tanh(ctx: P.PartyContext, x: Any) -> Any:

@@ -379,6 +379,29 @@ def _flips(m: int) -> np.ndarray:
     return (((k[:, None] ^ (k[:, None] - 1)) >> np.arange(_index_bits(m))[None, :]) & 1).astype(np.int32)
 
 
+def _unit_tables(index_mask: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The dealer's two tables for index masks (E,) and the pieces' D (E, size / 2): the unit
+    vector at the mask, and D read at u ^ mask for every u (the wrap bit is not in D)."""
+    e, half = d.shape
+    rows = np.arange(e)
+    onehot = np.zeros((e, 2 * half), dtype=np.uint64)
+    onehot[rows, index_mask] = 1
+    full = np.concatenate([d, d], axis=1).astype(np.uint64)
+    return onehot, full[rows[:, None], np.arange(2 * half)[None, :] ^ index_mask[:, None]]
+
+
+def _pick(xp: Any, onehot: Any, dtab: Any, u: Any, pieces: Any, wrap: Any) -> Any:
+    """A party's share of piece (J, w) from the opened u = (J, w) ^ mask: the public values of
+    every piece at x^ (``pieces`` (E, size / 2), plus ``wrap`` when w = 1) weighted by its share
+    of the unit vector read at v ^ u, less its share of D at u (mod 2^64)."""
+    e, size = onehot.shape
+    rows = xp.arange(e)
+    public = xp.concatenate([pieces, pieces + wrap[None, :]], axis=1)
+    picked = onehot[rows[:, None], xp.arange(size)[None, :] ^ u[:, None]]
+    with np.errstate(over="ignore"):
+        return (picked * public).sum(axis=1, dtype=xp.uint64) - dtab[rows, u]
+
+
 @dataclass
 class SplineKey:
     """One party's key of the spline gate for a batch of elements (``spline_keygen``)."""
@@ -418,13 +441,9 @@ def spline_keygen(table: FixedSpline, shape: tuple[int, ...], *, dealer_key: Opt
     offset = rho.copy()
     offset[:, :jb] ^= ((const @ _flips(m)) & 1).astype(np.uint8)
     rho_int = (rho.astype(np.int64) << np.arange(jb + 1)[None, :]).sum(axis=1)
-    onehot = np.zeros((e, size), dtype=np.uint64)
-    onehot[np.arange(e), rho_int] = 1
-    d = np.zeros((e, size), dtype=np.int64)
+    d = np.zeros((e, size // 2), dtype=np.int64)
     d[:, :m + 1] = (table.slopes[None, :] * r.astype(np.int64)[:, None]) >> table.guard      # floor
-    d[:, size // 2:] = d[:, :size // 2]                                                      # w is not in D
-    u = np.arange(size)[None, :] ^ rho_int[:, None]
-    dtab = d[np.arange(e)[:, None], u].astype(np.uint64)
+    onehot, dtab = _unit_tables(rho_int, d.view(np.uint64))
     with np.errstate(over="ignore"):
         values = [r, onehot, dtab]
         first = [stream.words(v.size).reshape(v.shape) & (mask if i == 0 else ~np.uint64(0))
@@ -466,16 +485,13 @@ def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = No
     opened = np.unpackbits(got[0][0] ^ got[1][0])[: e * (jb + 1)].reshape(e, jb + 1)
     u = (opened.astype(np.int64) << np.arange(jb + 1)[None, :]).sum(axis=1)     # J ^ rho
     size = 1 << (jb + 1)
+    slopes = np.zeros(size // 2, dtype=np.int64)
+    consts = np.zeros(size // 2, dtype=np.int64)
+    slopes[:m + 1], consts[:m + 1] = t.slopes, t.consts
     with np.errstate(over="ignore"):
-        slopes = np.zeros(size // 2, dtype=np.int64)
-        consts = np.zeros(size // 2, dtype=np.int64)
-        slopes[:m + 1], consts[:m + 1] = t.slopes, t.consts
         p = ((slopes[None, :] * xh.astype(np.int64)[:, None]) >> t.guard) + consts[None, :]   # (E, size / 2)
-        public = np.concatenate([p, p + (slopes << (n - t.guard))[None, :]], axis=1).astype(np.uint64)
-        rows = np.arange(e)[:, None]
-        picked = key.onehot[rows, np.arange(size)[None, :] ^ u[:, None]]
-        out = (picked * public).sum(axis=1, dtype=np.uint64) - key.dtab[np.arange(e), u]
-    return out.reshape(key.shape)
+        wrap = (slopes << (n - t.guard)).view(np.uint64)
+    return _pick(np, key.onehot, key.dtab, u, p.view(np.uint64), wrap).reshape(key.shape)
 
 
 # ---------------------------------------------------------------------- the masked spline, n parties
@@ -541,12 +557,9 @@ def ring_spline_material(r: np.ndarray, rho: np.ndarray, kind: str, frac: int) -
     index_mask = (np.asarray(rho, dtype=np.uint64).reshape(-1) & np.uint64(size - 1)).astype(np.int64)
     parity = ((const @ _flips(m)) & 1).astype(np.int64) << np.arange(jb)[None, :]
     offset = (index_mask ^ parity.sum(axis=1)).astype(np.uint64)
-    onehot = np.zeros((e, size), dtype=np.uint64)
-    onehot[np.arange(e), index_mask] = 1
-    d = np.zeros((e, size), dtype=np.uint64)
+    d = np.zeros((e, size // 2), dtype=np.uint64)
     d[:, :m + 1] = mul_floor(t.slopes, r, t.guard)
-    d[:, size // 2:] = d[:, :size // 2]
-    dtab = d[np.arange(e)[:, None], np.arange(size)[None, :] ^ index_mask[:, None]]
+    onehot, dtab = _unit_tables(index_mask, d)
     return np.concatenate([q, r[:, None]], axis=1), offset, onehot, dtab
 
 
