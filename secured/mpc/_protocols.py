@@ -324,9 +324,10 @@ def _masked_msb(ctx: PartyContext, x: Any) -> Any:
 def msb_bits(ctx: PartyContext, x: Any) -> Any:
     """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
 
-    Three or more parties, and two where the cost model prefers it (``CostModel.
-    comparison_variant``: large tensors, or a free link): the masked comparison
-    (``_masked_msb``), 7 rounds whatever the number of parties. Else arithmetic-to-binary
+    Three or more parties, and two when the session asks for it (``costs.comparison`` 'masked',
+    or 'auto' and ``CostModel.comparison_variant`` finds it cheaper): the masked comparison
+    (``_masked_msb``), 7 rounds whatever the number of parties. Else (the 2-party default)
+    arithmetic-to-binary
     keeping only the carry into bit 63, by a tree over groups of bits: 1 round for the 2-bit
     groups + 5 levels = 6 rounds.
     """

@@ -97,13 +97,17 @@ class Sequential(Module):
 
     def backward(self, grad: SharedTensor, input_grad: bool = True) -> SharedTensor | None:
         """Accumulate every parameter's gradient; the gradient with respect to the input too,
-        unless ``input_grad=False`` (training: the data needs none, and the first Linear or
-        Conv2d then skips its input product, like torch for an input without requires_grad)."""
-        for i, layer in reversed(list(enumerate(self.layers))):
-            if i == 0 and not input_grad and isinstance(layer, (Linear, Conv2d)):
-                return layer.backward(grad, input_grad=False)
+        unless ``input_grad=False`` (training: the data needs none, like torch for an input
+        without requires_grad): then the first layer with parameters skips its input product
+        and the parameter-free layers before it are not run backward at all; None is returned."""
+        first = next((i for i, layer in enumerate(self.layers) if any(True for _ in layer.parameters())), 0)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            if not input_grad and i == first and isinstance(layer, (Linear, Conv2d)):
+                layer.backward(grad, input_grad=False)
+                return None
             grad = layer.backward(grad)
-        return grad
+        return grad if input_grad else None
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)

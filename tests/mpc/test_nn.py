@@ -71,14 +71,18 @@ def test_cnn_layers_backward_match_torch(s3):
         np.testing.assert_allclose(mine.grad.reveal(), theirs, atol=5e-3)
 
 
-@pytest.mark.parametrize("first", ["linear", "conv"])
+@pytest.mark.parametrize("first", ["linear", "conv", "flatten"])
 def test_no_input_gradient_saves_the_first_product(s3, first):
     """backward(input_grad=False) gives torch's parameter gradients for an input without
-    requires_grad, returns None, and runs one product fewer (the first layer's input one)."""
+    requires_grad, returns None, and runs one product fewer (the first parameterized layer's
+    input one, also behind a parameter-free first layer)."""
     torch.manual_seed(8)
     if first == "linear":
         tmodel = torch.nn.Sequential(torch.nn.Linear(5, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
         x = np.random.default_rng(9).normal(size=(6, 5))
+    elif first == "flatten":
+        tmodel = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+        x = np.random.default_rng(9).normal(size=(6, 1, 4, 4))
     else:
         tmodel = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten(), torch.nn.Linear(8, 2))
         x = np.random.default_rng(9).normal(size=(3, 1, 4, 4))
@@ -95,7 +99,7 @@ def test_no_input_gradient_saves_the_first_product(s3, first):
     s3.reset_stats()
     assert model.backward(s3.share(upstream)) is not None
     full = s3.stats()["parties"][0]["bytes_sent"]
-    dx_product = x.shape[0] * 2 if first == "linear" else 3 * 4 * 2           # the input product's operands
+    dx_product = 3 * 4 * 2 if first == "conv" else x.shape[0] * 2             # the input product's operands
     assert full - skipped >= 8 * 2 * dx_product
 
 

@@ -13,8 +13,24 @@ from secured.exceptions import PartyTimeoutError, SecuredError
 from secured.mpc import Session
 
 
-def _sent_bytes(x_value: float, n_parties: int = 2, size: int = 4096) -> dict[int, np.ndarray]:
-    """Every byte each party sends while computing x * y and x @ w on constant inputs."""
+def _products(s, x_value: float, size: int) -> None:
+    x = s.share(np.full(size, x_value))
+    y = s.share(np.full(size, x_value))
+    w = s.share(np.full((size // 64, 8), x_value))
+    x * y
+    x.reshape(64, size // 64) @ w
+
+
+def _masked(s, x_value: float, size: int) -> None:
+    """The masked comparison and the masked spline (the index byte and x^ they open)."""
+    s.costs.comparison, s.costs.sigmoid = "masked", "spline"
+    x = s.share(np.full(size, x_value))
+    x < 0
+    x.sigmoid()
+
+
+def _sent_bytes(x_value: float, n_parties: int = 2, size: int = 4096, ops=_products) -> dict[int, np.ndarray]:
+    """Every byte each party sends while computing ``ops`` (x * y and x @ w) on constant inputs."""
     sent: dict[int, list[np.ndarray]] = {r: [] for r in range(n_parties)}
 
     def observer(src, dst, arrays):
@@ -24,20 +40,36 @@ def _sent_bytes(x_value: float, n_parties: int = 2, size: int = 4096) -> dict[in
             sent[src].extend(np.asarray(a).view(np.uint8).ravel() for a in arrays)
 
     with Session(n_parties=n_parties, observer=observer) as s:
-        x = s.share(np.full(size, x_value))
-        y = s.share(np.full(size, x_value))
-        w = s.share(np.full((size // 64, 8), x_value))
-        x * y
-        x.reshape(64, size // 64) @ w
-    return {r: np.concatenate(v) for r, v in sent.items()}
+        ops(s, x_value, size)
+    return sent
 
 
-@pytest.mark.parametrize("n_parties", [2, 3])
-def test_messages_do_not_depend_on_inputs(n_parties):
-    zeros, ones = _sent_bytes(0.0, n_parties), _sent_bytes(1.0, n_parties)
+@pytest.mark.parametrize("n_parties, ops", [(2, _products), (3, _products), (2, _masked), (3, _masked)],
+                         ids=["products-2", "products-3", "masked-2", "masked-3"])
+def test_messages_do_not_depend_on_inputs(n_parties, ops):
+    """Byte histograms of every party's messages: the same for two inputs, and uniform (a
+    constant input that showed through -- an unmasked x^, an index opened without the dealer's
+    mask -- skews them)."""
+    zeros, ones = _sent_bytes(0.0, n_parties, ops=ops), _sent_bytes(1.0 if ops is _products else -3.0, n_parties,
+                                                                    ops=ops)
+    for messages in (zeros, ones):
+        # what a party learns from each opening is the combination of every party's payload
+        # (XOR, or the sum mod 2^64): message by message, both must look uniform (the wrong
+        # combination of random shares is uniform anyway; an unmasked x^ or piece index is not)
+        for k in range(len(messages[0])):
+            payloads = [messages[r][k] for r in range(n_parties)]
+            if payloads[0].size < 4096:
+                continue
+            opened = [np.bitwise_xor.reduce(payloads)]
+            if payloads[0].size % 8 == 0:
+                with np.errstate(over="ignore"):
+                    opened.append(np.sum([p.view(np.uint64) for p in payloads], axis=0, dtype=np.uint64).view(np.uint8))
+            for value in opened:
+                h = np.bincount(value, minlength=256)
+                assert ((h - h.sum() / 256) ** 2 / (h.sum() / 256)).sum() < 255 + 10 * np.sqrt(2 * 255), k
     for rank in range(n_parties):
-        a = np.bincount(zeros[rank], minlength=256)
-        b = np.bincount(ones[rank], minlength=256)
+        a = np.bincount(np.concatenate(zeros[rank]), minlength=256)
+        b = np.bincount(np.concatenate(ones[rank]), minlength=256)
         assert a.sum() == b.sum()  # same sizes whatever the input
         _, p_value, _, _ = chi2_contingency(np.stack([a, b]))
         assert p_value > 1e-6, f"party {rank}'s byte distribution depends on the input"
