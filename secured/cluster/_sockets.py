@@ -45,14 +45,19 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def _recv_into(sock: socket.socket, array: np.ndarray) -> None:
+def _read_exact(reader: Any, n: int) -> bytes:
+    data = reader.read(n)
+    if len(data) != n:
+        raise ConnectionError("peer closed the link")
+    return data
+
+
+def _read_into(reader: Any, array: np.ndarray) -> None:
     n = array.nbytes
-    if n == 0:
-        return
     view, got = memoryview(array.reshape(-1).view(np.uint8)), 0
     while got < n:
-        k = sock.recv_into(view[got:], n - got)
-        if k == 0:
+        k = reader.readinto(view[got:])
+        if not k:
             raise ConnectionError("peer closed the link")
         got += k
 
@@ -108,25 +113,28 @@ class SocketLinks:
         self._read_frames(conn, src)
 
     def _read_frames(self, conn: socket.socket, src: int) -> None:
+        # A buffered reader: a small frame (a round's message, an op) costs one system call,
+        # not one per header field; large arrays are read straight into place.
+        reader = conn.makefile("rb", buffering=1 << 16)
         try:
             while True:
-                magic, tag_len, count = _HEAD.unpack(_recv_exact(conn, _HEAD.size))
+                magic, tag_len, count = _HEAD.unpack(_read_exact(reader, _HEAD.size))
                 if magic != _MAGIC or tag_len > 1 << 20 or count > 4096:
                     raise ConnectionError("malformed frame")
-                tag = _tag_back(json.loads(_recv_exact(conn, tag_len)))
+                tag = _tag_back(json.loads(_read_exact(reader, tag_len)))
                 arrays = []
                 for _ in range(count):
-                    dlen = _recv_exact(conn, 1)[0]
-                    dtype = np.dtype(_recv_exact(conn, dlen).decode("ascii"))
+                    dlen = _read_exact(reader, 1)[0]
+                    dtype = np.dtype(_read_exact(reader, dlen).decode("ascii"))
                     if dtype.hasobject:
                         raise ConnectionError("object arrays are refused")
-                    ndim = _recv_exact(conn, 1)[0]
-                    shape = struct.unpack(f"<{ndim}Q", _recv_exact(conn, 8 * ndim)) if ndim else ()
-                    nbytes = struct.unpack("<Q", _recv_exact(conn, 8))[0]
+                    ndim = _read_exact(reader, 1)[0]
+                    shape = struct.unpack(f"<{ndim}Q", _read_exact(reader, 8 * ndim)) if ndim else ()
+                    nbytes = struct.unpack("<Q", _read_exact(reader, 8))[0]
                     array = np.empty(shape, dtype=dtype)
                     if array.nbytes != nbytes:
                         raise ConnectionError("frame size mismatch")
-                    _recv_into(conn, array)
+                    _read_into(reader, array)
                     arrays.append(array)
                 self._deliver(src, tag, arrays)
         except (ConnectionError, OSError, ValueError, TypeError, struct.error):
@@ -134,6 +142,10 @@ class SocketLinks:
         finally:
             if self._out.get(src) is conn:                    # what we send on is closed: later sends fail at once
                 self._gone.add(src)
+            try:
+                reader.close()
+            except OSError:
+                pass
             conn.close()
 
     # -- sending ------------------------------------------------------------------------------------
@@ -177,6 +189,8 @@ class SocketLinks:
         self._closed = True
         for sock in [self._server, *self._out.values()]:
             try:
+                if sock is not self._server:
+                    sock.shutdown(socket.SHUT_RDWR)   # a reader's buffered file keeps the socket open otherwise
                 sock.close()
             except OSError:
                 pass

@@ -31,6 +31,9 @@ from ..mpc.session import DRIVER_GRACE, BaseSession
 
 __all__ = ["RaySession", "ensure_ray"]
 
+#: A pipelined op asks for an answer every this many ops (``RaySession._submit``).
+ANSWER_EVERY = 16
+
 
 def _ray():
     try:
@@ -218,9 +221,11 @@ class _PartyActor(_OwnMethodsOnly):
             item = self._ops.get()
             if item is None:
                 return
-            seq, op, out, args, frees = item
+            seq, op, out, args, frees, answer = item
             try:
                 result = self.party.run(op, out, args, frees)
+                if not answer:
+                    continue        # a pipelined op: the next answer says it is done (ops run in order)
                 arrays: list = []
                 reply = ["ok", seq, encode(result, arrays)]
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver, in its words
@@ -235,8 +240,8 @@ class _PartyActor(_OwnMethodsOnly):
         if src == self.n_parties + 1 and isinstance(tag, tuple) and tag and tag[0] == "op":
             from ._sockets import decode
 
-            _, seq, op, out, args, frees = tag
-            self._ops.put((seq, op, out, decode(args, arrays), tuple(frees)))
+            _, seq, op, out, args, frees, answer = tag
+            self._ops.put((seq, op, out, decode(args, arrays), tuple(frees), bool(answer)))
             return
         if self.record:
             self.received.extend(arrays)
@@ -353,12 +358,45 @@ def _tupled(value: Any) -> Any:
     return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
 
+class _Answers:
+    """The parties' answers to the driver's ops. A party runs ops in order and answers an op
+    when asked or when it fails, so an answer to op s also says that every op before s is done:
+    per party, the last op answered, and the answers not yet taken."""
+
+    def __init__(self, n_parties: int) -> None:
+        import threading
+
+        self._cond = threading.Condition()
+        self._done = [0] * n_parties
+        self._items: dict[tuple[int, int], tuple] = {}
+
+    def put(self, rank: int, tag: tuple, arrays: list) -> None:
+        with self._cond:
+            seq = int(tag[1])
+            self._items[(rank, seq)] = (tag, arrays)
+            self._done[rank] = max(self._done[rank], seq)
+            self._cond.notify_all()
+
+    def take(self, rank: int, seq: int, timeout: float, through: int) -> tuple | None:
+        """Party ``rank``'s answer to op ``seq`` once it has answered op ``through`` (>= seq; a
+        later answer is dropped), or ("ok", None) when op ``seq`` needed no answer and did not
+        fail; None once ``timeout`` passes."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._done[rank] >= through, timeout):
+                return None
+            got = self._items.pop((rank, seq), None)
+            if through != seq:
+                self._items.pop((rank, through), None)
+            return got if got is not None else (("ok", None), [])
+
+
 class RaySession(BaseSession):
     """n party actors and a dealer actor on Ray.
 
     ``party_resources[i]`` / ``dealer_resources`` pin actors to nodes that advertise those
     custom resources (e.g. ``{"party_0": 1}``); ``address`` joins a running cluster.
-    ``record_messages`` keeps every message a party receives (for tests).
+    ``record_messages`` keeps every message a party receives (for tests). ``pipeline``: as
+    for ``secured.mpc.Session`` (ops whose result shape is known are sent without waiting).
     """
 
     def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
@@ -366,8 +404,8 @@ class RaySession(BaseSession):
                  party_resources: list[dict[str, float]] | None = None,
                  dealer_resources: dict[str, float] | None = None,
                  record_messages: bool = False, checked: bool = False, protocol: str = "auto",
-                 link: Any = None, direct_links: bool = True) -> None:
-        self._setup(n_parties, timeout, backend, fractional_bits, checked)
+                 link: Any = None, direct_links: bool = True, pipeline: bool = True) -> None:
+        self._setup(n_parties, timeout, backend, fractional_bits, checked, pipeline)
         costs = self._protocol(protocol, link)
         ensure_ray(address)
         ray = _ray()
@@ -398,24 +436,25 @@ class RaySession(BaseSession):
         """The driver's own link to every party: ops go out as frames, results come back."""
         from ._sockets import SocketLinks
 
-        self._replies = Mailbox()
+        self._answers = _Answers(self.n_parties)
         self._seq = 0
+        self._asked = 0                 # the last op sent with an answer wanted
 
         def deliver(src: int, tag: Any, arrays: list[Any]) -> None:
-            if isinstance(tag, tuple) and len(tag) >= 2 and tag[0] in ("ok", "err"):
-                self._replies.put(src, ("reply", tag[1]), (tag, arrays))
+            if isinstance(tag, tuple) and len(tag) >= 2 and tag[0] in ("ok", "err") and 0 <= src < self.n_parties:
+                self._answers.put(src, tag, arrays)
 
         self._links = SocketLinks(self.n_parties + 1, secret, deliver)
         for rank, (host, port) in enumerate(addresses):
             self._links.connect(rank, host, port)
 
-    def _execute_over_links(self, op, args_per_party, out, frees):
-        """``_execute`` over the driver's links; None when an argument cannot travel (Ray then)."""
-        import time
+    def _submit(self, op, args_per_party, out, frees, answer: bool = False):
+        """Send the op over the driver's links; a ticket for ``_collect``, or None when an
+        argument cannot travel in a frame (the op then goes as a Ray call). A party answers a
+        pipelined op only if it fails: the answer to a later op says it is done."""
+        from ._sockets import encode
 
-        from ._sockets import decode, encode
-
-        if op not in PLAIN_RESULT_OPS:
+        if getattr(self, "_links", None) is None or op not in PLAIN_RESULT_OPS:
             return None
         frames = []
         try:
@@ -426,12 +465,27 @@ class RaySession(BaseSession):
             return None
         self._seq += 1
         seq = self._seq
+        answer = answer or seq % ANSWER_EVERY == 0     # so that a full pipeline rarely needs a barrier
+        if answer:
+            self._asked = seq
         unreachable = set()
         for rank, (args, arrays) in enumerate(frames):
             try:
-                self._links.send(rank, ["op", seq, op, out, args, list(frees)], arrays)
+                self._links.send(rank, ["op", seq, op, out, args, list(frees), answer], arrays)
             except OSError:
                 unreachable.add(rank)                      # its answer will never come: said at once
+        return seq, unreachable
+
+    def _collect(self, op, ticket):
+        import time
+
+        from ._sockets import decode
+
+        seq, unreachable = ticket
+        barrier = None
+        if self._asked < seq:           # nothing sent since asks for an answer: ask now
+            barrier = self._submit("sync", [()] * self.n_parties, None, (), answer=True)
+            unreachable = unreachable | barrier[1]
         deadline = time.monotonic() + self.timeout + DRIVER_GRACE
         outcomes = []
         for rank in range(self.n_parties):
@@ -441,13 +495,14 @@ class RaySession(BaseSession):
                 error.from_driver = True
                 outcomes.append(("error", error))
                 continue
-            got = self._replies.take(rank, ("reply", seq), max(0.0, deadline - time.monotonic()))
+            got = self._answers.take(rank, seq, max(0.0, deadline - time.monotonic()),
+                                     seq if barrier is None else barrier[0])
             if got is None:
                 outcomes.append(("error", self._timeout_error(rank, op)))
                 continue
             tag, arrays = got
             if tag[0] == "ok":
-                outcomes.append(("ok", decode(tag[2], arrays)))
+                outcomes.append(("ok", decode(tag[2], arrays) if tag[1] == seq else None))
             else:
                 outcomes.append(("error", _rebuilt(tag[2], tag[3], tag[4])))
         return outcomes
@@ -461,10 +516,9 @@ class RaySession(BaseSession):
         return self._dealer
 
     def _execute(self, op, args_per_party, out, frees):
-        if getattr(self, "_links", None) is not None:
-            outcomes = self._execute_over_links(op, args_per_party, out, frees)
-            if outcomes is not None:
-                return outcomes
+        ticket = self._submit(op, args_per_party, out, frees, answer=True)
+        if ticket is not None:
+            return self._collect(op, ticket)
         ray = _ray()
         refs = [p.run.remote(op, out, args, frees) for p, args in zip(self._parties, args_per_party)]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.timeout + DRIVER_GRACE)
@@ -499,6 +553,7 @@ class RaySession(BaseSession):
 
     def received_messages(self, rank: int) -> list[Any]:
         """What party ``rank`` received (only with ``record_messages=True``)."""
+        self.sync()
         return _ray().get(self._parties[rank].received_messages.remote(), timeout=self.timeout)
 
     def _shutdown(self) -> None:

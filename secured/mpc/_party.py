@@ -440,6 +440,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
     "input": (_cmd_input, True), "relu_mask": (_op_relu_mask, True),
     "load": (_cmd_load, False), "check_bound": (_cmd_check_bound, False),
     "save_shares": (_cmd_save_shares, False), "reveal": (_cmd_reveal, False), "rounds": (_cmd_rounds, False),
+    "sync": (lambda party: None, False),
     "secagg_advertise": (_cmd_secagg_advertise, False), "secagg_share_keys": (_cmd_secagg_share_keys, False),
     "secagg_receive": (_cmd_secagg_receive, False), "secagg_masked": (_cmd_secagg_masked, False),
     "secagg_unmask": (_cmd_secagg_unmask, False),
@@ -449,7 +450,7 @@ COMMANDS: dict[str, tuple[Callable[..., Any], bool]] = {
 
 #: Commands whose results are plain values (a share's shape, a revealed array, a number, None):
 #: transports may carry them in their own frames (the Ray layer's links); others go by Ray.
-PLAIN_RESULT_OPS = frozenset({*OPS, "input", "relu_mask", "reveal", "rounds", "check_bound", "save_shares"})
+PLAIN_RESULT_OPS = frozenset({*OPS, "input", "relu_mask", "reveal", "rounds", "check_bound", "save_shares", "sync"})
 
 
 class Party:

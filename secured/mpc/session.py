@@ -29,18 +29,21 @@ import numpy as np
 from .._config import get_config
 from ..backend import RingBackend, get_backend, new_key
 from ..exceptions import ConfigurationError, PartyTimeoutError, SecuredError
-from . import _bounds
+from . import _bounds, _shapes
 from ._comm import CommStats, Network, close_all, make_thread_communicators
 from ._dealer import Dealer
 from ._party import Party
 from ._protocols import derivations
 from .tensor import SharedTensor
 
-__all__ = ["BaseSession", "Session", "DRIVER_GRACE"]
+__all__ = ["BaseSession", "Session", "DRIVER_GRACE", "PIPELINE_DEPTH"]
 
 #: Seconds the driver waits beyond the parties' own timeout, so that a party's error (which
 #: names the peer it waited for) arrives before the driver gives up on the party itself.
 DRIVER_GRACE = 3.0
+
+#: Most ops a session sends ahead of the parties' answers (``BaseSession._dispatch``).
+PIPELINE_DEPTH = 64
 
 
 class BaseSession(abc.ABC):
@@ -52,7 +55,7 @@ class BaseSession(abc.ABC):
     be: RingBackend
 
     def _setup(self, n_parties: int, timeout: float, backend: str | None,
-               fractional_bits: int | None, checked: bool = False) -> None:
+               fractional_bits: int | None, checked: bool = False, pipeline: bool = True) -> None:
         name = type(self).__name__
         if isinstance(n_parties, bool) or not isinstance(n_parties, int) or n_parties < 2:
             raise ConfigurationError(
@@ -62,6 +65,9 @@ class BaseSession(abc.ABC):
                 f"The 'timeout' parameter of {name} must be a positive number of seconds. Got {timeout!r} instead.")
         if not isinstance(checked, bool):
             raise ConfigurationError(f"The 'checked' parameter of {name} must be True or False.")
+        if not isinstance(pipeline, bool):
+            raise ConfigurationError(f"The 'pipeline' parameter of {name} must be True or False.")
+        self.pipeline = pipeline  # send ops whose result shape is known without waiting for the answer
         self.checked = checked  # development only: every op's inputs and results are revealed to the driver
         self.n_parties = n_parties
         self.timeout = float(timeout)
@@ -72,6 +78,8 @@ class BaseSession(abc.ABC):
         self._broken = False
         self._lock = threading.Lock()
         self._garbage: list[int] = []  # ids of collected SharedTensors, freed with the next op
+        self._inflight: list[tuple[str, Any]] = []  # pipelined ops not yet answered, oldest first
+        self._fresh_ids: set[int] = set()            # ids drawn for an op's second output
 
     def _protocol(self, protocol: str, link: Network | None) -> Any:
         """The cost model for ``protocol`` ('auto', 'fss', 'classic') on ``link``: the network the
@@ -95,6 +103,17 @@ class BaseSession(abc.ABC):
         ('ok', result) or ('error', exception). A party that did not finish in time is
         reported as ('error', PartyTimeoutError)."""
 
+    def _submit(self, op: str, args_per_party: list[tuple], out: int | None, frees: tuple) -> Any:
+        """Send the op to every party without waiting; a ticket for ``_collect``, or None when
+        this transport cannot pipeline the op (it then runs through ``_execute``)."""
+        return None
+
+    def _collect(self, op: str, ticket: Any) -> list[tuple[str, Any]]:
+        """The outcomes of a submitted op, as ``_execute`` returns them; a party that does not
+        answer within the timeout (counted from now: the op before it has been answered) is
+        reported as ('error', PartyTimeoutError)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def _party_stats(self) -> list[dict[str, Any]]: ...
 
@@ -108,18 +127,59 @@ class BaseSession(abc.ABC):
     def _shutdown(self) -> None: ...
 
     # ------------------------------------------------------------------ dispatch
-    def _dispatch(self, op: str, args_per_party: list[tuple], out: int | None) -> list[Any]:
+    def _dispatch(self, op: str, args_per_party: list[tuple], out: int | None,
+                  shape: tuple[int, ...] | None = None) -> list[Any]:
+        """Run the op on every party. An op whose result ``shape`` the driver knows is pipelined
+        (sent, not waited for) where the transport can: a party's failure in it is raised by
+        the next op that waits (anything that returns a value, ``sync()``, ``stats()``,
+        ``close()``) or once ``PIPELINE_DEPTH`` ops are in flight."""
         if self._closed or self._broken:
             raise SecuredError("This session is closed or lost a party; create a new one.")
         with self._lock:  # one op at a time: parties must see ops in the same order
             frees, self._garbage[:] = tuple(self._garbage), []
+            if shape is not None and self.pipeline:
+                ticket = self._submit(op, args_per_party, out, frees)
+                if ticket is not None:
+                    self._inflight.append((op, ticket))
+                    if len(self._inflight) > PIPELINE_DEPTH:
+                        self._settle(keep=PIPELINE_DEPTH)
+                    return [shape] * self.n_parties
+            self._settle()
             outcomes = self._execute(op, args_per_party, out, frees)
+        self._raise_errors(outcomes)
+        return [value for _, value in outcomes]
+
+    def _raise_errors(self, outcomes: list[tuple[str, Any]], pipelined: str | None = None) -> None:
         errors = [value for status, value in outcomes if status == "error"]
         if errors:
             if any(isinstance(e, PartyTimeoutError) for e in errors):
                 self._broken = True  # parties are out of step: nothing further can run
-            raise self._root_cause(outcomes)
-        return [value for _, value in outcomes]
+            error = self._root_cause(outcomes)
+            if pipelined is not None:
+                error.add_note(f"(raised by the earlier, pipelined op {pipelined!r})")
+            raise error
+
+    def _settle(self, keep: int = 0) -> None:
+        """Wait for the pipelined ops until at most ``keep`` are in flight; raises the first
+        failure (after every answer is in, so that no later reply is mistaken for another)."""
+        failed = None
+        while len(self._inflight) > keep:
+            op, ticket = self._inflight.pop(0)
+            outcomes = self._collect(op, ticket)
+            if failed is None and any(status == "error" for status, _ in outcomes):
+                failed = (outcomes, op)
+                keep = 0
+                if any(isinstance(v, PartyTimeoutError) for status, v in outcomes if status == "error"):
+                    self._inflight.clear()   # the parties are out of step: no later answer will come
+
+        if failed is not None:
+            self._raise_errors(failed[0], pipelined=failed[1])
+
+    def sync(self) -> None:
+        """Wait until the parties have run every op sent so far; raises a failure of any of them."""
+        if self._inflight:
+            with self._lock:
+                self._settle()
 
     @staticmethod
     def _root_cause(outcomes: list[tuple[str, Any]]) -> BaseException:
@@ -147,12 +207,17 @@ class BaseSession(abc.ABC):
         """Run a registered op on every party with the same arguments; returns the new tensor.
         The result's public bound is propagated, and an op that could wrap is refused first
         (``_bounds.py``); a checked session also reveals and checks inputs and results."""
+        shape = _shapes.result_shape(op, args)      # refuses operands whose shapes do not fit
         bound = _bounds.propagate(op, args, self)
         if self.checked and op in _bounds.DOMAIN:
             operand = args[1] if op == "div" else args[0]
             _bounds.check_domain(op, operand.reveal(), self.fractional_bits)
         out = next(self._ids)
-        shapes = self._dispatch(op, [self._wire(args)] * self.n_parties, out)
+        if self.checked:
+            shape = None
+        if op == "relu_mask" and not (len(args) == 2 and args[1] in self._fresh_ids):
+            shape = None   # the parties check that the mask's id is new; let them answer at once
+        shapes = self._dispatch(op, [self._wire(args)] * self.n_parties, out, shape)
         result = SharedTensor(self, out, shapes[0], bound)
         if self.checked:
             _bounds.check_result(op, result.reveal(), bound, self.fractional_bits)
@@ -162,7 +227,11 @@ class BaseSession(abc.ABC):
         """max(x, 0) and the mask [x >= 0] (0.0 / 1.0) in one op, for training: the mask comes
         free with the bit injection of the ReLU (7 rounds for both, no truncation)."""
         mask_id = next(self._ids)
-        y = self.run("relu_mask", x, mask_id)
+        self._fresh_ids.add(mask_id)
+        try:
+            y = self.run("relu_mask", x, mask_id)
+        finally:
+            self._fresh_ids.discard(mask_id)
         return y, SharedTensor(self, mask_id, y.shape, 1.0)
 
     @staticmethod
@@ -242,21 +311,33 @@ class BaseSession(abc.ABC):
 
     def stats(self) -> dict[str, Any]:
         """Per-party bytes sent and rounds (per op too), and what the dealer sent."""
+        self.sync()
         return {"parties": self._party_stats(), "dealer": self._dealer_stats()}
 
     def reset_stats(self) -> None:
+        self.sync()
         self._reset_stats()
 
     def close(self) -> None:
+        """Wait for the pipelined ops (raising a failure among them), then stop the parties."""
         if not self._closed:
-            self._closed = True
-            self._shutdown()
+            try:
+                if not self._broken:
+                    self.sync()
+            finally:
+                self._closed = True
+                self._inflight.clear()
+                self._shutdown()
 
     def __enter__(self) -> "BaseSession":
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            self.close()
+        except Exception:
+            if exc_type is None:
+                raise   # a failure of a pipelined op; an exception already on its way wins
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(n_parties={self.n_parties}, backend={self.be.name!r}, "
@@ -277,12 +358,18 @@ class Session(BaseSession):
     protocols win), 'fss' or 'classic' force one. ``network`` simulates a link (each round waits
     its latency plus bytes over bandwidth) for benchmarks; it is also the cost model's link
     unless ``link`` is given. ``stats()`` reports the protocol each op ran with.
+
+    ``pipeline=True`` (the default) sends an op whose result shape the driver can tell
+    (arithmetic, comparisons, the nonlinear functions, indexing, sums, reshapes) without
+    waiting for the parties to finish it, so the parties run a training step back to back; a
+    failure is raised by the next op that waits (``reveal``, ``sync()``, ``stats()``, ``close``).
     """
 
     def __init__(self, n_parties: int = 2, *, timeout: float = 60.0, backend: str | None = None,
                  fractional_bits: int | None = None, observer=None, checked: bool = False,
-                 network: Network | None = None, protocol: str = "auto", link: Network | None = None) -> None:
-        self._setup(n_parties, timeout, backend, fractional_bits, checked)
+                 network: Network | None = None, protocol: str = "auto", link: Network | None = None,
+                 pipeline: bool = True) -> None:
+        self._setup(n_parties, timeout, backend, fractional_bits, checked, pipeline)
         costs = self._protocol(protocol, link or network)
         self.dealer = Dealer(n_parties, self.be, derivations(self.be))
         self._comms = make_thread_communicators(n_parties, self.timeout, observer, network)
@@ -310,12 +397,18 @@ class Session(BaseSession):
             except BaseException as exc:  # handed to the driver, which raises it
                 fut.set_exception(exc)
 
-    def _execute(self, op, args_per_party, out, frees):
+    def _submit(self, op, args_per_party, out, frees):
         futures = []
         for rank in range(self.n_parties):
             fut: Future = Future()
             self._queues[rank].put((op, out, args_per_party[rank], frees, fut))
             futures.append(fut)
+        return futures
+
+    def _execute(self, op, args_per_party, out, frees):
+        return self._collect(op, self._submit(op, args_per_party, out, frees))
+
+    def _collect(self, op, futures):
         # A party's own PartyTimeoutError is a TimeoutError too: wait, then inspect.
         wait(futures, timeout=self.timeout + DRIVER_GRACE)
         outcomes = []

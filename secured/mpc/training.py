@@ -148,6 +148,7 @@ class PrivateTrainer:
                 opt.zero_grad()
                 done += 1
                 emit(progress, "training batches (SMPC)", done, epochs * batches)
+            self.session.sync()                             # the epoch's last ops are done
             seconds = time.perf_counter() - start
             history["epochs"].append({"epoch": epoch + 1, "seconds": seconds})
             emit(progress, f"epoch {epoch + 1} of {epochs}: {seconds:.2f} s")

@@ -62,6 +62,7 @@ def test_killing_a_party_mid_protocol_raises_party_timeout(ray_session_cls):
         try:
             for _ in range(50):  # long enough to be interrupted
                 x.sigmoid()
+            s.sync()             # the sigmoids are pipelined: wait for them (and their failure)
             outcome["result"] = "finished"
         except BaseException as exc:  # recorded for the main thread
             outcome["error"] = exc
@@ -104,7 +105,7 @@ def test_dead_dealer_is_named(ray_session_cls):
             time.sleep(0.1)
         start = time.monotonic()
         with pytest.raises(PartyTimeoutError) as info:
-            x * x
+            (x * x).reveal()          # the product is pipelined: its failure comes with the reveal
         assert time.monotonic() - start <= timeout + 5
         assert info.value.party in {"dealer", "party 0"}
 
@@ -138,5 +139,5 @@ def test_a_dead_party_is_named_at_once_over_the_driver_link(ray_runtime):
         time.sleep(0.5)
         start = time.monotonic()
         with pytest.raises(PartyTimeoutError, match="link to party 1 is broken") as info:
-            x + x
+            (x + x).reveal()
         assert time.monotonic() - start < timeout / 3 and info.value.party == "party 1"

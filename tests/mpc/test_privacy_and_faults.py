@@ -101,15 +101,20 @@ def test_no_party_receives_plaintext():
                 assert not np.any(msg == secret)
 
 
-def test_stalled_party_raises_party_timeout_and_a_new_session_works():
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_stalled_party_raises_party_timeout_and_a_new_session_works(pipeline):
+    """Without pipelining the product itself raises; pipelined, the product is sent and the
+    timeout comes with the next op that waits (the reveal), as promptly."""
     timeout = 1.0
-    s = Session(n_parties=3, timeout=timeout)
+    s = Session(n_parties=3, timeout=timeout, pipeline=pipeline)
     x = s.share(np.ones(4))
     s._queues[2].put(None)  # party 2's worker stops: it will never answer again
     s._threads[2].join()
     start = time.monotonic()
     with pytest.raises(PartyTimeoutError) as info:
-        x * x
+        (x * x).reveal()
+    if pipeline:
+        assert any("pipelined op 'square'" in note for note in info.value.__notes__)
     assert time.monotonic() - start < timeout + 5
     assert info.value.party == "party 2" and isinstance(info.value, TimeoutError)
     with pytest.raises(SecuredError, match="create a new one"):
