@@ -249,16 +249,17 @@ def sigmoid(ctx: P.PartyContext, x: Any) -> Any:
 
 def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     """A piecewise-linear function (``secured.mpc.fss.RingSpline``) for any x and any number of
-    parties, in 8 rounds: the masked spline.
+    parties, in 5 rounds: the masked spline.
 
-    The dealer masks x with r and XOR-shares the words q_k = p_k + r of the breakpoints (and r).
-    Round 1 opens x^ = x + 2^63 + r; rounds 2-7 compare the public x^ with every shared q_k at
-    once (a 6-level tree of (borrow, equal) pairs over the 64 bit planes, both ANDs of a level in
-    one round); the comparison bits XOR, locally, into shares of the index of x's piece and of the
-    mask's wrap [x^ < r], which round 8 opens masked by the dealer (8 bits). The value is then
-    local, as in the FSS spline gate: the public piece values at x^ picked by the dealer's shared
-    unit vector, less its shared table of floor(slope r / 2^20); within 1.5 units in the last
-    place of the table. The tree's ANDs cost 2 x 125 bits per breakpoint and element."""
+    The dealer masks x with r. Round 1 opens x^ = xu + r (xu = x + 2^63, offset binary); then
+    with w = [x^ < r] (x^ wrapped) and s_k = x^ - p_k, every breakpoint's [xu >= p_k] is
+    w ^ [r <= s_k] ^ [x^ < p_k] (the cases where w and [r <= s_k] could both hold cannot
+    happen), so all m + 1 comparisons are of public words with the same r: the bytes compare
+    locally against r's bytes' thermometer codes from the dealer, and a 3-level tree of ANDs merges
+    them (rounds 2-4, ``_protocols.less_than_mask``). The bits XOR, locally, into shares of the
+    index of x's piece and of w, which round 5 opens masked by the dealer (one byte). The value
+    is then local: the public piece values at x^ picked by the dealer's shared unit vector, less
+    its shared table of floor(slope r / 2^20); within 1.5 units in the last place of the table."""
     from .fss import _flips, _index_bits, _pick, mul_floor
 
     be, xp = ctx.be, ctx.be.xp
@@ -268,23 +269,29 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     shape = tuple(x.shape)
     flat = xp.ascontiguousarray(x.reshape(-1))
     e = int(flat.shape[0])
-    r, _, qwords, offset, onehot, dtab = ctx.randomness(
-        "ring_spline", ((e,), (e,)), (e, m + 1), params=(table.name, table.frac),
-        more_derived=((e,), (e, size), (e, size)))
+    r, rho, therm, onehot, dtab = ctx.randomness(
+        "ring_spline", ((e,), (e,)), (e, P.THERMOMETER_WORDS), params=(table.name, table.frac),
+        more_derived=((e, size), (e, size)))
     masked = be.add(flat, r)
     if ctx.rank == 0:
         masked = be.add(masked, xp.full(e, 1 << 63, dtype=xp.uint64))
     (xh,) = P.open_values(ctx, [masked])                                   # round 1: x^
-    qwords, offset, onehot, dtab = ctx.ready(qwords, offset, onehot, dtab)
-    # [x^ < q_k] for every word at once (rounds 2-7)
-    borrow = P.public_less(ctx, be.bit_decompose(xp.repeat(xh, m + 1)), be.bit_decompose(qwords.reshape(-1)))
-    less = be.unpack_bits(borrow, e * (m + 1)).reshape(e, m + 1).astype(xp.int32)
-    wrap = less[:, m]
+    therm, onehot, dtab = ctx.ready(therm, onehot, dtab)
+    points = xp.asarray(table.points)
+    with np.errstate(over="ignore"):
+        public = xp.concatenate([xh[:, None] - points[None, :], xh[:, None]], axis=1)   # s_k, then x^
+    less = be.unpack_bits(P.less_than_mask(ctx, public, therm), e * (m + 1))  # 2-4
+    less = less.reshape(e, m + 1).astype(xp.int32)
+    wrap = less[:, m]                                                      # [x^ < r]
+    ge = less[:, :m] ^ wrap[:, None]                                       # [xu >= p_k] less its public part
+    if ctx.rank == 0:
+        ge = ge ^ 1 ^ (xh[:, None] < points[None, :]).astype(xp.int32)
     flips = xp.asarray(_flips(m))
-    bits = ((less[:, :m] ^ wrap[:, None]) @ flips) & 1 if m else xp.zeros((e, 0), dtype=xp.int32)
+    bits = (ge @ flips) & 1 if m else xp.zeros((e, 0), dtype=xp.int32)
     index = xp.concatenate([bits, wrap[:, None]], axis=1).astype(xp.int64) << xp.arange(jb + 1)[None, :]
-    index = (index.sum(axis=1).astype(xp.uint64) ^ offset).astype(xp.uint8 if jb < 8 else xp.uint16)
-    (opened,) = P._open(ctx, [index], xp.bitwise_xor)                     # round 8: the masked index (a byte)
+    index = (index.sum(axis=1).astype(xp.uint64) ^ (rho & xp.uint64(size - 1))).astype(
+        xp.uint8 if jb < 8 else xp.uint16)
+    (opened,) = P._open(ctx, [index], xp.bitwise_xor)                     # round 5: the masked index (a byte)
     slopes = np.zeros(size // 2, dtype=np.int64)
     consts = np.zeros(size // 2, dtype=np.uint64)
     slopes[:m + 1], consts[:m + 1] = table.slopes, table.consts

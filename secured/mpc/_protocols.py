@@ -17,7 +17,7 @@ from ._comm import Communicator
 from ._dealer import expand_parts, fold_shares
 
 __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "truncate",
-           "matmul_shape", "derivations", "and_bits", "public_less", "msb_bits", "bit_planes", "b2a_bits",
+           "matmul_shape", "derivations", "and_bits", "less_than_mask", "byte_thermometers", "digit_planes", "msb_bits", "bit_planes", "b2a_bits",
            "ltz", "mul_bit", "ring_conv2d", "conv2d_shape"]
 
 
@@ -151,7 +151,8 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
     def ring_spline(r, rho, params):
         from .fss import ring_spline_material
 
-        return tuple(be.asarray(v) for v in ring_spline_material(be.to_numpy(r), be.to_numpy(rho), *params))
+        onehot, dtab = ring_spline_material(be.to_numpy(r), be.to_numpy(rho), *params)
+        return byte_thermometers(be.xp, r), be.asarray(onehot), be.asarray(dtab)
 
     def bits(r_words, params):
         # params = n: the first n bits of the XOR-shared words, as additive shares of 0/1.
@@ -170,11 +171,12 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
         "bitmul": ((True, False), (False, False), lambda rw, a, params: (
             bits(rw, params)[0], be.mul(a, bits(rw, params)[0].reshape(a.shape)))),
         # the masked spline (``_nonlinear.spline``, params = (kind, frac)): mask r (additive) and
-        # random words (XOR); derived: the compared words, the index offset (XOR), the unit
-        # vector and the slope table (additive)
-        "ring_spline": ((False, True), (True, True, False, False), ring_spline),
-        # a random r (additive) and its bits (XOR-shared): the masked comparison
-        "edabit": (False, (True,), lambda r, params=None: (r,)),
+        # the index mask (a random word, XOR); derived: r's bytes' unit vectors (XOR), the unit
+        # vector at the index mask and the slope table (additive)
+        "ring_spline": ((False, True), (True, False, False), ring_spline),
+        # a random r (additive) and its 4-bit digits' thermometer codes, bit-sliced (XOR-shared):
+        # the masked comparison
+        "mask_digits": (False, (True,), lambda r, params=None: (digit_planes(be, r),)),
     }
 
 
@@ -285,40 +287,132 @@ def _owned_pairs(ctx: PartyContext, a: Any, b: Any) -> tuple[Any, Any]:
     return g, p
 
 
-def public_less(ctx: PartyContext, c: Any, q: Any) -> Any:
-    """XOR shares of [c < q] for public bit planes c and XOR-shared planes q (64, W): a tree
-    of (borrow, equal) pairs from the top bit, both ANDs of a level in one round: 6 rounds,
-    250 opened bits per element (125 ANDs)."""
+#: The masked comparisons split the dealer's mask r into digits: of 8 bits for the spline (one
+#: mask serves 96 comparisons: ``byte_thermometers``, 3 tree levels), of 4 bits for a sign (one
+#: comparison per mask: 8 times less dealer material, one tree level more: ``digit_planes``).
+SIGN_DIGIT_BITS = 4
+#: uint64 words per element of ``byte_thermometers``: 8 digits x 256 bits
+THERMOMETER_WORDS = 32
+_BYTE_CODES = np.packbits(np.arange(256)[None, :] < np.arange(256)[:, None], axis=1, bitorder="little")
+
+
+def _digits(xp: Any, s: Any, bits: int) -> Any:
+    """(..., 64 / bits) int64: the digits of uint64 words, lowest first."""
+    raw = xp.ascontiguousarray(s).view(xp.uint8).reshape(*s.shape, 8)
+    if bits == 8:
+        return raw.astype(xp.int64)
+    return xp.stack([raw & 0xF, raw >> 4], axis=-1).reshape(*s.shape, 16).astype(xp.int64)
+
+
+def byte_thermometers(xp: Any, r: Any) -> Any:
+    """(E, 32) uint64: for each byte of r (lowest first) its 256-bit thermometer code (bit v set
+    iff v < the byte). The dealer XOR-shares these; a party then reads [d < byte] at bit d and
+    [d == byte] as bit d - 1 XOR bit d, for any public byte d."""
+    r = xp.asarray(r, dtype=xp.uint64).reshape(-1)
+    codes = xp.asarray(_BYTE_CODES)[_digits(xp, r, 8)]                       # (E, 8, 32) bytes
+    return xp.ascontiguousarray(codes).reshape(r.shape[0], -1).view(xp.uint64)
+
+
+def _byte_bits(ctx: PartyContext, s: Any, therm: Any) -> tuple[Any, Any]:
+    """Per byte j of the public s (E, K) and this party's XOR shares of the mask's byte
+    thermometers (E, 32 words): shares of [s_j < r_j] and [s_j == r_j], as (8, E * K) 0/1 uint8;
+    local: the codes unpacked into byte tables, then one gather each."""
+    xp = ctx.be.xp
+    e, k = s.shape
+    codes = xp.unpackbits(xp.ascontiguousarray(therm).view(xp.uint8).reshape(e, 8, 32),
+                          axis=-1, bitorder="little")                         # T[v] (E, 8, 256)
+    below = xp.empty_like(codes)
+    below[..., 0] = 1 if ctx.rank == 0 else 0                                 # T[-1] = 1, public: once
+    below[..., 1:] = codes[..., :-1]                                           # T[v - 1]
+    where = ((xp.arange(e)[:, None, None] * 8 + xp.arange(8)[None, None, :]) << 8) + _digits(xp, s, 8)
+    lt = codes.reshape(-1)[where]
+    eq = (below ^ codes).reshape(-1)[where]
+    return lt.reshape(e * k, 8).T, eq.reshape(e * k, 8).T
+
+
+def _borrow_tree(ctx: PartyContext, borrow: Any, equal: Any) -> Any:
+    """XOR shares of [a < b] from the per-digit planes (P, W) of [a_d < b_d] and [a_d == b_d]
+    (digit 0 lowest): adjacent digits merge, [a < b] = lt_hi ^ (eq_hi & lt_lo) and eq = eq_hi &
+    eq_lo, one round per level with all of a level's ANDs in one call; the lowest digit's
+    equality is never needed (P - 1 borrow ANDs and P - 1 - levels equality ANDs in all)."""
     be, xp = ctx.be, ctx.be.xp
-    borrow = be.and_(q, be.not_(c))                                  # q's bit where c's is 0
-    equal = be.xor(q, be.not_(c)) if ctx.rank == 0 else q
     while borrow.shape[0] > 1:
-        hi_e, hi_b, lo_e, lo_b = equal[1::2], borrow[1::2], equal[0::2], borrow[0::2]
-        if borrow.shape[0] == 2:
-            borrow = be.xor(hi_b, and_bits(ctx, hi_e, lo_b))
-        else:
-            both = and_bits(ctx, xp.concatenate([hi_e, hi_e]), xp.concatenate([lo_b, lo_e]))
-            half = hi_e.shape[0]
-            borrow, equal = be.xor(hi_b, both[:half]), both[half:]
+        k = borrow.shape[0] // 2
+        hi_e, hi_b, lo_e, lo_b = equal[1:2 * k:2], borrow[1:2 * k:2], equal[0:2 * k:2], borrow[0:2 * k:2]
+        last = borrow.shape[0] == 2
+        left = hi_e if last else xp.concatenate([hi_e, hi_e[1:]])
+        right = lo_b if last else xp.concatenate([lo_b, lo_e[1:]])
+        prod = and_bits(ctx, left, right)
+        new_b = be.xor(hi_b, prod[:k])
+        new_e = xp.concatenate([hi_e[:1], prod[k:]])          # digit 0's equality: a placeholder, unused
+        if borrow.shape[0] % 2:
+            new_b = xp.concatenate([new_b, borrow[-1:]])
+            new_e = xp.concatenate([new_e, equal[-1:]])
+        borrow, equal = new_b, new_e
     return borrow[0]
 
 
+def less_than_mask(ctx: PartyContext, s: Any, therm: Any) -> Any:
+    """XOR shares of [s < r] for public words s (E, K) and the dealer's mask r of each element
+    (its bytes' thermometer codes XOR-shared, ``byte_thermometers``), packed in words (E * K
+    bits, row major): the bytes compare locally, and a 3-level tree of ANDs merges them: 3
+    rounds, 11 ANDs (22 opened bits) per comparison, whatever the number of parties."""
+    be = ctx.be
+    lt, eq = _byte_bits(ctx, be.xp.asarray(s, dtype=be.xp.uint64), therm)
+    return _borrow_tree(ctx, be.pack_bits(lt), be.pack_bits(eq))
+
+
+def digit_planes(be: RingBackend, r: Any) -> Any:
+    """(16, 16, W) uint64: the thermometer codes of r's 4-bit digits, bit-sliced over the E
+    elements (W = ceil(E / 64) words): plane [j, v] holds [v < digit j of r] for every element.
+    The dealer XOR-shares these for the masked sign (``_masked_msb``)."""
+    xp = be.xp
+    count, values = 64 // SIGN_DIGIT_BITS, 1 << SIGN_DIGIT_BITS
+    select = _minterms(xp, be.bit_decompose(r).reshape(count, SIGN_DIGIT_BITS, -1))   # [digit == u]
+    therm = xp.zeros_like(select)
+    for v in range(values - 2, -1, -1):                                             # [v < digit]
+        therm[v] = therm[v + 1] ^ select[v + 1]
+    return xp.ascontiguousarray(therm.transpose(1, 0, 2))
+
+
+def _minterms(xp: Any, bits: Any) -> Any:
+    """(2^b, D, W): plane v is [the b-bit digit == v] for bit planes (D, b, W), lowest bit first."""
+    out = [xp.full((bits.shape[0], bits.shape[2]), ~np.uint64(0), dtype=xp.uint64)]
+    for i in range(bits.shape[1]):
+        out = [m & ~bits[:, i] for m in out] + [m & bits[:, i] for m in out]
+    return xp.stack(out)
+
+
 def _masked_msb(ctx: PartyContext, x: Any) -> Any:
-    """``msb_bits`` for 3 or more parties in 7 rounds: the dealer's r comes with its bits
-    (XOR-shared); x^ = x + r is opened, and x's top bit is x^_63 xor r_63 xor [x^ mod 2^63 <
-    r mod 2^63], the last from ``public_less``. (Adding the n parties' shares in binary
-    instead costs 14 rounds at 3 parties, 21 at 5, and 5 times the bytes.)"""
+    """``msb_bits`` by the masked comparison, for any number of parties, in 5 rounds: the dealer's
+    r comes with its 4-bit digits' thermometer codes (XOR-shared, bit-sliced: 32 bytes per
+    element); x^ = x + r is opened, and x's top bit is x^_63 xor r_63 xor [x^ mod 2^63 < r mod
+    2^63]. Each digit's [x^_j < r_j] and [x^_j == r_j] are local: the code's bit at x^_j (and
+    the one below), selected by x^_j's public minterm planes; the top digit drops its top bit
+    (T[d + 8] ^ T[d] ^ T[7], E[d] ^ E[d + 8], with r_63 = T[7]). A 4-level tree of ANDs merges
+    the 16 digits (``_borrow_tree``: 26 ANDs). (Adding the n parties' shares in binary instead
+    costs 14 rounds at 3 parties, 21 at 5, and 5 times the bytes.)"""
     be, xp = ctx.be, ctx.be.xp
     flat = xp.ascontiguousarray(x.reshape(-1))
     e = int(flat.shape[0])
-    r, r_words = ctx.randomness("edabit", ((e,),), (e,))
+    count, values = 64 // SIGN_DIGIT_BITS, 1 << SIGN_DIGIT_BITS
+    words = -(-e // 64)
+    r, planes = ctx.randomness("mask_digits", ((e,),), (count, values, words))
     (c,) = open_values(ctx, [be.add(flat, r)])
-    planes = be.bit_decompose(ctx.ready(r_words))                    # (64, W) XOR shares of r
-    public = be.bit_decompose(c)
-    top = be.xor(planes[63], public[63]) if ctx.rank == 0 else planes[63]
-    low_r = xp.concatenate([planes[:63], xp.zeros_like(planes[:1])])
-    low_c = xp.concatenate([public[:63], xp.zeros_like(public[:1])])
-    return be.xor(top, public_less(ctx, low_c, low_r))
+    public = be.bit_decompose(c).reshape(count, SIGN_DIGIT_BITS, words)          # x^'s bits per digit
+    select = _minterms(xp, public)                                               # [digit == v] (values, digits, W)
+    therm = xp.ascontiguousarray(ctx.ready(planes).transpose(1, 0, 2))           # T[v] (values, digits, W)
+    below = xp.concatenate([xp.full((1, count, words), ~np.uint64(0) if ctx.rank == 0 else 0, dtype=xp.uint64),
+                            therm[:-1]])                                         # T[v - 1], T[-1] = 1
+    equal = below ^ therm
+    low, half = np.arange(values) % (values // 2), values // 2
+    r_top = therm[half - 1, count - 1].copy()
+    therm[:, count - 1] = therm[low + half, count - 1] ^ therm[low, count - 1] ^ r_top[None, :]
+    equal[:, count - 1] = equal[low, count - 1] ^ equal[low + half, count - 1]
+    lt = xp.bitwise_xor.reduce(select & therm, axis=0)                           # (digits, W)
+    eq = xp.bitwise_xor.reduce(select & equal, axis=0)
+    top = r_top ^ public[count - 1, SIGN_DIGIT_BITS - 1] if ctx.rank == 0 else r_top
+    return be.xor(top, _borrow_tree(ctx, lt, eq))
 
 
 def msb_bits(ctx: PartyContext, x: Any) -> Any:

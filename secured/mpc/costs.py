@@ -34,27 +34,29 @@ PROTOCOLS = ("auto", "fss", "classic")
 LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 ms per round
 
 #: op -> (rounds, bytes per element per party) at 2 parties.
-CLASSIC = {"relu": (7, 62.4), "ltz": (7, 54.4), "ge0": (7, 54.4), "sigmoid": (22, 387.1), "tanh": (22, 387.1)}
+CLASSIC = {"relu": (6, 22.6), "ltz": (6, 14.6), "ge0": (6, 14.6), "sigmoid": (21, 267.9), "tanh": (21, 267.9)}
 FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 5.0), "tanh": (2, 5.0)}
 FSS_OPS = tuple(FSS)
 #: FSS gates exact only on a bounded domain (the spline gates: |x| < 2^13): 'auto' never
 #: picks them, protocol='fss' asks for them.
 BOUNDED = ("sigmoid", "tanh")
 #: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
-#: or more parties: exp and a Newton reciprocal, or the masked spline (the x^ opening, a 6-level
-#: comparison tree against 96 dealer words, the masked piece index: 8 rounds at any n).
+#: or more parties: exp and a Newton reciprocal, or the masked spline (the x^ opening, 96
+#: comparisons of public words with the dealer's mask by 8-bit digits and a 3-level tree, the
+#: masked piece index: 5 rounds at any n).
 SPLINE_BREAKPOINTS = 46            # fss.named_spline's default
 #: the FSS spline gate's breakpoints: 96 pieces, so a piece's index and the mask's wrap fit the
 #: one byte of its second round (sigmoid within 4.0e-5 of the function, tanh 8.0e-5).
 FSS_SPLINE_BREAKPOINTS = 95
-CLASSIC_VARIANTS = {"exp": {2: (22, 387.1), 3: (39, 956.2)},
-                    "spline": {2: (8, 3009.0), 3: (8, 6018.0)}}
+CLASSIC_VARIANTS = {"exp": {2: (21, 267.9), 3: (37, 807.8)},
+                    "spline": {2: (5, 273.0), 3: (5, 546.0)}}
 
 
 #: the sign bit of a comparison at 2 parties, two ways: (rounds, bytes per element per party,
 #: seconds per element): the adder over the parties' own bits, or the masked comparison (x + r
-#: opened, then a tree against the dealer's shared bits of r; always used at 3 or more parties).
-MSB_VARIANTS = {"adder": (6, 54.3, 4.8e-7), "masked": (7, 39.25, 3.0e-7)}
+#: opened, then the 16 digits of x^ against the dealer's thermometer codes of r's digits, a
+#: 4-level tree; always used at 3 or more parties). ``benchmarks/bench_fss.py`` times both.
+MSB_VARIANTS = {"adder": (6, 54.3, 2.5e-7), "masked": (5, 14.5, 2.1e-7)}
 
 
 @dataclass
@@ -70,7 +72,8 @@ class CostModel:
                                                               "tanh": 1.2e-4})
     preprocessed: bool = False
     sigmoid: str = "auto"        # the classic sigmoid / tanh: 'auto' (by cost), 'exp' or 'spline'
-    comparison: str = "adder"    # the sign bit at 2 parties: 'adder' (fewest rounds), 'masked' or 'auto' (by cost)
+    comparison: str = "masked"   # the sign bit at 2 parties: 'masked' (fewest rounds and bytes), 'adder' or 'auto'
+
 
 
     def estimate(self, op: str, protocol: str, elements: int) -> float:
@@ -96,8 +99,8 @@ class CostModel:
 
     def classic_variant(self, elements: int, n_parties: int) -> str:
         """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the masked
-        spline has 8 rounds (exp: 22 at 2 parties, 39 at 3) and three to eight times the bytes
-        and compute (its dealer tables)."""
+        spline has 5 rounds (exp: 21 at 2 parties, 37 at 3), about the bytes of exp, and more
+        compute (its dealer tables, 4.5 KB per element)."""
         if self.sigmoid in ("exp", "spline"):
             return self.sigmoid
         def cost(name: str, compute: float) -> float:
@@ -108,10 +111,10 @@ class CostModel:
         return "spline" if spline < cost("exp", self.classic_seconds["sigmoid"]) else "exp"
 
     def comparison_variant(self, elements: int, n_parties: int) -> str:
-        """'adder' or 'masked' for the sign bits of ``elements`` values: the masked comparison
-        has one round more at 2 parties and 40% less compute and 28% fewer bytes. At 2 parties
-        ``comparison`` decides: 'adder' (the default: fewest rounds), 'masked', or 'auto' (the
-        cheaper on this network: masked except for small tensors where a round costs)."""
+        """'adder' or 'masked' for the sign bits of ``elements`` values: at 2 parties the masked
+        comparison has one round fewer than the adder, a quarter of its bytes and about its
+        compute, and 32 bytes per element more from the dealer. ``comparison`` decides at 2
+        parties: 'masked' (the default), 'adder', or 'auto' (the cheaper on this network)."""
         if n_parties > 2:
             return "masked"
         if self.comparison in MSB_VARIANTS:

@@ -40,9 +40,11 @@ sessions with more parties keep the protocols of ``secured.mpc._protocols``.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
@@ -314,13 +316,44 @@ _SPLINES: dict[tuple[str, int], Spline] = {}
 _FIT_LOCK = threading.Lock()
 
 
+#: The fitted tables the protocols use, shipped with the package (a fit takes ~0.5 s, and every
+#: party actor and the dealer would make it at their first sigmoid); tests/mpc/test_fss_spline.py
+#: refits them and compares, so they cannot drift from ``fit_spline``. ``write_spline_tables``
+#: writes them.
+SHIPPED_SPLINES = tuple((name, m) for name in ("sigmoid", "tanh") for m in (SPLINE_BREAKPOINTS, FSS_SPLINE_BREAKPOINTS))
+_TABLES_FILE = Path(__file__).resolve().parent.parent / "data" / "spline_tables.json"
+
+
+def _shipped(name: str, breakpoints: int) -> Optional[Spline]:
+    """The shipped table (values on the fit's 2^-32 grid, stored as integers: exact)."""
+    try:
+        entry = json.loads(_TABLES_FILE.read_text())[f"{name}:{breakpoints}"]
+    except (OSError, ValueError, KeyError):
+        return None
+    values = [np.asarray(entry[k], dtype=np.int64).astype(np.float64) / 2.0 ** 32
+              for k in ("breaks", "slopes", "intercepts")]
+    return Spline(name, *values)
+
+
+def write_spline_tables(path: Optional[Path] = None) -> Path:
+    """Fit the shipped tables afresh and write them (``secured/data/spline_tables.json``)."""
+    path = Path(path or _TABLES_FILE)
+    tables = {}
+    for name, m in SHIPPED_SPLINES:
+        spline = _fit_named(name, m)
+        tables[f"{name}:{m}"] = {k: [int(v) for v in np.round(getattr(spline, k) * 2.0 ** 32)]
+                                 for k in ("breaks", "slopes", "intercepts")}
+    path.write_text(json.dumps(tables, indent=None, separators=(",", ":")) + "\n")
+    return path
+
+
 def named_spline(name: str, breakpoints: int = SPLINE_BREAKPOINTS) -> Spline:
-    """The spline of ``sigmoid`` or ``tanh`` with ``breakpoints`` breakpoints (fitted once per
-    process)."""
+    """The spline of ``sigmoid`` or ``tanh`` with ``breakpoints`` breakpoints (the shipped
+    table, else fitted once per process)."""
     key = (name, breakpoints)
     with _FIT_LOCK:                        # parties on threads of one process fit it once
         if key not in _SPLINES:
-            _SPLINES[key] = _fit_named(name, breakpoints)
+            _SPLINES[key] = _shipped(name, breakpoints) or _fit_named(name, breakpoints)
     return _SPLINES[key]
 
 
@@ -540,27 +573,19 @@ def mul_floor(slopes: np.ndarray, v: np.ndarray, guard: int) -> np.ndarray:
         return high + low.view(np.uint64)
 
 
-def ring_spline_material(r: np.ndarray, rho: np.ndarray, kind: str, frac: int) -> tuple[np.ndarray, ...]:
-    """What the dealer derives for the masked spline from the shared mask r (E,) and the shared
-    random words rho (E,): the words q_k = p_k + r and r itself (to be XOR-shared: the parties
-    compare the opened x^ with them), the index's constant bits XOR the index mask (a word), the
-    unit vector at the index mask and the table D_(u ^ mask), D_j = floor(slope_j r / 2^guard)."""
+def ring_spline_material(r: np.ndarray, rho: np.ndarray, kind: str, frac: int) -> tuple[np.ndarray, np.ndarray]:
+    """What the dealer derives for the masked spline's pick from the shared mask r (E,) and the
+    shared random words rho (E,), whose low K bits mask the piece index: the unit vector at the
+    index mask and the table D_(u ^ mask), D_j = floor(slope_j r / 2^guard). (The comparisons
+    need r's bytes' thermometer codes, ``_protocols.byte_thermometers``.)"""
     t = ring_spline(kind, frac)
     m = len(t.points)
-    jb = _index_bits(m)
-    size = 1 << (jb + 1)
+    size = 1 << (_index_bits(m) + 1)
     r = np.asarray(r, dtype=np.uint64).reshape(-1)
-    e = r.shape[0]
-    with np.errstate(over="ignore"):
-        q = t.points[None, :] + r[:, None]
-    const = (np.uint8(1) ^ (q < r[:, None]).astype(np.uint8)).astype(np.int32)
     index_mask = (np.asarray(rho, dtype=np.uint64).reshape(-1) & np.uint64(size - 1)).astype(np.int64)
-    parity = ((const @ _flips(m)) & 1).astype(np.int64) << np.arange(jb)[None, :]
-    offset = (index_mask ^ parity.sum(axis=1)).astype(np.uint64)
-    d = np.zeros((e, size // 2), dtype=np.uint64)
+    d = np.zeros((r.shape[0], size // 2), dtype=np.uint64)
     d[:, :m + 1] = mul_floor(t.slopes, r, t.guard)
-    onehot, dtab = _unit_tables(index_mask, d)
-    return np.concatenate([q, r[:, None]], axis=1), offset, onehot, dtab
+    return _unit_tables(index_mask, d)
 
 
 SPLINE_KINDS = ("sigmoid", "tanh")

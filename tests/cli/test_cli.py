@@ -59,7 +59,7 @@ def test_bench_mpc_small_run():
     rows = {(r["op"], r["system"]): r for r in json.loads(result.output)}
     ours = rows[("matmul 16x16", "secured in-process")]
     assert ours["bytes_per_party"] == (16 * 16 * 2) * 8 and ours["rounds"] == 1
-    assert rows[("relu 2^8", "secured in-process")]["rounds"] == 7
+    assert rows[("relu 2^8", "secured in-process")]["rounds"] == 6
 
 
 def test_bench_train_small_run():

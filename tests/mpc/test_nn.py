@@ -236,8 +236,9 @@ def test_private_cnn_inference_on_digits(s3):
 
 
 def test_relu_with_mask(session):
-    """The training ReLU: max(x, 0) and the exact 0/1 mask from one bit injection (7 or 8 rounds
-    at 2 parties); a party refuses to store the mask over a tensor it already holds."""
+    """The training ReLU: max(x, 0) and the exact 0/1 mask from one bit injection (6 rounds with
+    the masked comparison, 7 with the adder); a party refuses to store the mask over a tensor it
+    already holds."""
     from secured.exceptions import PartyRefused, SecuredError
 
     x = np.concatenate([np.linspace(-5, 5, 101), [0.0, -2.0**-16, 2.0**-16, 1e5, -1e5]])
@@ -247,9 +248,9 @@ def test_relu_with_mask(session):
     np.testing.assert_allclose(y.reveal(), np.maximum(np.round(x * 2**16) / 2**16, 0), atol=2 * 2**-16)
     np.testing.assert_array_equal(mask.reveal(), (np.round(x * 2**16) >= 0).astype(float))
     assert mask.bound == 1.0 and y.shape == mask.shape == x.shape
-    if session.n_parties == 2:       # the adder (6) or the masked comparison (7), then the injection
-        masked = session.costs.comparison_variant(x.size, 2) == "masked"
-        assert session.stats()["parties"][0]["by_op"]["relu_mask"][1] == (8 if masked else 7)
+    masked = session.costs.comparison_variant(x.size, session.n_parties) == "masked"
+    # the masked comparison (5) or the adder (6), then the injection
+    assert session.stats()["parties"][0]["by_op"]["relu_mask"][1] == (6 if masked else 7)
     with pytest.raises((PartyRefused, SecuredError), match="new tensor id"):
         session.run("relu_mask", t, t._id)
 
