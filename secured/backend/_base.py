@@ -24,6 +24,10 @@ RING_BITS = 64
 #: Largest inner-dimension chunk for which every float64 partial sum of the limb GEMM is an
 #: exact integer: the concatenated product R sums 2 * 1024 terms of magnitude <= 2^42 = 2^53.
 CHUNK = 1024
+#: ``matmul`` uses numpy's integer matmul (exact mod 2^64) when a side of the output is at most
+#: this thin or the product has at most this many multiply-adds; BLAS limbs otherwise
+#: (``benchmarks/bench_ring.py`` compares them).
+NATIVE_MATMUL_SIDE, NATIVE_MATMUL_MACS = 32, 1 << 21
 _MOD = 1 << 64
 #: Scratch buffers up to this size are kept per thread and reused by the next matmul: fresh
 #: pages cost as much as a GEMM at n=1024 (the allocator maps buffers over 32 MiB anew).
@@ -156,7 +160,12 @@ class RingBackend(abc.ABC):
             raise RingValueError(
                 f"matmul: batch shapes {a.shape[:-2]} and {b.shape[:-2]} do not broadcast."
             ) from None
-        out = self._limb_matmul(a, b, batch, m, k, n)
+        if self.xp is np and (min(m, n) <= NATIVE_MATMUL_SIDE or m * k * n <= NATIVE_MATMUL_MACS):
+            # numpy's own integer matmul wraps mod 2^64 (exact) and, without BLAS, wins on thin
+            # or small products (a training batch times a layer: up to 10x); BLAS limbs win above
+            out = self.xp.matmul(a, b)
+        else:
+            out = self._limb_matmul(a, b, batch, m, k, n)
         if squeeze_a:
             out = out[..., 0, :]
         if squeeze_b:

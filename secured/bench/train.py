@@ -100,6 +100,7 @@ def run(rows: int = 3750, features: int = 20, repeat: int = 3, crypten: bool = T
                 model.backward(loss.grad(model(X), Y), input_grad=False)     # like torch: X needs none
                 sgd.step()
                 sgd.zero_grad()
+                s.sync()                                    # pipelined ops: the parties are done
                 times.append(time.perf_counter() - start)
             party = s.stats()["parties"][0]
             out.append(TrainRow(name, _median(times[1:]), _median(ptimes[1:]), crypten_times.get(name),

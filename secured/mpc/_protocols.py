@@ -377,10 +377,13 @@ def digit_planes(be: RingBackend, r: Any) -> Any:
 
 def _minterms(xp: Any, bits: Any) -> Any:
     """(2^b, D, W): plane v is [the b-bit digit == v] for bit planes (D, b, W), lowest bit first."""
-    out = [xp.full((bits.shape[0], bits.shape[2]), ~np.uint64(0), dtype=xp.uint64)]
+    out = xp.empty((1 << bits.shape[1], bits.shape[0], bits.shape[2]), dtype=xp.uint64)
+    out[0] = ~np.uint64(0)
     for i in range(bits.shape[1]):
-        out = [m & ~bits[:, i] for m in out] + [m & bits[:, i] for m in out]
-    return xp.stack(out)
+        k = 1 << i
+        xp.bitwise_and(out[:k], bits[None, :, i], out=out[k:2 * k])      # bit i set
+        out[:k] &= ~bits[None, :, i]                                      # bit i clear
+    return out
 
 
 def _masked_msb(ctx: PartyContext, x: Any) -> Any:
@@ -418,12 +421,11 @@ def _masked_msb(ctx: PartyContext, x: Any) -> Any:
 def msb_bits(ctx: PartyContext, x: Any) -> Any:
     """XOR shares of the sign bit of each element of [x], bit-sliced in words (W,).
 
-    Three or more parties, and two when the session asks for it (``costs.comparison`` 'masked',
-    or 'auto' and ``CostModel.comparison_variant`` finds it cheaper): the masked comparison
-    (``_masked_msb``), 7 rounds whatever the number of parties. Else (the 2-party default)
-    arithmetic-to-binary
-    keeping only the carry into bit 63, by a tree over groups of bits: 1 round for the 2-bit
-    groups + 5 levels = 6 rounds.
+    The masked comparison (``_masked_msb``: 5 rounds whatever the number of parties), unless a
+    2-party session asks for the adder (``costs.comparison`` 'adder', or 'auto' where
+    ``CostModel.comparison_variant`` finds it cheaper): arithmetic-to-binary keeping only the
+    carry into bit 63, by a tree over groups of bits: 1 round for the 2-bit groups + 5 levels
+    = 6 rounds.
     """
     from .costs import CostModel
 
