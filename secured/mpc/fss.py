@@ -29,10 +29,12 @@ Key material: every random value the dealer draws comes from ChaCha20 under a fr
 the operating system (``secured.backend.new_key``), never a fixed or time seed. A party's key
 is its 128-bit tree seed and the shared corrections (16 bytes and 3 bits per tree level, the
 last 7 levels replaced by one 16-byte leaf correction), plus its shares of r_in and the
-dealer's mask bits: 973 bytes per element at 64 bits, 957 for the correcting party with seed
-compression (the acceptance bound is 1,000). ``key_bytes`` reports what the dealer sends
-each party (a party whose seed and shares are derived from its dealer seed receives only the
-corrections: ``compressed=True``).
+dealer's mask bits. Keys travel seed-compressed (``key_arrays``): each party's key carries a
+32-byte key seed from which its tree seeds expand, and party 1's shares too, so only party 0
+receives shares (the complements; the corrections cannot be compressed: they are the same for
+both parties and depend on the mask). A ReLU key is then 959 bytes per element for party 0 and
+933 for party 1 at 64 bits (973 each sent whole; the acceptance bound is 1,000); a spline
+gate's 41.8 and 37.7 KB (43.3 whole). ``key_bytes`` reports what the dealer sends each party.
 
 Only two parties: multi-party DCF keys grow exponentially with the number of parties, so
 sessions with more parties keep the protocols of ``secured.mpc._protocols``.
@@ -97,16 +99,39 @@ class _Stream:
         return (self.words(n) & _ONE).astype(np.uint8)
 
 
+_ROOT_MASK = np.array([~np.uint64(3), ~np.uint64(0)], dtype=np.uint64)   # a tree seed's low 2 bits are free
+#: Bytes of a party's key seed: its tree seeds and (the party that needs no correction) its
+#: shares are expanded from it instead of sent.
+KEY_SEED_BYTES = 32
+
+
+def _roots(seed: bytes, m: int) -> np.ndarray:
+    """(m, 2) tree seeds expanded from a party's key seed (the first words of its stream)."""
+    return chacha20_words(seed, 1, 2 * m).reshape(m, 2) & _ROOT_MASK
+
+
+class _Derived(_Stream):
+    """A party's key stream: its tree seeds, then its shares (counters 2, 3, ...)."""
+
+    def __init__(self, seed: bytes) -> None:
+        super().__init__(seed)
+        self.counter = 1
+
+
 def dcf_keygen(alpha: np.ndarray, n: int, stream: Optional[_Stream] = None,
-               threads: Optional[int] = None) -> tuple[DCFKey, DCFKey]:
-    """Keys for [x < alpha] on n-bit inputs, one pair per element of alpha (< 2^n)."""
+               threads: Optional[int] = None, roots: Optional[tuple[np.ndarray, np.ndarray]] = None,
+               ) -> tuple[DCFKey, DCFKey]:
+    """Keys for [x < alpha] on n-bit inputs, one pair per element of alpha (< 2^n); the two
+    parties' tree seeds from ``stream``, or ``roots`` (expanded from their key seeds)."""
     stream = stream or _Stream()
     alpha = np.ascontiguousarray(alpha, dtype=np.uint64).reshape(-1)
     m = alpha.shape[0]
     if n < 64 and m and int(alpha.max()) >> n:
         raise ConfigurationError(f"alpha must be below 2^{n}.")
-    seeds = stream.words(4 * m).reshape(2, m, 2)
-    seeds &= np.array([~np.uint64(3), ~np.uint64(0)], dtype=np.uint64)
+    if roots is None:
+        seeds = stream.words(4 * m).reshape(2, m, 2) & _ROOT_MASK
+    else:
+        seeds = np.stack([np.ascontiguousarray(roots[0]), np.ascontiguousarray(roots[1])])
     scw, ctl, fin = fss_kernels.dcf_gen(n, alpha, seeds[0], seeds[1], threads=threads)
     return tuple(DCFKey(b, n, np.ascontiguousarray(seeds[b]), scw, ctl, fin) for b in (0, 1))  # type: ignore
 
@@ -123,21 +148,29 @@ class SignKey:
     m_bit: np.ndarray      # uint8 XOR share of the dealer's mask bit m (ReLU's second round)
     m_add: np.ndarray      # uint64 additive share of m
     m_r: np.ndarray        # uint64 additive share of m * r_in
+    seed: bytes = b""      # the party's key seed: its tree seeds (and party 1's shares) expand from it
 
-    def key_bytes(self, compressed: bool = False) -> float:
+    def key_bytes(self) -> float:
         """Dealer bytes per element for this party (see ``key_bytes``)."""
-        return key_bytes(self, compressed)
+        return key_bytes(self)
 
 
-def key_bytes(key: SignKey, compressed: bool = False) -> float:
-    """Bytes per element the dealer sends one party: the DCF key and its shares of r_in,
-    r_top, m, m and m * r_in (bits packed). ``compressed``: a party that derives its seed and
-    shares from its dealer seed receives only the DCF corrections and, as the correcting
-    party, its shares of the values that cannot be derived (r_in, r_top, m, m*r_in)."""
+def key_bytes(key: "SignKey | SplineKey") -> float:
+    """Bytes per element the dealer sends one party, seed-compressed: the DCF corrections, the
+    32-byte key seed (its tree seeds expand from it), and, for party 0 only, its shares of the
+    values the dealer correlates (party 1's shares expand from its seed): for a sign key r_in,
+    m and m * r_in (8 bytes each) and r_top and m's bit; for a spline key r_in (4 bytes), the
+    index mask's bits and the two tables (8 bytes a word); a spline key set also carries its
+    public table."""
     m = int(np.prod(key.shape)) or 1
-    dcf = key.dcf.wire_bytes(compressed) / m
-    shares = 8 + 8 + 8 + 2 / 8                     # r_in, m (additive), m*r_in; r_top and m as bits
-    return dcf + (shares if not compressed or key.party == 0 else 0.0)
+    corrections = key.dcf.wire_bytes(compressed=True) / m + KEY_SEED_BYTES / m
+    if isinstance(key, SignKey):
+        return corrections + (8 + 8 + 8 + 2 / 8 if key.party == 0 else 0.0)
+    t = key.table                                   # the public table travels with each key set
+    corrections += (t.points.nbytes + t.slopes.nbytes + t.consts.nbytes) / m
+    if key.party == 1:
+        return corrections
+    return corrections + (4 if t.bits <= 32 else 8) + key.offset.shape[-1] / 8 + 8 * 2 * key.onehot.shape[-1]
 
 
 def sign_keygen(shape: tuple[int, ...], *, bits: int = 64, dealer_key: Optional[bytes] = None,
@@ -148,17 +181,25 @@ def sign_keygen(shape: tuple[int, ...], *, bits: int = 64, dealer_key: Optional[
         raise ConfigurationError("bits must be an int from 2 to 64.")
     stream = _Stream(dealer_key)
     m = int(np.prod(shape))
+    seeds = [stream.words(KEY_SEED_BYTES // 8).tobytes() for _ in (0, 1)]
     r_in = stream.words(m)
     low_mask = np.uint64((1 << (bits - 1)) - 1)
     low = r_in & low_mask
     top = ((r_in >> np.uint64(bits - 1)) & _ONE).astype(np.uint8)
-    dcf = dcf_keygen(low, bits - 1, stream, threads)
+    dcf = dcf_keygen(low, bits - 1, threads=threads, roots=(_roots(seeds[0], m), _roots(seeds[1], m)))
     mask = stream.bits(m)
-    r0, t0, mb0, ma0, mr0 = stream.words(m), stream.bits(m), stream.bits(m), stream.words(m), stream.words(m)
+    derived = _sign_shares(seeds[1], m)                                   # party 1's, from its seed
+    r1, t1, mb1, ma1, mr1 = derived
     with np.errstate(over="ignore"):
-        parts = [(r0, t0, mb0, ma0, mr0),
-                 (r_in - r0, top ^ t0, mask ^ mb0, mask.astype(np.uint64) - ma0, mask.astype(np.uint64) * r_in - mr0)]
-    return tuple(SignKey(b, bits, tuple(shape), dcf[b], *parts[b]) for b in (0, 1))  # type: ignore
+        parts = [(r_in - r1, top ^ t1, mask ^ mb1, mask.astype(np.uint64) - ma1, mask.astype(np.uint64) * r_in - mr1),
+                 derived]
+    return tuple(SignKey(b, bits, tuple(shape), dcf[b], *parts[b], seed=seeds[b]) for b in (0, 1))  # type: ignore
+
+
+def _sign_shares(seed: bytes, m: int) -> tuple[np.ndarray, ...]:
+    """Party 1's shares of a sign key (r_in, r_top, m's bit, m, m * r_in), from its key seed."""
+    d = _Derived(seed)
+    return d.words(m), d.bits(m), d.bits(m), d.words(m), d.words(m)
 
 
 def _masked_sign_bits(comm: Any, x: np.ndarray, key: SignKey, threads: Optional[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -446,12 +487,11 @@ class SplineKey:
     offset: np.ndarray       # (E, K) uint8 XOR shares of the index's constant bits ^ rho (K = index bits + 1)
     onehot: np.ndarray       # (E, 2^K) uint64 additive shares of the unit vector at rho
     dtab: np.ndarray         # (E, 2^K) uint64 additive shares of D_(u ^ rho), D_j = floor(slope_j r / 2^guard)
+    seed: bytes = b""        # the party's key seed: its tree seeds (and party 1's shares) expand from it
 
     def key_bytes(self) -> float:
-        """Dealer bytes per element for this party: the DCF keys, the index mask's bits, the
-        two tables, r_in in 4 bytes."""
-        e = max(1, int(np.prod(self.shape)))
-        return self.dcf.wire_bytes() / e + self.offset.shape[-1] / 8 + 8 * 2 * self.onehot.shape[-1] + 4
+        """Dealer bytes per element for this party (see ``key_bytes``)."""
+        return key_bytes(self)
 
 
 def spline_keygen(table: FixedSpline, shape: tuple[int, ...], *, dealer_key: Optional[bytes] = None,
@@ -465,9 +505,11 @@ def spline_keygen(table: FixedSpline, shape: tuple[int, ...], *, dealer_key: Opt
     jb = _index_bits(m)
     size = 1 << (jb + 1)
     mask = np.uint64((1 << n) - 1)
+    seeds = [stream.words(KEY_SEED_BYTES // 8).tobytes() for _ in (0, 1)]
     r = stream.words(e) & mask
     q = (table.points.astype(np.uint64)[None, :] + r[:, None]) & mask                       # (E, m)
-    dcf = dcf_keygen(np.concatenate([q, r[:, None]], axis=1).reshape(-1), n, stream, threads)
+    dcf = dcf_keygen(np.concatenate([q, r[:, None]], axis=1).reshape(-1), n, threads=threads,
+                     roots=(_roots(seeds[0], e * (m + 1)), _roots(seeds[1], e * (m + 1))))
     # [xu >= p_k] = dcf_k ^ dcf_w ^ 1 ^ [q_k < r]: the constants' share of the index bits
     const = (np.uint8(1) ^ (q < r[:, None]).astype(np.uint8)).astype(np.int32)
     rho = stream.bits(e * (jb + 1)).reshape(e, jb + 1)
@@ -477,15 +519,20 @@ def spline_keygen(table: FixedSpline, shape: tuple[int, ...], *, dealer_key: Opt
     d = np.zeros((e, size // 2), dtype=np.int64)
     d[:, :m + 1] = (table.slopes[None, :] * r.astype(np.int64)[:, None]) >> table.guard      # floor
     onehot, dtab = _unit_tables(rho_int, d.view(np.uint64))
+    r1, o1, h1, d1 = _spline_shares(seeds[1], e, n, jb)                    # party 1's, from its seed
     with np.errstate(over="ignore"):
-        values = [r, onehot, dtab]
-        first = [stream.words(v.size).reshape(v.shape) & (mask if i == 0 else ~np.uint64(0))
-                 for i, v in enumerate(values)]
-        second = [(v - s) & mask if i == 0 else v - s for i, (v, s) in enumerate(zip(values, first))]
-    o0 = stream.bits(offset.size).reshape(offset.shape)
-    bits = [o0, offset ^ o0]
-    return tuple(SplineKey(b, tuple(shape), table, dcf[b], (first, second)[b][0], bits[b],  # type: ignore
-                           *(first, second)[b][1:]) for b in (0, 1))
+        first = ((r - r1) & mask, offset ^ o1, onehot - h1, dtab - d1)
+    return tuple(SplineKey(b, tuple(shape), table, dcf[b], *(first, (r1, o1, h1, d1))[b], seed=seeds[b])  # type: ignore
+                 for b in (0, 1))
+
+
+def _spline_shares(seed: bytes, e: int, n: int, jb: int) -> tuple[np.ndarray, ...]:
+    """Party 1's shares of a spline key (r_in, the index offset bits, the unit vector, the
+    slope table), from its key seed."""
+    d = _Derived(seed)
+    size = 1 << (jb + 1)
+    return (d.words(e) & np.uint64((1 << n) - 1), d.bits(e * (jb + 1)).reshape(e, jb + 1),
+            d.words(e * size).reshape(e, size), d.words(e * size).reshape(e, size))
 
 
 def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = None) -> np.ndarray:
@@ -601,25 +648,56 @@ def spline_table(kind: str, frac: int) -> FixedSpline:
 
 
 def key_arrays(key: Any) -> list[np.ndarray]:
-    """A key as arrays (for the dealer's direct links): a metadata array first."""
-    dcf = [key.dcf.seeds, key.dcf.scw, key.dcf.ctl, key.dcf.fin]
+    """A key as arrays for the dealer's direct links, seed-compressed: a metadata array, the
+    party's key seed, the DCF corrections, and only party 0's shares (party 1's tree seeds and
+    shares, like party 0's tree seeds, expand from the key seed: ``key_from_arrays``)."""
+    ctl = np.packbits(np.unpackbits(key.dcf.ctl[..., None], axis=-1, bitorder="little")[..., :3],
+                      axis=None, bitorder="little")                     # 3 bits a level
+    dcf = [key.dcf.scw, ctl, key.dcf.fin]
+    seed = np.frombuffer(key.seed, dtype=np.uint8)
     if isinstance(key, SignKey):
         meta = np.array([0, key.party, key.bits, key.dcf.n, *key.shape], dtype=np.int64)
-        return [meta, *dcf, key.r_in, key.r_top, key.m_bit, key.m_add, key.m_r]
+        shares = [key.r_in, np.packbits(key.r_top), np.packbits(key.m_bit), key.m_add, key.m_r] \
+            if key.party == 0 else []
+        return [meta, seed, *dcf, *shares]
     t = key.table
     meta = np.array([1, key.party, t.bits, t.frac, t.guard, _TABLE_NAMES.index(t.name), *key.shape], dtype=np.int64)
-    return [meta, *dcf, t.points, t.slopes, t.consts, key.r_in, key.offset, key.onehot, key.dtab]
+    r_in = key.r_in.astype(np.uint32) if t.bits <= 32 else key.r_in
+    shares = [r_in, np.packbits(key.offset), key.onehot, key.dtab] if key.party == 0 else []
+    return [meta, seed, *dcf, t.points, t.slopes, t.consts, *shares]
 
 
 def key_from_arrays(arrays: list[np.ndarray]) -> Any:
-    """The inverse of ``key_arrays``."""
+    """The inverse of ``key_arrays``: the tree seeds (and party 1's shares) expanded from the
+    key seed."""
     meta = [int(v) for v in arrays[0]]
+    seed = bytes(np.asarray(arrays[1], dtype=np.uint8))
+    if len(seed) != KEY_SEED_BYTES:
+        raise ConfigurationError("A key's seed must be 32 bytes.")
+    party, (scw, ctl, fin) = meta[1], arrays[2:5]
+    levels = np.unpackbits(np.asarray(ctl, dtype=np.uint8), bitorder="little")[:3 * scw.shape[0] * scw.shape[1]]
+    ctl = np.packbits(levels.reshape(scw.shape[0], scw.shape[1], 3), axis=-1, bitorder="little").reshape(scw.shape[:2])
+    dcf_parts = (scw, ctl, fin)
     if meta[0] == 0:
-        party, bits, n, shape = meta[1], meta[2], meta[3], tuple(meta[4:])
-        return SignKey(party, bits, shape, DCFKey(party, n, *arrays[1:5]), *arrays[5:10])
-    party, bits, frac, guard, name, shape = meta[1], meta[2], meta[3], meta[4], _TABLE_NAMES[meta[5]], tuple(meta[6:])
+        bits, n, shape = meta[2], meta[3], tuple(meta[4:])
+        m = int(np.prod(shape))
+        if party == 0:
+            r_in, r_top, m_bit, m_add, m_r = arrays[5:10]
+            shares = (r_in, np.unpackbits(r_top)[:m], np.unpackbits(m_bit)[:m], m_add, m_r)
+        else:
+            shares = _sign_shares(seed, m)
+        return SignKey(party, bits, shape, DCFKey(party, n, _roots(seed, m), *dcf_parts), *shares, seed=seed)
+    bits, frac, guard, name, shape = meta[2], meta[3], meta[4], _TABLE_NAMES[meta[5]], tuple(meta[6:])
     table = FixedSpline(name, bits, frac, guard, *arrays[5:8])
-    return SplineKey(party, shape, table, DCFKey(party, bits, *arrays[1:5]), *arrays[8:12])
+    e, m = int(np.prod(shape)), len(table.points)
+    width = _index_bits(m) + 1
+    if party == 0:
+        r_in, offset, onehot, dtab = arrays[8:12]
+        shares = (np.asarray(r_in, dtype=np.uint64), np.unpackbits(offset)[:e * width].reshape(e, width), onehot, dtab)
+    else:
+        shares = _spline_shares(seed, e, bits, width - 1)
+    return SplineKey(party, shape, table, DCFKey(party, bits, _roots(seed, e * (m + 1)), *dcf_parts), *shares,
+                     seed=seed)
 
 
 def truncation_table(shift: int, bits: int = 48) -> FixedSpline:
