@@ -7,14 +7,15 @@
    ReLU's comparison (63-bit domain, 56 tree levels + a 7-bit leaf), compiled (16 elements at a
    time on VAES where the CPU has it) next to the compiled 8-wide AES-NI walk and the numpy twin
    (OpenSSL AES); key generation per element.
-2. ReLU and x < 0 on 2^log2 elements, 2 parties: the classic protocol (Session, 7 rounds) and
+2. ReLU and x < 0 on 2^log2 elements, 2 parties: the classic protocol (Session, 6 rounds) and
    the FSS gate online (keys made beforehand, as a dealer would offline) and end to end (the
    session's dealer making the keys while the parties wait), on the in-process link and on
    simulated links (every round waits the latency, plus the bytes over the bandwidth):
    20 ms at 1 Gbit/s and 20 ms at 100 Mbit/s. Rounds and bytes from the communicators.
 3. The cost model's estimates and choice for the same settings, next to the measurements.
+   (``--cuda-only``: DCF evaluations per second on a GPU next to the CPU, for gpu_check.sh.)
 4. sigmoid on 2^sigmoid_log2 elements, 2 parties: the classic protocol two ways (exp and a
-   Newton reciprocal, 22 rounds; the masked spline, 8 rounds a chunk of 8,192), the FSS
+   Newton reciprocal, 21 rounds; the masked spline, 5 rounds a chunk of 8,192), the FSS
    spline gate online (keys made beforehand) and end to end, on the same links; max error
    against float64.
 """
@@ -62,6 +63,31 @@ def dcf_speed(m: int) -> dict:
     out["compiled"] = F.compiled
     out["vaes"] = F.vaes
     return out
+
+
+def dcf_cuda_speed(m: int) -> dict:
+    """DCF evaluation on a GPU (``fss_kernels.dcf_eval_cuda``) next to the CPU kernels in the
+    same run, on the ReLU's 63-bit domain; the GPU's bits are checked against the CPU's."""
+    import cupy
+
+    rng = np.random.default_rng(1)
+    n = 63
+    alpha = rng.integers(0, 2**63, m, dtype=np.uint64)
+    seeds = rng.integers(0, 2**63, (2, m, 2), dtype=np.uint64)
+    x = rng.integers(0, 2**63, m, dtype=np.uint64)
+    keys = F.dcf_gen(n, alpha, seeds[0], seeds[1])
+    on_gpu = [cupy.asarray(a) for a in (seeds[0], *keys, x)]
+    got = F.dcf_eval_cuda(0, n, *on_gpu)                               # compiles the kernel
+    cupy.cuda.Device().synchronize()
+
+    def gpu_run():
+        F.dcf_eval_cuda(0, n, *on_gpu)
+        cupy.cuda.Device().synchronize()
+    gpu = min(_timed(gpu_run) for _ in range(5))
+    cpu = min(_timed(lambda: F.dcf_eval(0, n, seeds[0], *keys, x)) for _ in range(3))
+    same = bool(np.array_equal(cupy.asnumpy(got), F.dcf_eval(0, n, seeds[0], *keys, x)))
+    return {"elements": m, "gpu_M_per_s": m / gpu / 1e6, "cpu_all_cores_M_per_s": m / cpu / 1e6,
+            "gpu_over_cpu": cpu / gpu, "bits_equal": same}
 
 
 def _timed(fn) -> float:
@@ -146,8 +172,18 @@ def main() -> int:
     parser.add_argument("--log2", type=int, default=20)
     parser.add_argument("--sigmoid-log2", type=int, default=14)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--cuda-only", action="store_true",
+                        help="only DCF evaluations per second on the GPU next to the CPU (gpu_check.sh)")
     args = parser.parse_args()
     m = 1 << args.log2
+    if args.cuda_only:
+        r = dcf_cuda_speed(m)
+        print(f"DCF (63-bit domain) on {m} elements: {r['gpu_M_per_s']:.1f} M evaluations/s on the GPU, "
+              f"{r['cpu_all_cores_M_per_s']:.2f} M/s on every CPU core, GPU / CPU {r['gpu_over_cpu']:.1f}x; "
+              f"bits equal: {r['bits_equal']}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=2))
+        return 0 if r["bits_equal"] else 1
     report: dict = {"elements": m, "dcf": dcf_speed(m), "ops": []}
     d = report["dcf"]
     print(f"DCF (63-bit domain) on {m} elements, compiled={d['compiled']}: "

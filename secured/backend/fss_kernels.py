@@ -5,6 +5,10 @@ imports ``secured._kernels``).
   function keys for ``1{x < alpha}`` on n-bit inputs (one key pair per element): a tree of
   n - nu levels (``leaf_bits(n)`` = nu = min(7, n) bits are read from a 128-bit leaf block).
 - ``dcf_eval(party, n, seeds, scw, ctl, fin, x)``: a party's XOR shares of ``1{x < alpha}``.
+- ``dcf_eval_cuda(...)``: the same on a GPU (cupy arrays in and out), the kernel of
+  ``secured/_kernels/fss.cu`` (one thread per element, AES from an S-box built in shared
+  memory); its per-element walk is also compiled for the CPU by the tests and compared with
+  the kernels here.
 
 The PRG of the tree is fixed-key AES-128 (Matyas-Meyer-Oseas); the public key is derived from
 a fixed label with SHA-256 (it is not a secret: the seeds are). The compiled kernels run
@@ -19,12 +23,14 @@ import hashlib
 import os
 import warnings
 
+from typing import Any
+
 import numpy as np
 
 from . import _fss_numpy as reference
 from ..exceptions import ConfigurationError
 
-__all__ = ["dcf_gen", "dcf_eval", "leaf_bits", "compiled", "vaes", "reference", "PRG_KEY"]
+__all__ = ["dcf_gen", "dcf_eval", "dcf_eval_cuda", "leaf_bits", "compiled", "vaes", "reference", "PRG_KEY"]
 
 PRG_KEY = hashlib.sha256(b"secured fss dcf prg").digest()[:16]
 
@@ -89,4 +95,36 @@ def dcf_eval(party: int, n: int, seeds: np.ndarray, scw: np.ndarray, ctl: np.nda
     (impl or _core).dcf_eval(int(party), n, leaf_bits(n), np.ascontiguousarray(seeds, dtype=np.uint64),
                              np.ascontiguousarray(scw, dtype=np.uint64), np.ascontiguousarray(ctl, dtype=np.uint8),
                              np.ascontiguousarray(fin, dtype=np.uint64), x, out, _threads(threads), bool(wide))
+    return out
+
+
+_CUDA: dict = {}
+
+
+def dcf_eval_cuda(party: int, n: int, seeds: Any, scw: Any, ctl: Any, fin: Any, x: Any, *,
+                  block: int = 256) -> Any:
+    """``dcf_eval`` on a GPU: the kernel ``dcf_eval`` of ``secured/_kernels/fss.cu`` (compiled by
+    NVRTC through ``cupy.RawModule`` on first use); arrays may be numpy or cupy, the result
+    (uint8 XOR shares) is a cupy array."""
+    from ._cupy import _import_cupy, cuda_source_path
+
+    cp = _import_cupy()
+    n = _check_bits(n)
+    nu = leaf_bits(n)
+    if "kernel" not in _CUDA:
+        module = cp.RawModule(code=cuda_source_path("fss.cu").read_text(), options=("--std=c++14",))
+        _CUDA["kernel"] = module.get_function("dcf_eval")
+        _CUDA["key"] = cp.asarray(np.frombuffer(PRG_KEY, dtype=np.uint8))
+    x = cp.ascontiguousarray(cp.asarray(x, dtype=cp.uint64).reshape(-1))
+    m = int(x.shape[0])
+    arrays = [cp.ascontiguousarray(cp.asarray(a, dtype=t)) for a, t in
+              ((seeds, cp.uint64), (scw, cp.uint64), (ctl, cp.uint8), (fin, cp.uint64))]
+    if arrays[0].shape != (m, 2) or arrays[1].shape != (m, n - nu, 2) or arrays[2].shape != (m, n - nu):
+        raise ConfigurationError(f"DCF keys for {m} elements of {n} bits have seeds (m, 2), scw (m, {n - nu}, 2) "
+                                 f"and ctl (m, {n - nu}).")
+    out = cp.empty(m, dtype=cp.uint8)
+    if m:
+        grid = min(-(-m // block), 65535)
+        _CUDA["kernel"]((grid,), (block,), (np.int32(party), np.int32(n), np.int32(nu), _CUDA["key"], np.int64(m),
+                                             *arrays, x, out))
     return out
