@@ -50,6 +50,9 @@ SPLINE_BREAKPOINTS = 46            # fss.named_spline's default
 FSS_SPLINE_BREAKPOINTS = 95
 CLASSIC_VARIANTS = {"exp": {2: (21, 267.9), 3: (37, 807.8)},
                     "spline": {2: (5, 273.0), 3: (5, 546.0)}}
+#: the exp inside softmax (its inputs are <= 0 after the row's max is subtracted), two ways:
+#: the polynomial and squarings, or the masked spline of exp(min(x, 0)).
+EXP_VARIANTS = {"exp": {2: (14, 126.6), 3: (23, 413.2)}, "spline": CLASSIC_VARIANTS["spline"]}
 
 
 #: the sign bit of a comparison at 2 parties, two ways: (rounds, bytes per element per party,
@@ -97,14 +100,17 @@ class CostModel:
             return "fss"
         return "fss" if self.estimate(op, "fss", elements) < self.estimate(op, "classic", elements) else "classic"
 
-    def classic_variant(self, elements: int, n_parties: int) -> str:
+    def classic_variant(self, elements: int, n_parties: int, op: str = "sigmoid") -> str:
         """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the masked
         spline has 5 rounds (exp: 21 at 2 parties, 37 at 3), about the bytes of exp, and more
-        compute (its dealer tables, 4.5 KB per element)."""
+        compute (its dealer tables, 4.5 KB per element). ``op='exp'``: the same choice for the
+        exp of softmax (the polynomial: 14 rounds at 2 parties, 23 at 3)."""
         if self.sigmoid in ("exp", "spline"):
             return self.sigmoid
+        variants = EXP_VARIANTS if op == "exp" else CLASSIC_VARIANTS
+
         def cost(name: str, compute: float) -> float:
-            rounds, per_element = CLASSIC_VARIANTS[name][min(n_parties, 3)]
+            rounds, per_element = variants[name][min(n_parties, 3)]
             return rounds * self.network.latency + per_element * elements / self.network.bandwidth + \
                 compute * elements
         spline = cost("spline", self.classic_seconds["spline"])

@@ -361,7 +361,8 @@ _FIT_LOCK = threading.Lock()
 #: party actor and the dealer would make it at their first sigmoid); tests/mpc/test_fss_spline.py
 #: refits them and compares, so they cannot drift from ``fit_spline``. ``write_spline_tables``
 #: writes them.
-SHIPPED_SPLINES = tuple((name, m) for name in ("sigmoid", "tanh") for m in (SPLINE_BREAKPOINTS, FSS_SPLINE_BREAKPOINTS))
+SHIPPED_SPLINES = (*((name, m) for name in ("sigmoid", "tanh") for m in (SPLINE_BREAKPOINTS, FSS_SPLINE_BREAKPOINTS)),
+                   ("exp", FSS_SPLINE_BREAKPOINTS))
 _TABLES_FILE = Path(__file__).resolve().parent.parent / "data" / "spline_tables.json"
 
 
@@ -403,7 +404,9 @@ def _fit_named(name: str, breakpoints: int) -> Spline:
         return fit_spline(lambda x: 0.5 * (1.0 + np.tanh(x / 2)), breakpoints, left=0.0, right=1.0, name=name)
     if name == "tanh":
         return fit_spline(np.tanh, breakpoints, left=-1.0, right=1.0, name=name)
-    raise ConfigurationError(f"No spline named {name!r}; there are sigmoid and tanh.")
+    if name == "exp":                     # exp of x <= 0 (softmax's shifted inputs); 1 above 0
+        return fit_spline(lambda x: np.exp(np.minimum(x, 0.0)), breakpoints, left=0.0, right=1.0, name=name)
+    raise ConfigurationError(f"No spline named {name!r}; there are sigmoid, tanh and exp.")
 
 
 @dataclass
@@ -636,7 +639,7 @@ def ring_spline_material(r: np.ndarray, rho: np.ndarray, kind: str, frac: int) -
 
 
 SPLINE_KINDS = ("sigmoid", "tanh")
-_TABLE_NAMES = (*SPLINE_KINDS, "truncate")
+_TABLE_NAMES = (*SPLINE_KINDS, "truncate", "exp")
 _SPLINE_DOMAIN = 14      # integer bits of a spline gate's input domain: |x| < 2^13
 
 

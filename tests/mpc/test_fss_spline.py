@@ -260,3 +260,38 @@ def test_the_shipped_spline_tables_equal_a_fresh_fit():
         for part in ("breaks", "slopes", "intercepts"):
             np.testing.assert_array_equal(getattr(shipped, part), getattr(fresh, part), err_msg=f"{name}:{m} {part}")
         assert fss.named_spline(name, m).breaks.size == m
+
+
+def test_the_exp_table_and_softmax_with_it():
+    """exp(min(x, 0)) as a masked spline (softmax's exp: its inputs are <= 0): within one unit
+    of its table recomputed with Python integers on the whole ring, within 3e-5 of the
+    function; a softmax that takes it (when the cost model prefers it, or asked to) is within
+    2e-4 of numpy's and has 9 rounds fewer at 2 parties, 18 at 3."""
+    table = fss.ring_spline("exp", 16)
+    rng = np.random.default_rng(5)
+    points = (table.points - np.uint64(1 << 63)).view(np.int64)
+    x = np.concatenate([points - 1, points, points + 1, [-(1 << 63), (1 << 63) - 1, 0, -1, 1],
+                        rng.integers(-(1 << 63), (1 << 63) - 1, 300, endpoint=True),
+                        rng.integers(-(20 << 16), 2 << 16, 600)]).astype(np.int64)
+    got, _ = _run_ring_spline(3, x, table)
+    assert np.abs(got - _ring_table_value(table, x)).max() <= 1.0
+    inside = (x > -(60 << 16)) & (x < (60 << 16))
+    true = np.exp(np.minimum(x[inside] / 2**16, 0.0))
+    assert np.abs(got[inside] / 2**16 - true).max() < 3.0e-5 + 1.5 * 2**-16 + 2**-21 * 10.5
+    logits = rng.normal(scale=3, size=(64, 8))
+    logits[0], logits[1] = [-50, 0, 3, 2, 1, -1, -2, 40], 7.0
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    reference = e / e.sum(axis=1, keepdims=True)
+    for parties, fewer in ((2, 9), (3, 18)):
+        rounds = {}
+        for variant in ("exp", "spline"):
+            with Session(parties) as s:
+                s.costs.sigmoid = variant
+                t = s.share(logits)
+                s.reset_stats()
+                got = t.softmax(axis=1).reveal()
+                stats = s.stats()["parties"][0]
+            assert np.abs(got - reference).max() < 2e-4, (parties, variant)
+            rounds[variant] = stats["by_op"]["softmax"][1]
+            assert ("exp (softmax)" in stats["protocols"]) == (variant == "spline")
+        assert rounds["exp"] - rounds["spline"] == fewer
