@@ -107,13 +107,13 @@ def _spline_op(kind: str, classic):
     """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 5
     bytes per element, inputs with |x| < 2^13), else the classic protocol the cost model
     prefers on the session's link: ``classic`` (exp and a reciprocal) or the same table as
-    the masked spline on the whole ring, any number of parties (8 rounds)."""
+    the masked spline on the whole ring, any number of parties (5 rounds)."""
     def op(ctx, x):
         from . import fss
 
         elements = int(np.prod(x.shape))
         if ctx.use_fss(kind, elements):
-            # keys are ~43 KB per element: chunks of SPLINE_CHUNK values bound the dealer's and the
+            # keys are ~40 KB per element: chunks of SPLINE_CHUNK values bound the dealer's and the
             # parties' memory (2 rounds per chunk)
             flat, parts = np.ascontiguousarray(x).reshape(-1), []
             for start in range(0, max(elements, 1), SPLINE_CHUNK):
@@ -165,8 +165,9 @@ def _op_div(ctx, x, y):
 def _op_relu_mask(party, x, mask_id):
     """max(x, 0), and [x >= 0] (fixed point 0.0 / 1.0) stored under ``mask_id`` for the
     backward pass: classic, the sign's XOR bits injected into x in one round, which also gives
-    the mask's additive shares (7 rounds, no truncation; ge0 then a product took 8, and a
-    truncation round more at 3 parties); with FSS, the DReLU gate and a product."""
+    the mask's additive shares (6 rounds with the masked comparison, no truncation; ge0 then a
+    product took one more, and a truncation round more at 3 parties); with FSS, the DReLU gate
+    and a product."""
     if isinstance(mask_id, bool) or not isinstance(mask_id, int) or mask_id in party.store:
         raise PartyRefused(f"party {party.rank}: relu_mask stores its mask under a new tensor id.")
     ctx = party.ctx

@@ -17,7 +17,8 @@ from ._comm import Communicator
 from ._dealer import expand_parts, fold_shares
 
 __all__ = ["PartyContext", "open_values", "open_bits", "beaver", "square", "truncate",
-           "matmul_shape", "derivations", "and_bits", "less_than_mask", "byte_thermometers", "digit_planes", "msb_bits", "bit_planes", "b2a_bits",
+           "matmul_shape", "derivations", "and_bits", "less_than_mask", "byte_thermometers", "digit_planes",
+           "msb_bits", "bit_planes", "b2a_bits",
            "ltz", "mul_bit", "ring_conv2d", "conv2d_shape"]
 
 
@@ -171,8 +172,8 @@ def derivations(be: RingBackend) -> dict[str, tuple]:
         "bitmul": ((True, False), (False, False), lambda rw, a, params: (
             bits(rw, params)[0], be.mul(a, bits(rw, params)[0].reshape(a.shape)))),
         # the masked spline (``_nonlinear.spline``, params = (kind, frac)): mask r (additive) and
-        # the index mask (a random word, XOR); derived: r's bytes' unit vectors (XOR), the unit
-        # vector at the index mask and the slope table (additive)
+        # the index mask (a random word, XOR); derived: r's bytes' thermometer codes (XOR), the
+        # unit vector at the index mask and the slope table (additive)
         "ring_spline": ((False, True), (True, False, False), ring_spline),
         # a random r (additive) and its 4-bit digits' thermometer codes, bit-sliced (XOR-shared):
         # the masked comparison
@@ -408,12 +409,16 @@ def _masked_msb(ctx: PartyContext, x: Any) -> Any:
     below = xp.concatenate([xp.full((1, count, words), ~np.uint64(0) if ctx.rank == 0 else 0, dtype=xp.uint64),
                             therm[:-1]])                                         # T[v - 1], T[-1] = 1
     equal = below ^ therm
-    low, half = np.arange(values) % (values // 2), values // 2
+    half = values // 2
+    low = xp.asarray(np.arange(values) % half)
     r_top = therm[half - 1, count - 1].copy()
     therm[:, count - 1] = therm[low + half, count - 1] ^ therm[low, count - 1] ^ r_top[None, :]
     equal[:, count - 1] = equal[low, count - 1] ^ equal[low + half, count - 1]
-    lt = xp.bitwise_xor.reduce(select & therm, axis=0)                           # (digits, W)
-    eq = xp.bitwise_xor.reduce(select & equal, axis=0)
+    therm &= select                                                              # the code's bit at the digit
+    equal &= select
+    lt, eq = therm[0], equal[0]
+    for v in range(1, values):                                                   # (digits, W)
+        lt, eq = lt ^ therm[v], eq ^ equal[v]
     top = r_top ^ public[count - 1, SIGN_DIGIT_BITS - 1] if ctx.rank == 0 else r_top
     return be.xor(top, _borrow_tree(ctx, lt, eq))
 

@@ -225,7 +225,8 @@ class BaseSession(abc.ABC):
 
     def relu_with_mask(self, x: SharedTensor) -> tuple[SharedTensor, SharedTensor]:
         """max(x, 0) and the mask [x >= 0] (0.0 / 1.0) in one op, for training: the mask comes
-        free with the bit injection of the ReLU (7 rounds for both, no truncation)."""
+        free with the bit injection of the ReLU (6 rounds for both with the masked comparison,
+        no truncation)."""
         mask_id = next(self._ids)
         self._fresh_ids.add(mask_id)
         try:
