@@ -332,24 +332,18 @@ def _byte_bits(ctx: PartyContext, s: Any, therm: Any) -> tuple[Any, Any]:
 
 
 def _borrow_tree(ctx: PartyContext, borrow: Any, equal: Any) -> Any:
-    """XOR shares of [a < b] from the per-digit planes (P, W) of [a_d < b_d] and [a_d == b_d]
-    (digit 0 lowest): adjacent digits merge, [a < b] = lt_hi ^ (eq_hi & lt_lo) and eq = eq_hi &
-    eq_lo, one round per level with all of a level's ANDs in one call; the lowest digit's
-    equality is never needed (P - 1 borrow ANDs and P - 1 - levels equality ANDs in all)."""
+    """XOR shares of [a < b] from the per-digit planes of [a_d < b_d] (P, W) and [a_d == b_d]
+    for digits 1..P-1 (P - 1, W; digit 0, the lowest, never needs its equality), P a power of
+    two (8 bytes, or 16 nibbles): adjacent digits merge, [a < b] = lt_hi ^ (eq_hi & lt_lo) and
+    eq = eq_hi & eq_lo, one round per level with all of a level's ANDs in one call (P - 1
+    borrow ANDs and P - 1 - levels equality ANDs in all)."""
     be, xp = ctx.be, ctx.be.xp
     while borrow.shape[0] > 1:
         k = borrow.shape[0] // 2
-        hi_e, hi_b, lo_e, lo_b = equal[1:2 * k:2], borrow[1:2 * k:2], equal[0:2 * k:2], borrow[0:2 * k:2]
-        last = borrow.shape[0] == 2
-        left = hi_e if last else xp.concatenate([hi_e, hi_e[1:]])
-        right = lo_b if last else xp.concatenate([lo_b, lo_e[1:]])
-        prod = and_bits(ctx, left, right)
-        new_b = be.xor(hi_b, prod[:k])
-        new_e = xp.concatenate([hi_e[:1], prod[k:]])          # digit 0's equality: a placeholder, unused
-        if borrow.shape[0] % 2:
-            new_b = xp.concatenate([new_b, borrow[-1:]])
-            new_e = xp.concatenate([new_e, equal[-1:]])
-        borrow, equal = new_b, new_e
+        hi_b, lo_b = borrow[1::2], borrow[0::2]
+        hi_e, lo_e = equal[0::2], equal[1::2]                            # digits 1, 3, ... and 2, 4, ...
+        prod = and_bits(ctx, xp.concatenate([hi_e, hi_e[1:]]), xp.concatenate([lo_b, lo_e]))
+        borrow, equal = be.xor(hi_b, prod[:k]), prod[k:]                 # merged digits 0..k-1, 1..k-1
     return borrow[0]
 
 
@@ -360,7 +354,7 @@ def less_than_mask(ctx: PartyContext, s: Any, therm: Any) -> Any:
     rounds, 11 ANDs (22 opened bits) per comparison, whatever the number of parties."""
     be = ctx.be
     lt, eq = _byte_bits(ctx, be.xp.asarray(s, dtype=be.xp.uint64), therm)
-    return _borrow_tree(ctx, be.pack_bits(lt), be.pack_bits(eq))
+    return _borrow_tree(ctx, be.pack_bits(lt), be.pack_bits(eq[1:]))
 
 
 def digit_planes(be: RingBackend, r: Any) -> Any:
@@ -420,7 +414,7 @@ def _masked_msb(ctx: PartyContext, x: Any) -> Any:
     for v in range(1, values):                                                   # (digits, W)
         lt, eq = lt ^ therm[v], eq ^ equal[v]
     top = r_top ^ public[count - 1, SIGN_DIGIT_BITS - 1] if ctx.rank == 0 else r_top
-    return be.xor(top, _borrow_tree(ctx, lt, eq))
+    return be.xor(top, _borrow_tree(ctx, lt, eq[1:]))
 
 
 def msb_bits(ctx: PartyContext, x: Any) -> Any:

@@ -79,7 +79,6 @@ class BaseSession(abc.ABC):
         self._lock = threading.Lock()
         self._garbage: list[int] = []  # ids of collected SharedTensors, freed with the next op
         self._inflight: list[tuple[str, Any]] = []  # pipelined ops not yet answered, oldest first
-        self._fresh_ids: set[int] = set()            # ids drawn for an op's second output
 
     def _protocol(self, protocol: str, link: Network | None) -> Any:
         """The cost model for ``protocol`` ('auto', 'fss', 'classic') on ``link``: the network the
@@ -108,11 +107,11 @@ class BaseSession(abc.ABC):
         this transport cannot pipeline the op (it then runs through ``_execute``)."""
         return None
 
+    @abc.abstractmethod
     def _collect(self, op: str, ticket: Any) -> list[tuple[str, Any]]:
         """The outcomes of a submitted op, as ``_execute`` returns them; a party that does not
         answer within the timeout (counted from now: the op before it has been answered) is
         reported as ('error', PartyTimeoutError)."""
-        raise NotImplementedError
 
     @abc.abstractmethod
     def _party_stats(self) -> list[dict[str, Any]]: ...
@@ -207,17 +206,16 @@ class BaseSession(abc.ABC):
         """Run a registered op on every party with the same arguments; returns the new tensor.
         The result's public bound is propagated, and an op that could wrap is refused first
         (``_bounds.py``); a checked session also reveals and checks inputs and results."""
-        shape = _shapes.result_shape(op, args)      # refuses operands whose shapes do not fit
+        return self._run(op, args, _shapes.result_shape(op, args))   # refuses shapes that do not fit
+
+    def _run(self, op: str, args: tuple, shape: tuple[int, ...] | None) -> SharedTensor:
+        """``run`` with the result's shape when the driver knows it (the op is then pipelined)."""
         bound = _bounds.propagate(op, args, self)
         if self.checked and op in _bounds.DOMAIN:
             operand = args[1] if op == "div" else args[0]
             _bounds.check_domain(op, operand.reveal(), self.fractional_bits)
         out = next(self._ids)
-        if self.checked:
-            shape = None
-        if op == "relu_mask" and not (len(args) == 2 and args[1] in self._fresh_ids):
-            shape = None   # the parties check that the mask's id is new; let them answer at once
-        shapes = self._dispatch(op, [self._wire(args)] * self.n_parties, out, shape)
+        shapes = self._dispatch(op, [self._wire(args)] * self.n_parties, out, None if self.checked else shape)
         result = SharedTensor(self, out, shapes[0], bound)
         if self.checked:
             _bounds.check_result(op, result.reveal(), bound, self.fractional_bits)
@@ -226,13 +224,10 @@ class BaseSession(abc.ABC):
     def relu_with_mask(self, x: SharedTensor) -> tuple[SharedTensor, SharedTensor]:
         """max(x, 0) and the mask [x >= 0] (0.0 / 1.0) in one op, for training: the mask comes
         free with the bit injection of the ReLU (6 rounds for both with the masked comparison,
-        no truncation)."""
+        no truncation). The mask's id is fresh here, so the op is pipelined (``run("relu_mask",
+        ...)`` with any other id waits: the parties refuse an id they already hold)."""
         mask_id = next(self._ids)
-        self._fresh_ids.add(mask_id)
-        try:
-            y = self.run("relu_mask", x, mask_id)
-        finally:
-            self._fresh_ids.discard(mask_id)
+        y = self._run("relu_mask", (x, mask_id), tuple(x.shape))
         return y, SharedTensor(self, mask_id, y.shape, 1.0)
 
     @staticmethod

@@ -53,13 +53,16 @@ def _cases(s):
 def test_every_shape_rule_agrees_with_the_parties():
     with Session(2, pipeline=False) as s:
         cases = _cases(s)
-        assert {op for op, _ in cases} | {"relu_mask"} == set(RULES)
+        assert {op for op, _ in cases} == set(RULES)
         for op, args in cases:
             expected = result_shape(op, args)
             got = s.run(op, *args).shape                       # the parties' own answer (not pipelined)
             assert expected == got, (op, expected, got)
-        y, mask = s.relu_with_mask(s.share(rng.normal(size=(3, 2))))
+        y, mask = s.relu_with_mask(s.share(rng.normal(size=(3, 2))))   # the parties' shapes
         assert y.shape == mask.shape == (3, 2)
+    with Session(2) as s:                                                # pipelined: the driver's
+        y, mask = s.relu_with_mask(s.share(rng.normal(size=(3, 2))))
+        assert s._inflight and y.shape == mask.shape == (3, 2)
 
 
 def test_operands_whose_shapes_do_not_fit_are_refused_before_any_party_runs():
