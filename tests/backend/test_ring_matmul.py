@@ -27,8 +27,14 @@ def bigint_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.vectorize(lambda v: int(v) % MOD, otypes=[object])(out) if np.size(out) else out
 
 
-def assert_exact(be, a, b):
-    got = be.to_numpy(be.matmul(be.asarray(a), be.asarray(b)))
+def assert_exact(be, a, b, limbs: bool = False):
+    """``be.matmul`` (or, ``limbs=True``, the BLAS limb product it uses for large operands, also
+    on thin ones) against Python integers."""
+    if limbs:
+        (m, k), n = np.shape(a), np.shape(b)[1]
+        got = be.to_numpy(be._limb_matmul(be.asarray(a), be.asarray(b), (), m, k, n))
+    else:
+        got = be.to_numpy(be.matmul(be.asarray(a), be.asarray(b)))
     ref = bigint_matmul(a, b)
     assert got.dtype == np.uint64
     assert got.shape == np.shape(ref)
@@ -50,6 +56,7 @@ def matmul_pairs(draw, max_side=6, batch=False):
 @given(pair=matmul_pairs())
 def test_matmul_matches_bigint(name, pair):
     assert_exact(get_backend(name=name), *pair)
+    assert_exact(get_backend(name=name), *pair, limbs=True)
 
 
 @pytest.mark.parametrize("name", ALL_BACKENDS)
@@ -81,6 +88,7 @@ def test_worst_case_magnitudes_stay_exact(name, k):
     b = np.full((k, 3), v, dtype=np.uint64)
     b[0, 0] = MOD - 1
     assert_exact(get_backend(name=name), a, b)
+    assert_exact(get_backend(name=name), a, b, limbs=True)   # thin products take numpy's own matmul
 
 
 @pytest.mark.parametrize("name", ALL_BACKENDS)
@@ -92,6 +100,7 @@ def test_inner_dimension_2_to_16(name):
     a[0, :8] = np.array(SPECIAL, dtype=np.uint64)
     b[:8, 0] = np.array(SPECIAL, dtype=np.uint64)
     assert_exact(get_backend(name=name), a, b)
+    assert_exact(get_backend(name=name), a, b, limbs=True)
 
 
 @pytest.mark.parametrize("name", ALL_BACKENDS)
