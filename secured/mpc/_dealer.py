@@ -107,7 +107,9 @@ class Dealer:
         """Party 0's shares of the derived parts of request ``counter``."""
         be = self.be
         xor_parts, derived_xor, fn = self._derive[kind]
-        per_party = [expand_parts(be, k, counter, shapes + derived_shapes) for k in self.keys]
+        # Party 0's derived parts are replaced by the corrections: only its random parts are drawn.
+        per_party = [expand_parts(be, k, counter, shapes + (derived_shapes if i else ()))
+                     for i, k in enumerate(self.keys)]
         flags = xor_parts if isinstance(xor_parts, tuple) else (xor_parts,) * len(shapes)
         totals = [fold_shares([parts[j:j + 1] for parts in per_party], 1, be.xor if flag else be.add)[0]
                   for j, flag in enumerate(flags)]

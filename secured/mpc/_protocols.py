@@ -84,15 +84,16 @@ class PartyContext:
         """This party's parts of the next correlation of ``kind`` (seed-compressed)."""
         self.counter += 1
         derived = (derived_shape, *more_derived)
-        parts = expand_parts(self.be, self.key, self.counter, shapes + derived)
-        if self.rank == 0:
-            fixes = self.dealer_correction(self.counter, kind, shapes, derived, params)
-            if callable(fixes):        # the dealer's answer is on its way: used after this op's opening
-                answer = _Answer(fixes)
-                parts[len(shapes):] = [_Pending(answer, j) for j in range(len(derived))]
-            else:
-                parts[len(shapes):] = [self.be.asarray(v) for v in fixes]
-        return parts
+        if self.rank != 0:
+            return expand_parts(self.be, self.key, self.counter, shapes + derived)
+        # Party 0's derived parts are the dealer's corrections: only the random parts (a prefix
+        # of the same stream) are expanded.
+        fixes = self.dealer_correction(self.counter, kind, shapes, derived, params)
+        parts = expand_parts(self.be, self.key, self.counter, shapes)
+        if callable(fixes):        # the dealer's answer is on its way: used after this op's opening
+            answer = _Answer(fixes)
+            return parts + [_Pending(answer, j) for j in range(len(derived))]
+        return parts + [self.be.asarray(v) for v in fixes]
 
     def ready(self, *parts: Any) -> Any:
         """Derived parts as arrays: party 0's corrections may still be on their way from the
