@@ -28,6 +28,7 @@ OPS = [
     ("reciprocal, x / y", lambda x, y: x.reciprocal()),
     ("sqrt", lambda x, y: x.sqrt()),
     ("rsqrt", lambda x, y: x.rsqrt()),
+    ("reciprocal, rsqrt by table (on [1/16, 64])", lambda x, y: x.reciprocal(method="table")),
     ("log", lambda x, y: x.log()),
     ("sigmoid, tanh", lambda x, y: x.sigmoid()),
 ]

@@ -139,6 +139,7 @@ RULES: dict[str, Rule] = {
     "sqrt": _ranged(math.sqrt),
     "rsqrt": _ranged(lambda b: 2.0 ** 8),
     "sigmoid": lambda s, a: (1.0, 1), "tanh": lambda s, a: (1.0, 1), "softmax": lambda s, a: (1.0, 1),
+    "reciprocal_table": lambda s, a: (16.0, 1), "rsqrt_table": lambda s, a: (4.0, 1),   # 1/lo, lo = 1/16
     "div": lambda s, a: (_prod(_b(a[0]), RANGE), 2),
     "sum": _summed,
     "im2col": lambda s, a: (_b(a[0]), 1), "windows": lambda s, a: (_b(a[0]), 1),

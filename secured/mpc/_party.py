@@ -104,10 +104,11 @@ RING_SPLINE_CHUNK = 8192
 
 
 def _spline_op(kind: str, classic):
-    """sigmoid / tanh: the FSS spline gate with protocol='fss' at 2 parties (2 rounds, 5
-    bytes per element, inputs with |x| < 2^13), else the classic protocol the cost model
-    prefers on the session's link: ``classic`` (exp and a reciprocal) or the same table as
-    the masked spline on the whole ring, any number of parties (5 rounds)."""
+    """sigmoid / tanh (and the reciprocal and rsqrt tables): the FSS spline gate with
+    protocol='fss' at 2 parties (2 rounds, 5 bytes per element, inputs with |x| < 2^13), else
+    the classic protocol the cost model prefers on the session's link: ``classic`` (exp and a
+    reciprocal) or the same table as the masked spline on the whole ring, any number of parties
+    (5 rounds); the tables (``classic`` None) always take the masked spline there."""
     def op(ctx, x):
         from . import fss
 
@@ -122,7 +123,7 @@ def _spline_op(kind: str, classic):
             return np.concatenate(parts).reshape(x.shape)
         from .costs import CostModel
 
-        if (ctx.costs or CostModel()).classic_variant(elements, ctx.n_parties) == "spline":
+        if classic is None or (ctx.costs or CostModel()).classic_variant(elements, ctx.n_parties) == "spline":
             ctx.choices[kind]["spline"] = ctx.choices[kind].get("spline", 0) + 1
             table = fss.ring_spline(kind, ctx.fractional_bits)
             # the dealer's tables are ~4.9 KB per element and party: chunks of RING_SPLINE_CHUNK
@@ -299,7 +300,8 @@ OPS: dict[str, Callable[..., Any]] = {
     "conv2d": _op_conv2d, "conv2d_public": _op_conv2d_public,
     "max": _op_max, "argmax": _op_argmax, "div": _op_div,
     "exp": N.exp, "log": N.log, "reciprocal": N.reciprocal, "sqrt": N.sqrt, "rsqrt": N.rsqrt,
-    "sigmoid": _spline_op("sigmoid", N.sigmoid), "tanh": _spline_op("tanh", N.tanh), "softmax": N.softmax, "ge0": _op_ge0,
+    "sigmoid": _spline_op("sigmoid", N.sigmoid), "tanh": _spline_op("tanh", N.tanh),
+    "reciprocal_table": _spline_op("reciprocal", None), "rsqrt_table": _spline_op("rsqrt", None), "softmax": N.softmax, "ge0": _op_ge0,
     "im2col": _op_im2col, "col2im": _op_col2im, "windows": _op_windows, "concat": _op_concat,
     "input_from": _op_input_from, "load_share": _op_load_share,
     "sum": _op_sum, "reshape": _op_reshape, "transpose": _op_transpose, "getitem": _op_getitem,

@@ -120,7 +120,7 @@ def _concat(axis: Any, *parts: Any) -> Shape:
 
 RULES: dict[str, Callable[..., Shape]] = {
     **dict.fromkeys(("neg", "square", "ltz", "relu", "eq", "ge0", "exp", "log", "reciprocal", "sqrt", "rsqrt",
-                     "sigmoid", "tanh", "add_noise"), _same),
+                     "sigmoid", "tanh", "add_noise", "reciprocal_table", "rsqrt_table"), _same),
     **dict.fromkeys(("add", "sub", "mul", "div", "add_public", "rsub_public", "mul_public",
                      "mul_public_int"), _broadcast),
     "matmul": _matmul, "matmul_public": _matmul_public,

@@ -34,12 +34,15 @@ PROTOCOLS = ("auto", "fss", "classic")
 LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 ms per round
 
 #: op -> (rounds, bytes per element per party) at 2 parties.
-CLASSIC = {"relu": (6, 22.6), "ltz": (6, 14.6), "ge0": (6, 14.6), "sigmoid": (21, 267.9), "tanh": (21, 267.9)}
-FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 5.0), "tanh": (2, 5.0)}
+CLASSIC = {"relu": (6, 22.6), "ltz": (6, 14.6), "ge0": (6, 14.6), "sigmoid": (21, 267.9), "tanh": (21, 267.9),
+           "reciprocal": (5, 361.0), "rsqrt": (5, 361.0)}
+FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 5.0), "tanh": (2, 5.0),
+       "reciprocal": (2, 5.0), "rsqrt": (2, 5.0)}
 FSS_OPS = tuple(FSS)
 #: FSS gates exact only on a bounded domain (the spline gates: |x| < 2^13): 'auto' never
-#: picks them, protocol='fss' asks for them.
-BOUNDED = ("sigmoid", "tanh")
+#: picks them, protocol='fss' asks for them. (The classic side of the reciprocal and rsqrt
+#: tables, ``method='table'``, is their masked spline: 5 rounds, 128 comparisons.)
+BOUNDED = ("sigmoid", "tanh", "reciprocal", "rsqrt")
 #: the classic sigmoid / tanh, two ways: (rounds, bytes per element per party) at 2 and at 3
 #: or more parties: exp and a Newton reciprocal, or the masked spline (the x^ opening, 96
 #: comparisons of public words with the dealer's mask by 8-bit digits and a 3-level tree, the
@@ -48,6 +51,10 @@ SPLINE_BREAKPOINTS = 46            # fss.named_spline's default
 #: the FSS spline gate's breakpoints: 96 pieces, so a piece's index and the mask's wrap fit the
 #: one byte of its second round (sigmoid within 4.0e-5 of the function, tanh 8.0e-5).
 FSS_SPLINE_BREAKPOINTS = 95
+#: the reciprocal and rsqrt tables (1/x and 1/sqrt(x) on TABLE_RANGE, saturated outside): 128
+#: pieces, fitted for the smallest error relative to the function; the index still fits a byte.
+TABLE_BREAKPOINTS = 127
+TABLE_RANGE = (2.0 ** -4, 2.0 ** 6)
 CLASSIC_VARIANTS = {"exp": {2: (21, 267.9), 3: (37, 807.8)},
                     "spline": {2: (5, 273.0), 3: (5, 546.0)}}
 #: the exp inside softmax (its inputs are <= 0 after the row's max is subtracted), two ways:
@@ -69,11 +76,12 @@ class CostModel:
     ``classic_seconds``: local compute per element (both parties on their own cores)."""
     network: Network = field(default_factory=lambda: LAN)
     fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "sigmoid": 1.1e-5,
-                                                       "tanh": 1.1e-5})
+                                                       "tanh": 1.1e-5, "reciprocal": 1.5e-5, "rsqrt": 1.5e-5})
     classic_seconds: dict = field(default_factory=lambda: {**{op: 2.8e-7 for op in CLASSIC}, "sigmoid": 3e-6,
-                                                           "tanh": 3e-6, "spline": 2.6e-5})
+                                                           "tanh": 3e-6, "spline": 2.6e-5, "reciprocal": 3.5e-5,
+                                                           "rsqrt": 3.5e-5})
     fss_keygen_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-6 for op in FSS}, "sigmoid": 1.2e-4,
-                                                              "tanh": 1.2e-4})
+                                                              "tanh": 1.2e-4, "reciprocal": 1.6e-4, "rsqrt": 1.6e-4})
     preprocessed: bool = False
     sigmoid: str = "auto"        # the classic sigmoid / tanh and softmax's exp: 'auto' (by cost), 'exp' or 'spline'
     comparison: str = "masked"   # the sign bit at 2 parties: 'masked' (fewest rounds and bytes), 'adder' or 'auto'

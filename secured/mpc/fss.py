@@ -54,12 +54,12 @@ import numpy as np
 from ..backend import chacha20_words, new_key
 from ..backend import fss_kernels
 from ..exceptions import ConfigurationError
-from .costs import FSS_SPLINE_BREAKPOINTS, SPLINE_BREAKPOINTS
+from .costs import FSS_SPLINE_BREAKPOINTS, SPLINE_BREAKPOINTS, TABLE_BREAKPOINTS, TABLE_RANGE
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
-           "fit_spline", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
+           "fit_spline", "fit_bounded", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
            "key_arrays", "key_from_arrays", "truncation_table", "truncate_keygen", "truncate",
-           "RingSpline", "ring_spline", "mul_floor", "ring_spline_material"]
+           "RingSpline", "ring_spline", "mul_floor", "ring_spline_material", "breakpoints_of"]
 
 _ONE = np.uint64(1)
 
@@ -270,26 +270,44 @@ class Spline:
 _GRID = np.linspace(0.0, 1.0, 40)
 
 
-def _segment(fn: Any, a: float, b: float) -> tuple[float, float, float]:
+def _shift_errors(xs: np.ndarray, ys: np.ndarray, width: Any, relative: bool) -> tuple[np.ndarray, ...]:
+    """For rows of points (k, 40) on pieces [a, a + width]: the secant's slope, the shift of the secant
+    with the smallest largest error, and that error: absolute (half the spread of the gaps), or
+    relative to |fn|."""
+    slope = (ys[:, -1] - ys[:, 0]) / width
+    gap = ys - (ys[:, :1] + slope[:, None] * (xs - xs[:, :1]))
+    if not relative:
+        return slope, (gap.max(axis=1) + gap.min(axis=1)) / 2, (gap.max(axis=1) - gap.min(axis=1)) / 2
+    # min over c of max_i |g_i - c| / s_i is max over pairs (g_i - g_j) / (s_i + s_j), at
+    # c = (g_i s_j + g_j s_i) / (s_i + s_j) for the maximizing pair (a 1-d weighted minimax)
+    scale = np.abs(ys)
+    pair_sum = scale[:, :, None] + scale[:, None, :]
+    spread = (gap[:, :, None] - gap[:, None, :]) / pair_sum
+    best = spread.reshape(len(gap), -1).argmax(axis=1)
+    i, j = np.divmod(best, gap.shape[1])
+    rows = np.arange(len(gap))
+    shift = (gap[rows, i] * scale[rows, j] + gap[rows, j] * scale[rows, i]) / pair_sum[rows, i, j]
+    return slope, shift, spread.reshape(len(gap), -1)[rows, best]
+
+
+def _segment(fn: Any, a: float, b: float, relative: bool = False) -> tuple[float, float, float]:
     """The best line on [a, b] for a function of one curvature sign there (the secant moved
-    by half the largest gap), its intercept and its largest error on a grid of 40 points."""
-    xs = a + (b - a) * _GRID
-    ys = fn(xs)
-    slope = (ys[-1] - ys[0]) / (b - a) if b > a else 0.0
-    gap = ys - (ys[0] + slope * (xs - a))
-    return slope, float(ys[0] - slope * a + (gap.max() + gap.min()) / 2), float((gap.max() - gap.min()) / 2)
+    to balance its largest errors), its intercept and its largest error on a grid of 40 points
+    (absolute, or relative to |fn|)."""
+    if b <= a:
+        return 0.0, float(fn(np.array([a]))[0]), 0.0
+    xs = (a + (b - a) * _GRID)[None, :]
+    slope, shift, err = _shift_errors(xs, fn(xs), b - a, relative)
+    return float(slope[0]), float(fn(np.array([a]))[0] - slope[0] * a + shift[0]), float(err[0])
 
 
-def _errors(fn: Any, a: float, ends: np.ndarray) -> np.ndarray:
+def _errors(fn: Any, a: float, ends: np.ndarray, relative: bool = False) -> np.ndarray:
     """``_segment``'s largest error for the pieces [a, b], every b in ``ends`` at once."""
     xs = a + (ends[:, None] - a) * _GRID[None, :]
-    ys = fn(xs)
-    slope = (ys[:, -1] - ys[:, 0]) / (ends - a)
-    gap = ys - (ys[:, :1] + slope[:, None] * (xs - a))
-    return (gap.max(axis=1) - gap.min(axis=1)) / 2
+    return _shift_errors(xs, fn(xs), ends - a, relative)[2]
 
 
-def _cover(fn: Any, lo: float, hi: float, eps: float, limit: int) -> list[float] | None:
+def _cover(fn: Any, lo: float, hi: float, eps: float, limit: int, relative: bool = False) -> list[float] | None:
     """Greedy breakpoints over [lo, hi]: each piece as long as its line stays within eps (the
     error grows with the piece: 4 rounds of 64 candidate ends narrow the longest to 6e-8 of
     the range); None when more than ``limit`` pieces are needed."""
@@ -297,13 +315,13 @@ def _cover(fn: Any, lo: float, hi: float, eps: float, limit: int) -> list[float]
     while a < hi:
         if len(breaks) > limit:
             return None
-        if _segment(fn, a, hi)[2] <= eps:
+        if _segment(fn, a, hi, relative)[2] <= eps:
             breaks.append(hi)
             break
         good, bad = a, hi
         for _ in range(4):
             ends = np.linspace(good, bad, 65)[1:]
-            ok = _errors(fn, a, ends) <= eps
+            ok = _errors(fn, a, ends, relative) <= eps
             first_bad = int(np.argmin(ok)) if not ok.all() else len(ends)
             if first_bad:
                 good = float(ends[first_bad - 1])
@@ -353,6 +371,35 @@ def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tu
     return Spline(name, grid(best), slopes, intercepts)
 
 
+def fit_bounded(fn: Any, breakpoints: int, *, lo: float, hi: float, name: str = "") -> Spline:
+    """A piecewise-linear approximation of a positive ``fn`` on [lo, hi] with the smallest
+    largest error *relative to fn* that ``breakpoints`` breakpoints allow (the first at lo, the
+    last at hi: breakpoints - 1 lines), saturated outside: fn(lo) below lo, fn(hi) above hi.
+    For functions such as 1/x and 1/sqrt(x), whose values span orders of magnitude over the
+    range, where an absolute fit would spend every piece near lo."""
+    if isinstance(breakpoints, bool) or not isinstance(breakpoints, int) or not 2 <= breakpoints <= 255:
+        raise ConfigurationError("breakpoints must be an int from 2 to 255.")
+    if not 0 < lo < hi or not np.all(fn(np.array([lo, hi])) > 0):
+        raise ConfigurationError("fit_bounded needs 0 < lo < hi and a positive function there.")
+    low, high, best = 1e-9, 1.0, None
+    for _ in range(22):
+        eps = math.sqrt(low * high)
+        breaks = _cover(fn, lo, hi, eps, breakpoints - 1, relative=True)
+        if breaks is not None and len(breaks) <= breakpoints:
+            high, best = eps, breaks
+        else:
+            low = eps
+    if best is None:
+        raise ConfigurationError("No spline with that many breakpoints fits the function.")
+    best = best + [hi] * (breakpoints - len(best))          # unused pieces: empty, at hi
+    lines = [_segment(fn, a, b, relative=True)[:2] for a, b in zip(best, best[1:])]
+    grid = lambda v: np.round(np.asarray(v, dtype=np.float64) * 2.0 ** 32) / 2.0 ** 32  # noqa: E731
+    ends = fn(np.array([lo, hi], dtype=np.float64))
+    slopes = grid([0.0, *(s for s, _ in lines), 0.0])
+    intercepts = grid([ends[0], *(c for _, c in lines), ends[1]])
+    return Spline(name, grid(best), slopes, intercepts)
+
+
 _SPLINES: dict[tuple[str, int], Spline] = {}
 _FIT_LOCK = threading.Lock()
 
@@ -362,7 +409,7 @@ _FIT_LOCK = threading.Lock()
 #: refits them and compares, so they cannot drift from ``fit_spline``. ``write_spline_tables``
 #: writes them.
 SHIPPED_SPLINES = (*((name, m) for name in ("sigmoid", "tanh") for m in (SPLINE_BREAKPOINTS, FSS_SPLINE_BREAKPOINTS)),
-                   ("exp", FSS_SPLINE_BREAKPOINTS))
+                   ("exp", FSS_SPLINE_BREAKPOINTS), ("reciprocal", TABLE_BREAKPOINTS), ("rsqrt", TABLE_BREAKPOINTS))
 _TABLES_FILE = Path(__file__).resolve().parent.parent / "data" / "spline_tables.json"
 
 
@@ -390,8 +437,8 @@ def write_spline_tables(path: Optional[Path] = None) -> Path:
 
 
 def named_spline(name: str, breakpoints: int = SPLINE_BREAKPOINTS) -> Spline:
-    """The spline of ``sigmoid`` or ``tanh`` with ``breakpoints`` breakpoints (the shipped
-    table, else fitted once per process)."""
+    """The spline of ``sigmoid``, ``tanh``, ``exp`` (of min(x, 0)), ``reciprocal`` or ``rsqrt``
+    with ``breakpoints`` breakpoints (the shipped table, else fitted once per process)."""
     key = (name, breakpoints)
     with _FIT_LOCK:                        # parties on threads of one process fit it once
         if key not in _SPLINES:
@@ -406,7 +453,11 @@ def _fit_named(name: str, breakpoints: int) -> Spline:
         return fit_spline(np.tanh, breakpoints, left=-1.0, right=1.0, name=name)
     if name == "exp":                     # exp of x <= 0 (softmax's shifted inputs); 1 above 0
         return fit_spline(lambda x: np.exp(np.minimum(x, 0.0)), breakpoints, left=0.0, right=1.0, name=name)
-    raise ConfigurationError(f"No spline named {name!r}; there are sigmoid, tanh and exp.")
+    if name == "reciprocal":
+        return fit_bounded(lambda x: 1.0 / x, breakpoints, lo=TABLE_RANGE[0], hi=TABLE_RANGE[1], name=name)
+    if name == "rsqrt":
+        return fit_bounded(lambda x: 1.0 / np.sqrt(x), breakpoints, lo=TABLE_RANGE[0], hi=TABLE_RANGE[1], name=name)
+    raise ConfigurationError(f"No spline named {name!r}; there are sigmoid, tanh, exp, reciprocal and rsqrt.")
 
 
 @dataclass
@@ -596,10 +647,10 @@ RING_GUARD = 20
 
 
 def ring_spline(kind: str, frac: int) -> RingSpline:
-    """The ring table of ``kind`` (``FSS_SPLINE_BREAKPOINTS`` breakpoints) at ``frac`` fractional bits."""
+    """The ring table of ``kind`` (``breakpoints_of(kind)`` breakpoints) at ``frac`` fractional bits."""
     key = (kind, int(frac))
     if key not in _RING_SPLINES:
-        spline = named_spline(kind, FSS_SPLINE_BREAKPOINTS)          # fitted under the lock
+        spline = named_spline(kind, breakpoints_of(kind))            # fitted under the lock
         if not 1 <= frac <= 40:
             raise ConfigurationError("A ring spline needs 1 to 40 fractional bits.")
         slopes = np.round(spline.slopes * 2.0 ** RING_GUARD).astype(np.int64)
@@ -638,16 +689,24 @@ def ring_spline_material(r: np.ndarray, rho: np.ndarray, kind: str, frac: int) -
     return _unit_tables(index_mask, d)
 
 
-SPLINE_KINDS = ("sigmoid", "tanh")
-_TABLE_NAMES = (*SPLINE_KINDS, "truncate", "exp")
+SPLINE_KINDS = ("sigmoid", "tanh", "reciprocal", "rsqrt")
+_TABLE_NAMES = ("sigmoid", "tanh", "truncate", "exp", "reciprocal", "rsqrt")
+
+
+def breakpoints_of(kind: str) -> int:
+    """A gate's breakpoints: ``TABLE_BREAKPOINTS`` for reciprocal and rsqrt (fitted for the
+    error relative to the function over ``TABLE_RANGE``), else ``FSS_SPLINE_BREAKPOINTS``."""
+    return TABLE_BREAKPOINTS if kind in ("reciprocal", "rsqrt") else FSS_SPLINE_BREAKPOINTS
+
+
 _SPLINE_DOMAIN = 14      # integer bits of a spline gate's input domain: |x| < 2^13
 
 
 def spline_table(kind: str, frac: int) -> FixedSpline:
     """The fixed-point table of a session's ``kind`` gate at ``frac`` fractional bits: inputs
-    with |x| < 2^13 (the same table on the dealer and the parties), ``FSS_SPLINE_BREAKPOINTS``
+    with |x| < 2^13 (the same table on the dealer and the parties), ``breakpoints_of(kind)``
     breakpoints (the gate's index then fits one byte)."""
-    return FixedSpline.of(named_spline(kind, FSS_SPLINE_BREAKPOINTS), frac + _SPLINE_DOMAIN, frac)
+    return FixedSpline.of(named_spline(kind, breakpoints_of(kind)), frac + _SPLINE_DOMAIN, frac)
 
 
 def key_arrays(key: Any) -> list[np.ndarray]:

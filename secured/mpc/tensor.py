@@ -13,12 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..exceptions import SecuredError
+from ..exceptions import ConfigurationError, SecuredError
 
 if TYPE_CHECKING:
     from .session import BaseSession
 
 __all__ = ["SharedTensor"]
+
+METHODS = ("newton", "table")
+
+
+def _method(op: str, method: str) -> str:
+    if method not in METHODS:
+        raise ConfigurationError(f"{op}: method must be 'newton' or 'table'; got {method!r}.")
+    return op if method == "newton" else f"{op}_table"
 
 
 class SharedTensor:
@@ -193,14 +201,22 @@ class SharedTensor:
     def log(self) -> "SharedTensor":
         return self._session.run("log", self)
 
-    def reciprocal(self) -> "SharedTensor":
-        return self._session.run("reciprocal", self)
+    def reciprocal(self, method: str = "newton") -> "SharedTensor":
+        """1/x. ``method='newton'``: any 2^-16 <= |x| < 2^16, within ~1e-5 relative (leading-one
+        normalisation, then Newton steps; ~40 rounds). ``'table'``: positive x in [1/16, 64]
+        only, clamped to it, within 3.9e-4 relative plus 1.5 units in the last place (a
+        128-piece table: 2 rounds as an FSS gate with protocol='fss' at 2 parties, else the
+        masked spline, 5 rounds at any number of parties)."""
+        return self._session.run(_method("reciprocal", method), self)
 
     def sqrt(self) -> "SharedTensor":
         return self._session.run("sqrt", self)
 
-    def rsqrt(self) -> "SharedTensor":
-        return self._session.run("rsqrt", self)
+    def rsqrt(self, method: str = "newton") -> "SharedTensor":
+        """1/sqrt(x). ``method='newton'``: 2^-16 <= x < 2^16; ``'table'``: x in [1/16, 64] only,
+        clamped to it, within 1.5e-4 relative plus 1.5 units in the last place (see
+        ``reciprocal``)."""
+        return self._session.run(_method("rsqrt", method), self)
 
     def sigmoid(self) -> "SharedTensor":
         return self._session.run("sigmoid", self)

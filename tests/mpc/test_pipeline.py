@@ -44,7 +44,7 @@ def _cases(s):
         ("concat", (0, t(2, 3), t(4, 3))), ("concat", (-1, t(2, 3), t(2, 1), t(2, 2))),
     ]
     for op in ("neg", "square", "ltz", "relu", "eq", "ge0", "exp", "log", "reciprocal", "sqrt", "rsqrt",
-               "sigmoid", "tanh"):
+               "sigmoid", "tanh", "reciprocal_table", "rsqrt_table"):
         cases.append((op, (a23,)))
     cases.append(("add_noise", (a23, 4.0)))
     return cases
