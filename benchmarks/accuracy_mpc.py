@@ -23,6 +23,8 @@ CASES = [
     ("reciprocal", "reciprocal", (2.0**-10, 2.0**10, "geom"), lambda x: 1 / x, "rel"),
     ("reciprocal", "reciprocal", (-(2.0**10), -(2.0**-10), "geom"), lambda x: 1 / x, "rel"),
     ("rsqrt", "rsqrt", (2.0**-10, 2.0**14, "geom"), lambda x: 1 / np.sqrt(x), "rel"),
+    ("reciprocal (table)", "reciprocal:table", (2.0**-4, 2.0**6, "geom"), lambda x: 1 / x, "rel"),
+    ("rsqrt (table)", "rsqrt:table", (2.0**-4, 2.0**6, "geom"), lambda x: 1 / np.sqrt(x), "rel"),
     ("sqrt", "sqrt", (2.0**-10, 2.0**14, "geom"), np.sqrt, "rel"),
     ("log", "log", (2.0**-10, 2.0**14, "geom"), np.log, "abs"),
     ("sigmoid", "sigmoid", (-100.0, 100.0, "lin"), lambda x: 1 / (1 + np.exp(-x)), "abs"),
@@ -46,7 +48,8 @@ def measure(n_parties: int, points: int) -> list[dict]:
             xe = np.round(x * 2**f) / 2**f
             shared = s.share(x)
             s.reset_stats()
-            got = getattr(shared, method)().reveal()
+            op, _, how = method.partition(":")            # "reciprocal:table": method="table"
+            got = (getattr(shared, op)(method=how) if how else getattr(shared, op)()).reveal()
             rounds = s.stats()["parties"][0]["rounds"]
             expected = ref(xe)
             err = np.abs(got - expected)

@@ -15,7 +15,7 @@
 3. The cost model's estimates and choice for the same settings, next to the measurements.
    (``--cuda-only``: DCF evaluations per second on a GPU next to the CPU, for gpu_check.sh.)
 4. sigmoid on 2^sigmoid_log2 elements, 2 parties: the classic protocol two ways (exp and a
-   Newton reciprocal, 21 rounds; the masked spline, 5 rounds a chunk of 8,192), the FSS
+   Newton reciprocal, 19 rounds; the masked spline, 5 rounds a chunk of 8,192), the FSS
    spline gate online (keys made beforehand) and end to end, on the same links; max error
    against float64.
 """

@@ -8,14 +8,15 @@ checked by ``tests/mpc/test_nonlinear.py``.
 Techniques:
 - exp: clamp below at -32 (e^-32 is below the fixed-point resolution), then
   exp(x) = P5(x / 16)^16 with P5 the degree-5 Taylor polynomial, evaluated at 2f bits and
-  truncated once.
+  truncated once (sigmoid's e^-|x|, clamped at -16: P5(x / 8)^8).
 - reciprocal, inverse square root, square root, log: normalise x = m * 2^e with one-hot
   leading-bit detection on the bit planes of x (A2B, a prefix OR, B2A), so that m lies in
   [1, 2) (or [1, 4) for square roots) and the power of two is a public-weighted sum of the
   one-hot bits; then Newton iterations (reciprocal, inverse square root) or a least-squares
   polynomial (log) on the small interval. Supported range: 2^-f <= x < 2^f.
-- sigmoid: 1 / (1 + exp(-|x|)) with the denominator in (1, 2] (Newton from a minimax linear
-  start), mirrored for negative x; tanh(x) = 2 sigmoid(2x) - 1.
+- sigmoid: numer / d with d = 1 + exp(-|x|) in (1, 2] (|x| clamped at 16; Newton from a
+  minimax linear start) and numer = 1 or exp(-|x|) by the sign, the last Newton step fused
+  with the numerator; tanh(x) = 2 sigmoid(2x) - 1.
 - max / argmax: a tree of pairwise comparisons over adjacent elements (first index wins
   ties); softmax: exp(x - max) / sum.
 """
@@ -115,10 +116,11 @@ def exp(ctx: P.PartyContext, x: Any) -> Any:
     return _exp_clamped(ctx, clamp_below(ctx, x, EXP_CLAMP))
 
 
-def _exp_clamped(ctx: P.PartyContext, x: Any) -> Any:
-    """exp(x) for x already >= -32 (``exp`` clamps first; sigmoid's argument is clamped)."""
-    y = _polynomial(ctx, P.truncate(ctx, x, 4), _EXP_TAYLOR)  # x / 16
-    for _ in range(4):
+def _exp_clamped(ctx: P.PartyContext, x: Any, halvings: int = 4) -> Any:
+    """exp(x) = P5(x / 2^k)^(2^k) (k = ``halvings``) for x already clamped below (``exp``
+    clamps at -32, with k = 4; sigmoid at -16 and takes k = 3: one squaring less)."""
+    y = _polynomial(ctx, P.truncate(ctx, x, halvings), _EXP_TAYLOR)
+    for _ in range(halvings):
         y = P.truncate(ctx, P.square(ctx, y), ctx.fractional_bits)
     return y
 
@@ -229,22 +231,36 @@ def log(ctx: P.PartyContext, x: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- sigmoid, tanh
-SIGMOID_CLAMP = 32.0
+#: e^-16 = 1.1e-7 is below the resolution of 2^-16: sigmoid(|x| >= 16) rounds to 1 (or 0) as
+#: it would at 32, and exp's argument then stays in [-16, 0], where P5(t / 8)^8 is as good as
+#: P5(t / 16)^16 (the Taylor error grows, the rounding amplified by the squarings halves).
+SIGMOID_CLAMP = 16.0
 
 
 def sigmoid(ctx: P.PartyContext, x: Any) -> Any:
+    """1 / (1 + e^-x) = numer / d with d = 1 + e^-|x| in (1, 2] and numer = 1 (x >= 0) or
+    e^-|x| (x < 0); 1 / d by Newton steps from a minimax linear start, the last step fused
+    with the numerator: numer y (2 - d y) takes one round for [d y, numer y] and one for the
+    product (19 rounds at 2 parties, the comparisons' 6 included)."""
+    be = ctx.be
     neg, high, low = ltz_many(ctx, [x, add_public(ctx, x, -SIGMOID_CLAMP), add_public(ctx, x, SIGMOID_CLAMP)])
-    inside = ctx.be.sub(high, low)  # 1 where -32 <= x < 32
-    # |x| clamped to 32: x * inside * (1 - 2 neg), plus 32 outside. inside * (1 - 2 neg) is
+    inside = be.sub(high, low)  # 1 where -16 <= x < 16
+    # |x| clamped to 16: x * inside * (1 - 2 neg), plus 16 outside. inside * (1 - 2 neg) is
     # linear in the three bits (low = 1 only where neg = 1, high = 0 only where neg = 0):
     # high + low - 2 neg, so one product instead of two.
-    ax = mul_int(ctx, x, ctx.be.sub(ctx.be.add(high, low), ctx.be.lshift(neg, 1)))
-    ax = ctx.be.add(ax, ctx.be.mul(_enc(ctx, SIGMOID_CLAMP), _one_minus_int(ctx, inside)))
-    d = add_public(ctx, _exp_clamped(ctx, ctx.be.neg(ax)), 1.0)  # in (1, 2]; -ax >= -32 already
-    r = _newton_reciprocal_unit(ctx, d)  # sigmoid(|x|)
-    # sigmoid(x) = r if x >= 0 else 1 - r  =  r + neg (1 - 2 r)
-    one_minus_2r = add_public(ctx, ctx.be.neg(ctx.be.lshift(r, 1)), 1.0)
-    return ctx.be.add(r, mul_int(ctx, one_minus_2r, neg))
+    ax = mul_int(ctx, x, be.sub(be.add(high, low), be.lshift(neg, 1)))
+    ax = be.add(ax, be.mul(_enc(ctx, SIGMOID_CLAMP), _one_minus_int(ctx, inside)))
+    e = _exp_clamped(ctx, be.neg(ax), halvings=3)            # e^-|x|; -ax >= -16 already
+    d = add_public(ctx, e, 1.0)                              # in (1, 2]
+    y = add_public(ctx, mul_public(ctx, d, -8.0 / 17.0), 24.0 / 17.0)
+    # the first Newton product and numer - 1 = neg (e - 1) (exact: neg is 0/1) in one round
+    xp = be.xp
+    first = P.beaver(ctx, xp.stack([d, add_public(ctx, e, -1.0)]), xp.stack([y, neg]), "mul")
+    numer = add_public(ctx, first[1], 1.0)
+    y = mul(ctx, y, add_public(ctx, be.neg(P.truncate(ctx, first[0], ctx.fractional_bits)), 2.0))
+    y = mul(ctx, y, add_public(ctx, be.neg(mul(ctx, d, y)), 2.0))
+    both = mul(ctx, xp.stack([d, numer]), xp.stack([y, y]))  # [d y, numer y]
+    return mul(ctx, both[1], add_public(ctx, be.neg(both[0]), 2.0))
 
 
 def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:

@@ -34,7 +34,7 @@ PROTOCOLS = ("auto", "fss", "classic")
 LAN = Network(latency=0.0002, bandwidth=1.25e9)      # a 10 Gbit/s switch, 0.2 ms per round
 
 #: op -> (rounds, bytes per element per party) at 2 parties.
-CLASSIC = {"relu": (6, 22.6), "ltz": (6, 14.6), "ge0": (6, 14.6), "sigmoid": (21, 267.9), "tanh": (21, 267.9),
+CLASSIC = {"relu": (6, 22.6), "ltz": (6, 14.6), "ge0": (6, 14.6), "sigmoid": (19, 275.9), "tanh": (19, 275.9),
            "reciprocal": (5, 361.0), "rsqrt": (5, 361.0)}
 FSS = {"relu": (2, 8.125), "ltz": (2, 8.125), "ge0": (2, 8.125), "sigmoid": (2, 5.0), "tanh": (2, 5.0),
        "reciprocal": (2, 5.0), "rsqrt": (2, 5.0)}
@@ -55,7 +55,7 @@ FSS_SPLINE_BREAKPOINTS = 95
 #: pieces, fitted for the smallest error relative to the function; the index still fits a byte.
 TABLE_BREAKPOINTS = 127
 TABLE_RANGE = (2.0 ** -4, 2.0 ** 6)
-CLASSIC_VARIANTS = {"exp": {2: (21, 267.9), 3: (37, 807.8)},
+CLASSIC_VARIANTS = {"exp": {2: (19, 275.9), 3: (34, 823.8)},
                     "spline": {2: (5, 273.0), 3: (5, 546.0)}}
 #: the exp inside softmax (its inputs are <= 0 after the row's max is subtracted), two ways:
 #: the polynomial and squarings, or the masked spline of exp(min(x, 0)).
@@ -111,7 +111,7 @@ class CostModel:
 
     def classic_variant(self, elements: int, n_parties: int, op: str = "sigmoid") -> str:
         """'exp' or 'spline' for a classic sigmoid / tanh on ``elements`` values: the masked
-        spline has 5 rounds (exp: 21 at 2 parties, 37 at 3), about the bytes of exp, and more
+        spline has 5 rounds (exp: 19 at 2 parties, 34 at 3), about the bytes of exp, and more
         compute (its dealer tables, 4.5 KB per element). ``op='exp'``: the same choice for the
         exp of softmax (the polynomial: 14 rounds at 2 parties, 23 at 3)."""
         if self.sigmoid in ("exp", "spline"):
