@@ -291,6 +291,41 @@ class RingBackend(abc.ABC):
     @abc.abstractmethod
     def _bit_compose(self, planes: Any, out: Any) -> None: ...
 
+    # ------------------------------------------------------------------ 4-bit digits
+    def digit_thermometers(self, x: Any) -> Any:
+        """(16, 16, W) uint64, bit-sliced over the values x (W = ceil(size / 64) words): plane
+        [j, v] holds [v < digit j of x] (digit j: bits 4j..4j+3) for every value."""
+        xp = self.xp
+        planes = self.bit_decompose(x)
+        select = _minterms(xp, planes.reshape(16, 4, -1))                     # [digit == u] (16, 16, W)
+        therm = xp.zeros_like(select)
+        for v in range(14, -1, -1):                                           # [v < digit]
+            therm[v] = therm[v + 1] ^ select[v + 1]
+        return xp.ascontiguousarray(therm.transpose(1, 0, 2))
+
+    def digit_compare(self, cplanes: Any, therm: Any, first: bool) -> tuple[Any, Any]:
+        """XOR shares of [c_j < r_j] and [c_j == r_j] ((16, W) each) for the 4-bit digits j of
+        public values c (their bit planes, ``bit_decompose``) and a secret r of which this party
+        holds shares of the digit thermometers (``digit_thermometers``: [v < r_j]); the top
+        digit compares its low 3 bits only. ``first``: this party adds the public constants."""
+        xp = self.xp
+        words = cplanes.shape[1]
+        select = _minterms(xp, cplanes.reshape(16, 4, words))                 # [c_j == v] (values, digits, W)
+        therm = xp.ascontiguousarray(therm.transpose(1, 0, 2))                # T[v] (values, digits, W)
+        below = xp.concatenate([xp.full((1, 16, words), ~np.uint64(0) if first else 0, dtype=xp.uint64),
+                                therm[:-1]])                                  # T[v - 1], T[-1] = 1
+        equal = below ^ therm
+        low = xp.asarray(np.arange(16) % 8)
+        r_top = therm[7, 15].copy()
+        therm[:, 15] = therm[low + 8, 15] ^ therm[low, 15] ^ r_top[None, :]
+        equal[:, 15] = equal[low, 15] ^ equal[low + 8, 15]
+        therm &= select                                                       # the code's bit at the digit
+        equal &= select
+        lt, eq = therm[0], equal[0]
+        for v in range(1, 16):
+            lt, eq = lt ^ therm[v], eq ^ equal[v]
+        return lt, eq
+
     def pack_bits(self, bits: Any) -> Any:
         """Pack booleans along the last axis into uint64 words (bit t of word w = bits[64w+t])."""
         xp = self.xp
@@ -312,3 +347,14 @@ class RingBackend(abc.ABC):
             raise RingValueError(f"unpack_bits: {words.shape} words hold fewer than {n} bits.")
         raw = words.view(xp.uint8)
         return xp.unpackbits(raw, axis=-1, bitorder="little")[..., :n].astype(bool)
+
+
+def _minterms(xp: Any, bits: Any) -> Any:
+    """(2^b, D, W): plane v is [the b-bit digit == v] for bit planes (D, b, W), lowest bit first."""
+    out = xp.empty((1 << bits.shape[1], bits.shape[0], bits.shape[2]), dtype=xp.uint64)
+    out[0] = ~np.uint64(0)
+    for i in range(bits.shape[1]):
+        k = 1 << i
+        xp.bitwise_and(out[:k], bits[None, :, i], out=out[k:2 * k])      # bit i set
+        out[:k] &= ~bits[None, :, i]                                      # bit i clear
+    return out

@@ -64,5 +64,18 @@ class CythonBackend(NumpyBackend):
     def _bit_decompose(self, x: np.ndarray, planes: np.ndarray) -> None:
         _bits.bit_decompose(x, planes, self._t(x.size))
 
+    def digit_thermometers(self, x):
+        planes = self.bit_decompose(x)
+        out = np.empty((16, 16, planes.shape[1]), dtype=np.uint64)
+        _bits.digit_thermometers(planes, out, self._t(planes.size))
+        return out
+
+    def digit_compare(self, cplanes, therm, first):
+        words = cplanes.shape[1]
+        lt, eq = np.empty((16, words), dtype=np.uint64), np.empty((16, words), dtype=np.uint64)
+        _bits.digit_compare(np.ascontiguousarray(cplanes), np.ascontiguousarray(therm), bool(first), lt, eq,
+                            self._t(cplanes.size))
+        return lt, eq
+
     def _bit_compose(self, planes: np.ndarray, out: np.ndarray) -> None:
         _bits.bit_compose(planes, out, self._t(out.size))

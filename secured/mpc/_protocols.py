@@ -361,25 +361,9 @@ def less_than_mask(ctx: PartyContext, s: Any, therm: Any) -> Any:
 def digit_planes(be: RingBackend, r: Any) -> Any:
     """(16, 16, W) uint64: the thermometer codes of r's 4-bit digits, bit-sliced over the E
     elements (W = ceil(E / 64) words): plane [j, v] holds [v < digit j of r] for every element.
-    The dealer XOR-shares these for the masked sign (``_masked_msb``)."""
-    xp = be.xp
-    count, values = 64 // SIGN_DIGIT_BITS, 1 << SIGN_DIGIT_BITS
-    select = _minterms(xp, be.bit_decompose(r).reshape(count, SIGN_DIGIT_BITS, -1))   # [digit == u]
-    therm = xp.zeros_like(select)
-    for v in range(values - 2, -1, -1):                                             # [v < digit]
-        therm[v] = therm[v + 1] ^ select[v + 1]
-    return xp.ascontiguousarray(therm.transpose(1, 0, 2))
-
-
-def _minterms(xp: Any, bits: Any) -> Any:
-    """(2^b, D, W): plane v is [the b-bit digit == v] for bit planes (D, b, W), lowest bit first."""
-    out = xp.empty((1 << bits.shape[1], bits.shape[0], bits.shape[2]), dtype=xp.uint64)
-    out[0] = ~np.uint64(0)
-    for i in range(bits.shape[1]):
-        k = 1 << i
-        xp.bitwise_and(out[:k], bits[None, :, i], out=out[k:2 * k])      # bit i set
-        out[:k] &= ~bits[None, :, i]                                      # bit i clear
-    return out
+    The dealer XOR-shares these for the masked sign (``_masked_msb``); the compiled backend
+    builds them in one pass (``RingBackend.digit_thermometers``)."""
+    return be.digit_thermometers(r)
 
 
 def _masked_msb(ctx: PartyContext, x: Any) -> Any:
@@ -398,23 +382,11 @@ def _masked_msb(ctx: PartyContext, x: Any) -> Any:
     words = -(-e // 64)
     r, planes = ctx.randomness("mask_digits", ((e,),), (count, values, words))
     (c,) = open_values(ctx, [be.add(flat, r)])
-    public = be.bit_decompose(c).reshape(count, SIGN_DIGIT_BITS, words)          # x^'s bits per digit
-    select = _minterms(xp, public)                                               # [digit == v] (values, digits, W)
-    therm = xp.ascontiguousarray(ctx.ready(planes).transpose(1, 0, 2))           # T[v] (values, digits, W)
-    below = xp.concatenate([xp.full((1, count, words), ~np.uint64(0) if ctx.rank == 0 else 0, dtype=xp.uint64),
-                            therm[:-1]])                                         # T[v - 1], T[-1] = 1
-    equal = below ^ therm
-    half = values // 2
-    low = xp.asarray(np.arange(values) % half)
-    r_top = therm[half - 1, count - 1].copy()
-    therm[:, count - 1] = therm[low + half, count - 1] ^ therm[low, count - 1] ^ r_top[None, :]
-    equal[:, count - 1] = equal[low, count - 1] ^ equal[low + half, count - 1]
-    therm &= select                                                              # the code's bit at the digit
-    equal &= select
-    lt, eq = therm[0], equal[0]
-    for v in range(1, values):                                                   # (digits, W)
-        lt, eq = lt ^ therm[v], eq ^ equal[v]
-    top = r_top ^ public[count - 1, SIGN_DIGIT_BITS - 1] if ctx.rank == 0 else r_top
+    public = be.bit_decompose(c)                                                 # x^'s bit planes (64, W)
+    planes = ctx.ready(planes)
+    lt, eq = be.digit_compare(public, planes, ctx.rank == 0)                    # per digit (16, W)
+    r_top = planes[count - 1, values // 2 - 1]                                   # [7 < r_15]: r's top bit
+    top = r_top ^ public[63] if ctx.rank == 0 else r_top
     return be.xor(top, _borrow_tree(ctx, lt, eq[1:]))
 
 
