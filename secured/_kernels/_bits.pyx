@@ -81,19 +81,18 @@ cdef inline uint64_t _minterm(uint64_t b0, uint64_t b1, uint64_t b2, uint64_t b3
 
 def digit_thermometers(const uint64_t[:, ::1] planes, uint64_t[:, :, ::1] out, int threads):
     """out[j, v, g] = [v < digit j] for the sixteen 4-bit digits j of the values whose bit planes
-    (64, W) are given (``bit_decompose``): digit j is bits 4j..4j+3."""
+    (64, W) are given (``bit_decompose``): digit j is bits 4j..4j+3. Words innermost (the
+    compiler vectorises them), digits in parallel."""
     cdef Py_ssize_t words = planes.shape[1], g
     cdef int j, u
-    cdef uint64_t acc
     with nogil:
-        for g in prange(words, schedule="static", num_threads=threads):
-            for j in range(16):
-                acc = 0
+        for j in prange(16, schedule="static", num_threads=threads):
+            for g in range(words):
                 out[j, 15, g] = 0
-                for u in range(15, 0, -1):            # [u - 1 < d] = OR of [d == u'] for u' >= u
-                    acc = acc | _minterm(planes[4 * j, g], planes[4 * j + 1, g], planes[4 * j + 2, g],
-                                         planes[4 * j + 3, g], u)
-                    out[j, u - 1, g] = acc
+            for u in range(15, 0, -1):                # [u - 1 < d] = [u < d] | [d == u]
+                for g in range(words):
+                    out[j, u - 1, g] = out[j, u, g] | _minterm(planes[4 * j, g], planes[4 * j + 1, g],
+                                                               planes[4 * j + 2, g], planes[4 * j + 3, g], u)
 
 
 def digit_compare(const uint64_t[:, ::1] cplanes, const uint64_t[:, :, ::1] therm, bint first,
@@ -101,29 +100,28 @@ def digit_compare(const uint64_t[:, ::1] cplanes, const uint64_t[:, :, ::1] ther
     """A party's XOR shares of [c_j < r_j] and [c_j == r_j] (lt, eq: (16, W)) for the 4-bit digits
     j of public values c (bit planes (64, W)) and a secret r whose digit thermometers it holds
     shared (therm (16, 16, W): [v < r_j]); the top digit compares its low 3 bits only. ``first``:
-    this party adds the public constants (its share of [-1 < r_j] is all ones)."""
+    this party adds the public constants (its share of [-1 < r_j] is all ones). Words
+    innermost, digits in parallel."""
     cdef Py_ssize_t words = cplanes.shape[1], g
     cdef int j, v, low
-    cdef uint64_t ones = 0xFFFFFFFFFFFFFFFFULL if first else 0, sel, t, e, below, accl, acce, rtop
+    cdef uint64_t ones = 0xFFFFFFFFFFFFFFFFULL if first else 0, sel, t, e, below
     with nogil:
-        for g in prange(words, schedule="static", num_threads=threads):
-            for j in range(16):
-                accl = 0
-                acce = 0
-                rtop = therm[15, 7, g]
-                for v in range(16):
+        for j in prange(16, schedule="static", num_threads=threads):
+            for g in range(words):
+                lt[j, g] = 0
+                eq[j, g] = 0
+            for v in range(16):
+                low = v & 7
+                for g in range(words):
                     sel = _minterm(cplanes[4 * j, g], cplanes[4 * j + 1, g], cplanes[4 * j + 2, g],
                                    cplanes[4 * j + 3, g], v)
                     if j < 15:
                         t = therm[j, v, g]
                         below = therm[j, v - 1, g] if v > 0 else ones
                         e = below ^ t
-                    else:                              # the top digit without r's top bit
-                        low = v & 7
-                        t = therm[15, low + 8, g] ^ therm[15, low, g] ^ rtop
+                    else:                              # the top digit without r's top bit (T[7])
+                        t = therm[15, low + 8, g] ^ therm[15, low, g] ^ therm[15, 7, g]
                         below = therm[15, low - 1, g] if low > 0 else ones
                         e = below ^ therm[15, low, g] ^ therm[15, low + 7, g] ^ therm[15, low + 8, g]
-                    accl = accl ^ (t & sel)
-                    acce = acce ^ (e & sel)
-                lt[j, g] = accl
-                eq[j, g] = acce
+                    lt[j, g] = lt[j, g] ^ (t & sel)
+                    eq[j, g] = eq[j, g] ^ (e & sel)

@@ -76,6 +76,8 @@ class RingBackend(abc.ABC):
     def asarray(self, x: Any) -> Any:
         """A uint64 array of this backend's namespace; Python ints are reduced mod 2^64."""
         xp = self.xp
+        if type(x) is xp.ndarray and x.dtype == _U64:   # the common case, first: no conversion
+            return x
         if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
             return xp.asarray(int(x) % _MOD, dtype=xp.uint64)
         if isinstance(x, (list, tuple)):
@@ -347,6 +349,9 @@ class RingBackend(abc.ABC):
             raise RingValueError(f"unpack_bits: {words.shape} words hold fewer than {n} bits.")
         raw = words.view(xp.uint8)
         return xp.unpackbits(raw, axis=-1, bitorder="little")[..., :n].astype(bool)
+
+
+_U64 = np.dtype(np.uint64)
 
 
 def _minterms(xp: Any, bits: Any) -> Any:

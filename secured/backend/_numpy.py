@@ -8,6 +8,8 @@ single passes and is the CPU default.
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 
 from ._base import RingBackend
@@ -84,9 +86,8 @@ class NumpyBackend(RingBackend):
         return x.view(np.int64).astype(np.float64) * np.ldexp(1.0, -f)
 
     def prg(self, key: bytes, counter: int, shape: tuple[int, ...] | int, offset: int = 0) -> np.ndarray:
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        n = int(np.prod(shape, dtype=np.int64))
-        return chacha20_words(key, counter, n, offset).reshape(shape)
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+        return chacha20_words(key, counter, math.prod(shape), offset).reshape(shape)
 
     def _bit_decompose(self, x: np.ndarray, planes: np.ndarray) -> None:
         words = planes.shape[1]
