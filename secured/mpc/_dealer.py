@@ -115,9 +115,10 @@ class Dealer:
                   for j, flag in enumerate(flags)]
         values = list(fn(*totals, params=params))
         for j, is_xor in enumerate(derived_xor):
-            for i in range(1, self.n_parties):
-                other = per_party[i][len(shapes) + j]
-                values[j] = be.xor(values[j], other) if is_xor else be.sub(values[j], other)
+            combine = be.xp.bitwise_xor if is_xor else be.xp.subtract
+            values[j] = be.asarray(values[j]).copy() if any(values[j] is t for t in totals) else be.asarray(values[j])
+            for i in range(1, self.n_parties):           # in place: the derived values are fresh arrays
+                combine(values[j], per_party[i][len(shapes) + j], out=values[j])
         self.requests += 1
         self.bytes_sent += sum(int(np.asarray(be.to_numpy(v)).nbytes) for v in values)
         return values
