@@ -125,3 +125,40 @@ def digit_compare(const uint64_t[:, ::1] cplanes, const uint64_t[:, :, ::1] ther
                         e = below ^ therm[15, low, g] ^ therm[15, low + 7, g] ^ therm[15, low + 8, g]
                     lt[j, g] = lt[j, g] ^ (t & sel)
                     eq[j, g] = eq[j, g] ^ (e & sel)
+
+
+# ---------------------------------------------------------------------- byte thermometers
+cdef inline uint64_t _code_bit(const uint64_t[:, ::1] therm, Py_ssize_t e, int d, int v) noexcept nogil:
+    """Bit v of the 256-bit thermometer code of byte d of element e (4 words per byte)."""
+    return (therm[e, 4 * d + (v >> 6)] >> (v & 63)) & 1
+
+
+def byte_compare(const uint64_t[:, ::1] s, const uint64_t[:, ::1] therm, bint first,
+                 uint64_t[:, ::1] lt, uint64_t[:, ::1] eq, int threads):
+    """A party's XOR shares of [s_d < r_d] and [s_d == r_d] for the bytes d of public words s
+    (E, K) and a secret r per element whose bytes' thermometer codes it holds shared (therm (E,
+    32): bit v of byte d's code is [v < r_d]), packed: bit t of word w of row d is comparison
+    64 w + t, comparisons numbered e K + k (lt, eq: (8, W), W = ceil(E K / 64)). ``first``:
+    this party adds the public constants (its share of [-1 < r_d] is 1)."""
+    cdef Py_ssize_t n_e = s.shape[0], n_k = s.shape[1], words = lt.shape[1], w, t, idx, e, k
+    cdef int d, v
+    cdef uint64_t word, bit, below, accl, acce
+    cdef uint64_t one = 1 if first else 0
+    with nogil:
+        for w in prange(words, schedule="static", num_threads=threads):
+            for d in range(8):
+                accl = 0
+                acce = 0
+                for t in range(64):
+                    idx = 64 * w + t
+                    if idx >= n_e * n_k:
+                        break
+                    e = idx // n_k
+                    k = idx - e * n_k
+                    v = <int>((s[e, k] >> (8 * d)) & 255)
+                    bit = _code_bit(therm, e, d, v)
+                    below = _code_bit(therm, e, d, v - 1) if v > 0 else one
+                    accl = accl | (bit << t)
+                    acce = acce | ((below ^ bit) << t)
+                lt[d, w] = accl
+                eq[d, w] = acce

@@ -145,3 +145,22 @@ def decode_fixed(const uint64_t[::1] x, double[::1] out, int f, int threads):
     with nogil:
         for i in prange(n, num_threads=threads, schedule="static"):
             out[i] = <double>(<int64_t>x[i]) * inv
+
+
+def spline_pick(const uint64_t[:, ::1] onehot, const uint64_t[:, ::1] dtab, const int64_t[::1] u,
+                const uint64_t[:, ::1] pieces, const uint64_t[::1] wrap, uint64_t[::1] out, int threads):
+    """out[e] = sum_v onehot[e, v ^ u[e]] * P[e, v] - dtab[e, u[e]] mod 2^64, P[e, v] = pieces[e, v]
+    for v < S / 2 and pieces[e, v - S / 2] + wrap[v - S / 2] above (S = onehot's width): a
+    party's share of the piece picked by the masked index u (the masked spline's last step)."""
+    cdef Py_ssize_t n_e = onehot.shape[0], size = onehot.shape[1], half = size // 2, e, v
+    cdef uint64_t acc, p
+    with nogil:
+        for e in prange(n_e, schedule="static", num_threads=threads):
+            acc = 0
+            for v in range(size):
+                if v < half:
+                    p = pieces[e, v]
+                else:
+                    p = pieces[e, v - half] + wrap[v - half]
+                acc = acc + onehot[e, v ^ u[e]] * p
+            out[e] = acc - dtab[e, u[e]]

@@ -328,6 +328,38 @@ class RingBackend(abc.ABC):
             lt, eq = lt ^ therm[v], eq ^ equal[v]
         return lt, eq
 
+    # ------------------------------------------------------------------ byte thermometers
+    def byte_compare(self, s: Any, therm: Any, first: bool) -> tuple[Any, Any]:
+        """XOR shares of [s_d < r_d] and [s_d == r_d] for the bytes d of public words s (E, K)
+        and a secret r per element of which this party holds shares of its bytes' 256-bit
+        thermometer codes (therm (E, 32): bit v of byte d's code is [v < r_d]); packed (8, W)
+        each, bit t of word w of row d for comparison 64 w + t (comparisons numbered e K + k).
+        ``first``: this party adds the public constants."""
+        xp = self.xp
+        e, k = s.shape
+        codes = xp.unpackbits(xp.ascontiguousarray(therm).view(xp.uint8).reshape(e, 8, 32),
+                              axis=-1, bitorder="little")                     # T[v] (E, 8, 256)
+        below = xp.empty_like(codes)
+        below[..., 0] = 1 if first else 0                                     # T[-1] = 1, public: once
+        below[..., 1:] = codes[..., :-1]                                       # T[v - 1]
+        digits = xp.ascontiguousarray(s).view(xp.uint8).reshape(e, k, 8).astype(xp.int64)
+        where = ((xp.arange(e)[:, None, None] * 8 + xp.arange(8)[None, None, :]) << 8) + digits
+        lt = codes.reshape(-1)[where].reshape(e * k, 8).T
+        eq = (below ^ codes).reshape(-1)[where].reshape(e * k, 8).T
+        return self.pack_bits(lt), self.pack_bits(eq)
+
+    def spline_pick(self, onehot: Any, dtab: Any, u: Any, pieces: Any, wrap: Any) -> Any:
+        """A party's share of the piece picked by the opened masked index u (E,): the public
+        values of every piece (``pieces`` (E, S / 2), plus ``wrap`` for the upper half) weighted
+        by its share of the unit vector read at v ^ u, less its share of D at u (mod 2^64)."""
+        xp = self.xp
+        e, size = onehot.shape
+        rows = xp.arange(e)
+        public = xp.concatenate([pieces, pieces + wrap[None, :]], axis=1)
+        picked = onehot[rows[:, None], xp.arange(size)[None, :] ^ u[:, None]]
+        with np.errstate(over="ignore"):
+            return (picked * public).sum(axis=1, dtype=xp.uint64) - dtab[rows, u]
+
     def pack_bits(self, bits: Any) -> Any:
         """Pack booleans along the last axis into uint64 words (bit t of word w = bits[64w+t])."""
         xp = self.xp

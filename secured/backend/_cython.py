@@ -77,5 +77,19 @@ class CythonBackend(NumpyBackend):
                             self._t(cplanes.size))
         return lt, eq
 
+    def byte_compare(self, s, therm, first):
+        s, therm = np.ascontiguousarray(s, dtype=np.uint64), np.ascontiguousarray(therm, dtype=np.uint64)
+        words = -(-s.size // 64)
+        lt, eq = np.empty((8, words), dtype=np.uint64), np.empty((8, words), dtype=np.uint64)
+        _bits.byte_compare(s, therm, bool(first), lt, eq, self._t(s.size * 8))
+        return lt, eq
+
+    def spline_pick(self, onehot, dtab, u, pieces, wrap):
+        out = np.empty(onehot.shape[0], dtype=np.uint64)
+        _ring.spline_pick(np.ascontiguousarray(onehot, dtype=np.uint64), np.ascontiguousarray(dtab, dtype=np.uint64),
+                          np.ascontiguousarray(u, dtype=np.int64), np.ascontiguousarray(pieces, dtype=np.uint64),
+                          np.ascontiguousarray(wrap, dtype=np.uint64), out, self._t(onehot.size))
+        return out
+
     def _bit_compose(self, planes: np.ndarray, out: np.ndarray) -> None:
         _bits.bit_compose(planes, out, self._t(out.size))

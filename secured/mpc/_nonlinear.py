@@ -276,7 +276,7 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     index of x's piece and of w, which round 5 opens masked by the dealer (one byte). The value
     is then local: the public piece values at x^ picked by the dealer's shared unit vector, less
     its shared table of floor(slope r / 2^20); within 1.5 units in the last place of the table."""
-    from .fss import _flips, _index_bits, _pick, mul_floor
+    from .fss import _flips, _index_bits, mul_floor
 
     be, xp = ctx.be, ctx.be.xp
     m = len(table.points)
@@ -314,7 +314,7 @@ def spline(ctx: P.PartyContext, x: Any, table: Any) -> Any:
     with np.errstate(over="ignore"):
         pieces = xp.asarray(mul_floor(slopes, be.to_numpy(xh), table.guard) + consts[None, :])
         wrap = xp.asarray(slopes.view(np.uint64) << np.uint64(64 - table.guard))
-    return _pick(xp, onehot, dtab, opened.astype(xp.int64), pieces, wrap).reshape(shape)
+    return be.spline_pick(onehot, dtab, opened.astype(xp.int64), pieces, wrap).reshape(shape)
 
 
 def tanh(ctx: P.PartyContext, x: Any) -> Any:

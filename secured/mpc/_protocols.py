@@ -298,12 +298,9 @@ THERMOMETER_WORDS = 32
 _BYTE_CODES = np.packbits(np.arange(256)[None, :] < np.arange(256)[:, None], axis=1, bitorder="little")
 
 
-def _digits(xp: Any, s: Any, bits: int) -> Any:
-    """(..., 64 / bits) int64: the digits of uint64 words, lowest first."""
-    raw = xp.ascontiguousarray(s).view(xp.uint8).reshape(*s.shape, 8)
-    if bits == 8:
-        return raw.astype(xp.int64)
-    return xp.stack([raw & 0xF, raw >> 4], axis=-1).reshape(*s.shape, 16).astype(xp.int64)
+def _bytes(xp: Any, s: Any) -> Any:
+    """(..., 8) int64: the bytes of uint64 words, lowest first."""
+    return xp.ascontiguousarray(s).view(xp.uint8).reshape(*s.shape, 8).astype(xp.int64)
 
 
 def byte_thermometers(xp: Any, r: Any) -> Any:
@@ -311,25 +308,8 @@ def byte_thermometers(xp: Any, r: Any) -> Any:
     iff v < the byte). The dealer XOR-shares these; a party then reads [d < byte] at bit d and
     [d == byte] as bit d - 1 XOR bit d, for any public byte d."""
     r = xp.asarray(r, dtype=xp.uint64).reshape(-1)
-    codes = xp.asarray(_BYTE_CODES)[_digits(xp, r, 8)]                       # (E, 8, 32) bytes
+    codes = xp.asarray(_BYTE_CODES)[_bytes(xp, r)]                       # (E, 8, 32) bytes
     return xp.ascontiguousarray(codes).reshape(r.shape[0], -1).view(xp.uint64)
-
-
-def _byte_bits(ctx: PartyContext, s: Any, therm: Any) -> tuple[Any, Any]:
-    """Per byte j of the public s (E, K) and this party's XOR shares of the mask's byte
-    thermometers (E, 32 words): shares of [s_j < r_j] and [s_j == r_j], as (8, E * K) 0/1 uint8;
-    local: the codes unpacked into byte tables, then one gather each."""
-    xp = ctx.be.xp
-    e, k = s.shape
-    codes = xp.unpackbits(xp.ascontiguousarray(therm).view(xp.uint8).reshape(e, 8, 32),
-                          axis=-1, bitorder="little")                         # T[v] (E, 8, 256)
-    below = xp.empty_like(codes)
-    below[..., 0] = 1 if ctx.rank == 0 else 0                                 # T[-1] = 1, public: once
-    below[..., 1:] = codes[..., :-1]                                           # T[v - 1]
-    where = ((xp.arange(e)[:, None, None] * 8 + xp.arange(8)[None, None, :]) << 8) + _digits(xp, s, 8)
-    lt = codes.reshape(-1)[where]
-    eq = (below ^ codes).reshape(-1)[where]
-    return lt.reshape(e * k, 8).T, eq.reshape(e * k, 8).T
 
 
 def _borrow_tree(ctx: PartyContext, borrow: Any, equal: Any) -> Any:
@@ -354,8 +334,8 @@ def less_than_mask(ctx: PartyContext, s: Any, therm: Any) -> Any:
     bits, row major): the bytes compare locally, and a 3-level tree of ANDs merges them: 3
     rounds, 11 ANDs (22 opened bits) per comparison, whatever the number of parties."""
     be = ctx.be
-    lt, eq = _byte_bits(ctx, be.xp.asarray(s, dtype=be.xp.uint64), therm)
-    return _borrow_tree(ctx, be.pack_bits(lt), be.pack_bits(eq[1:]))
+    lt, eq = be.byte_compare(be.xp.asarray(s, dtype=be.xp.uint64), therm, ctx.rank == 0)
+    return _borrow_tree(ctx, lt, eq[1:])
 
 
 def digit_planes(be: RingBackend, r: Any) -> Any:

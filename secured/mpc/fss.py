@@ -518,16 +518,18 @@ def _unit_tables(index_mask: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.
     return onehot, full[rows[:, None], np.arange(2 * half)[None, :] ^ index_mask[:, None]]
 
 
-def _pick(xp: Any, onehot: Any, dtab: Any, u: Any, pieces: Any, wrap: Any) -> Any:
+def _pick(onehot: np.ndarray, dtab: np.ndarray, u: np.ndarray, pieces: np.ndarray, wrap: np.ndarray) -> np.ndarray:
     """A party's share of piece (J, w) from the opened u = (J, w) ^ mask: the public values of
     every piece at x^ (``pieces`` (E, size / 2), plus ``wrap`` when w = 1) weighted by its share
-    of the unit vector read at v ^ u, less its share of D at u (mod 2^64)."""
-    e, size = onehot.shape
-    rows = xp.arange(e)
-    public = xp.concatenate([pieces, pieces + wrap[None, :]], axis=1)
-    picked = onehot[rows[:, None], xp.arange(size)[None, :] ^ u[:, None]]
-    with np.errstate(over="ignore"):
-        return (picked * public).sum(axis=1, dtype=xp.uint64) - dtab[rows, u]
+    of the unit vector read at v ^ u, less its share of D at u (mod 2^64); on the host's
+    compiled backend (``RingBackend.spline_pick``)."""
+    from ..backend import get_backend
+
+    try:
+        host = get_backend(name="cython")
+    except ImportError:                      # no compiled core: the array code
+        host = get_backend(name="numpy")
+    return host.spline_pick(onehot, dtab, u, pieces, wrap)
 
 
 @dataclass
@@ -625,7 +627,7 @@ def spline(comm: Any, x: np.ndarray, key: SplineKey, threads: Optional[int] = No
     with np.errstate(over="ignore"):
         p = ((slopes[None, :] * xh.astype(np.int64)[:, None]) >> t.guard) + consts[None, :]   # (E, size / 2)
         wrap = (slopes << (n - t.guard)).view(np.uint64)
-    return _pick(np, key.onehot, key.dtab, u, p.view(np.uint64), wrap).reshape(key.shape)
+    return _pick(key.onehot, key.dtab, u, p.view(np.uint64), wrap).reshape(key.shape)
 
 
 # ---------------------------------------------------------------------- the masked spline, n parties

@@ -1,5 +1,6 @@
-"""The 4-bit digit kernels of the masked comparison: the compiled ones equal the array code of
-the base backend, and both equal the digits' comparisons recomputed element by element."""
+"""The kernels of the masked comparison and the masked spline (4-bit digit thermometers and
+comparisons, byte comparisons, the spline's pick): the compiled ones equal the array code of
+the base backend, and both equal the values recomputed element by element."""
 
 from __future__ import annotations
 
@@ -60,3 +61,49 @@ def test_digit_compare_opens_to_the_digit_comparisons(e, parties):
     dr[15] &= 7
     np.testing.assert_array_equal(_bit(lt, e), (dc < dr).astype(np.int64))
     np.testing.assert_array_equal(_bit(eq, e), (dc == dr).astype(np.int64))
+
+
+@pytest.mark.parametrize("e, k, parties", [(1, 1, 2), (3, 97, 2), (50, 97, 3), (64, 5, 2)])
+def test_byte_compare_opens_to_the_byte_comparisons(e, k, parties):
+    """XOR shares of r's byte thermometer codes; every party's packed bits, XORed, are
+    [s_d < r_d] and [s_d == r_d] for each byte d of each public word s[i, j]."""
+    from secured.mpc._protocols import byte_thermometers
+
+    rng = np.random.default_rng(e * k + parties)
+    r = rng.integers(0, 2**64, e, dtype=np.uint64, endpoint=False)
+    s = rng.integers(0, 2**64, (e, k), dtype=np.uint64, endpoint=False)
+    s[:, 0] = r                                                  # equal bytes, too
+    s[:, -1] = r ^ np.uint64(0xFF00FF00FF00FF00)
+    compiled, generic = get_backend(name="cython"), get_backend(name="numpy")
+    therm = byte_thermometers(np, r)
+    shares = [rng.integers(0, 2**64, therm.shape, dtype=np.uint64, endpoint=False) for _ in range(parties - 1)]
+    shares.append(np.bitwise_xor.reduce([therm, *shares]))
+    words = -(-e * k // 64)
+    lt, eq = np.zeros((8, words), dtype=np.uint64), np.zeros((8, words), dtype=np.uint64)
+    for rank, share in enumerate(shares):
+        a, b = compiled.byte_compare(s, share, rank == 0), generic.byte_compare(s, share, rank == 0)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+        lt ^= a[0]
+        eq ^= a[1]
+    sb = s.reshape(-1, 1).view(np.uint8).reshape(-1, 8).T.astype(np.int64)          # (8, E K) bytes of s
+    rb = np.repeat(r, k).view(np.uint8).reshape(-1, 8).T.astype(np.int64)           # r's, per comparison
+    np.testing.assert_array_equal(_bit(lt, e * k), (sb < rb).astype(np.int64))
+    np.testing.assert_array_equal(_bit(eq, e * k), (sb == rb).astype(np.int64))
+
+
+@pytest.mark.parametrize("e, size", [(1, 4), (7, 256), (300, 16)])
+def test_spline_pick_against_python_integers(e, size):
+    rng = np.random.default_rng(size + e)
+    draw = lambda *shape: rng.integers(0, 2**64, shape, dtype=np.uint64, endpoint=False)  # noqa: E731
+    onehot, dtab, pieces, wrap = draw(e, size), draw(e, size), draw(e, size // 2), draw(size // 2)
+    u = rng.integers(0, size, e).astype(np.int64)
+    compiled, generic = get_backend(name="cython"), get_backend(name="numpy")
+    got = compiled.spline_pick(onehot, dtab, u, pieces, wrap)
+    np.testing.assert_array_equal(got, generic.spline_pick(onehot, dtab, u, pieces, wrap))
+    mod = 1 << 64
+    for i in range(e):
+        public = [int(pieces[i, v % (size // 2)]) + (int(wrap[v - size // 2]) if v >= size // 2 else 0)
+                  for v in range(size)]
+        total = sum(int(onehot[i, v ^ int(u[i])]) * public[v] for v in range(size)) - int(dtab[i, u[i]])
+        assert int(got[i]) == total % mod
