@@ -116,8 +116,10 @@ class Dealer:
         values = list(fn(*totals, params=params))
         for j, is_xor in enumerate(derived_xor):
             combine = be.xp.bitwise_xor if is_xor else be.xp.subtract
-            values[j] = be.asarray(values[j]).copy() if any(values[j] is t for t in totals) else be.asarray(values[j])
-            for i in range(1, self.n_parties):           # in place: the derived values are fresh arrays
+            values[j] = be.asarray(values[j])
+            if any(values[j] is t for t in totals):      # folded in place below: never into an input
+                values[j] = values[j].copy()
+            for i in range(1, self.n_parties):
                 combine(values[j], per_party[i][len(shapes) + j], out=values[j])
         self.requests += 1
         self.bytes_sent += sum(int(np.asarray(be.to_numpy(v)).nbytes) for v in values)

@@ -71,12 +71,18 @@ def _op_square(ctx, x):
     return P.truncate(ctx, P.square(ctx, x), ctx.fractional_bits)
 
 
+def _host(ctx, x):
+    """x as a contiguous host (numpy) array: the FSS gates' keys and DCF walks are the host's
+    (on a GPU session the masked values go to the host and the results come back)."""
+    return np.ascontiguousarray(ctx.be.to_numpy(x), dtype=np.uint64)
+
+
 def _fss_nonneg(ctx, x):
     """Additive 0/1 shares of [x >= 0] with the FSS DReLU gate (2 rounds)."""
     from . import fss
 
     key = ctx.fss_key("sign", x.shape)
-    return fss.drelu(ctx.comm, np.ascontiguousarray(x), key)
+    return ctx.be.asarray(fss.drelu(ctx.comm, _host(ctx, x), key))
 
 
 def _op_ltz(ctx, x):
@@ -95,7 +101,7 @@ def _op_relu(ctx, x):
         from . import fss
 
         key = ctx.fss_key("sign", x.shape)
-        return fss.relu(ctx.comm, np.ascontiguousarray(x), key)
+        return ctx.be.asarray(fss.relu(ctx.comm, _host(ctx, x), key))
     return P.mul_bit(ctx, x, P.msb_bits(ctx, x), complement=True)
 
 
@@ -116,11 +122,11 @@ def _spline_op(kind: str, classic):
         if ctx.use_fss(kind, elements):
             # keys are ~40 KB per element: chunks of SPLINE_CHUNK values bound the dealer's and the
             # parties' memory (2 rounds per chunk)
-            flat, parts = np.ascontiguousarray(x).reshape(-1), []
+            flat, parts = _host(ctx, x).reshape(-1), []
             for start in range(0, max(elements, 1), SPLINE_CHUNK):
                 piece = flat[start:start + SPLINE_CHUNK]
                 parts.append(fss.spline(ctx.comm, piece, ctx.fss_key(kind, piece.shape, ctx.fractional_bits)))
-            return np.concatenate(parts).reshape(x.shape)
+            return ctx.be.asarray(np.concatenate(parts).reshape(x.shape))
         from .costs import CostModel
 
         if classic is None or (ctx.costs or CostModel()).classic_variant(elements, ctx.n_parties) == "spline":
@@ -301,7 +307,8 @@ OPS: dict[str, Callable[..., Any]] = {
     "max": _op_max, "argmax": _op_argmax, "div": _op_div,
     "exp": N.exp, "log": N.log, "reciprocal": N.reciprocal, "sqrt": N.sqrt, "rsqrt": N.rsqrt,
     "sigmoid": _spline_op("sigmoid", N.sigmoid), "tanh": _spline_op("tanh", N.tanh),
-    "reciprocal_table": _spline_op("reciprocal", None), "rsqrt_table": _spline_op("rsqrt", None), "softmax": N.softmax, "ge0": _op_ge0,
+    "reciprocal_table": _spline_op("reciprocal", None), "rsqrt_table": _spline_op("rsqrt", None),
+    "softmax": N.softmax, "ge0": _op_ge0,
     "im2col": _op_im2col, "col2im": _op_col2im, "windows": _op_windows, "concat": _op_concat,
     "input_from": _op_input_from, "load_share": _op_load_share,
     "sum": _op_sum, "reshape": _op_reshape, "transpose": _op_transpose, "getitem": _op_getitem,

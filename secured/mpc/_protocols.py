@@ -63,8 +63,9 @@ class PartyContext:
     choices: dict = field(default_factory=dict)    # op -> {'fss': count, 'classic': count}
 
     def use_fss(self, op: str, elements: int) -> bool:
-        """Whether this op runs as an FSS gate (two parties, a CPU ring, the cost model's choice)."""
-        if self.dealer_fss is None or self.n_parties != 2 or self.be.name == "cupy":
+        """Whether this op runs as an FSS gate (two parties, the cost model's choice; on a GPU
+        session the gate runs on the host)."""
+        if self.dealer_fss is None or self.n_parties != 2:
             choice = "classic"
         else:
             from .costs import CostModel

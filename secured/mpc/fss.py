@@ -57,7 +57,8 @@ from ..exceptions import ConfigurationError
 from .costs import FSS_SPLINE_BREAKPOINTS, SPLINE_BREAKPOINTS, TABLE_BREAKPOINTS, TABLE_RANGE
 
 __all__ = ["DCFKey", "SignKey", "sign_keygen", "sign", "relu", "drelu", "dcf_keygen", "key_bytes", "Spline",
-           "fit_spline", "fit_bounded", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline", "SPLINE_KINDS", "spline_table",
+           "fit_spline", "fit_bounded", "named_spline", "FixedSpline", "SplineKey", "spline_keygen", "spline",
+           "SPLINE_KINDS", "spline_table",
            "key_arrays", "key_from_arrays", "truncation_table", "truncate_keygen", "truncate",
            "RingSpline", "ring_spline", "mul_floor", "ring_spline_material", "breakpoints_of"]
 

@@ -73,3 +73,22 @@ def test_ray_session_runs_the_fss_gates(ray_runtime):
     finally:
         s.close()
     assert stats["parties"][1]["protocols"]["relu"]["fss"] == 1
+
+
+@pytest.mark.gpu
+def test_fss_gates_in_a_gpu_session():
+    """On a cupy session the FSS gates run on the host (keys and DCF walks are the host's): the
+    same values as the CPU session's gates, 2 rounds each, results back on the GPU."""
+    from ..conftest import GPU
+
+    if not GPU:
+        pytest.skip("no usable CUDA GPU / cupy here")
+    x = _x(3000)
+    with Session(2, protocol="fss", backend="cupy") as gpu, Session(2, protocol="fss") as cpu:
+        stats = _check(gpu, x)
+        _check(cpu, x)
+        t, c = gpu.share(x), cpu.share(x)
+        np.testing.assert_allclose(t.sigmoid().reveal(), c.sigmoid().reveal(), atol=2 * 2**-16)
+        np.testing.assert_allclose(gpu.relu_with_mask(t)[1].reveal(), (np.round(x * 2**16) >= 0).astype(float))
+    party = stats["parties"][0]
+    assert party["protocols"]["relu"]["fss"] == 1 and party["by_op"]["relu"][1] == 2
