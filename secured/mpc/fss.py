@@ -344,32 +344,41 @@ def _tail(fn: Any, level: float, eps: float, span: tuple[float, float], side: in
     return side * hi
 
 
-def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tuple[float, float] = (1.0, 40.0),
-               name: str = "") -> Spline:
-    """A piecewise-linear approximation of ``fn`` with ``breakpoints`` breakpoints: constant
-    ``left`` and ``right`` on the tails (where fn is within the error of them) and breakpoints
-    - 1 lines between, placed so that every piece and both tails have the same largest error
-    (the smallest error the breakpoints allow, found by bisection)."""
+def _smallest_cover(breakpoints: int, cover: Any) -> list[float]:
+    """The breakpoints ``cover(eps)`` places for the smallest error eps that fits in
+    ``breakpoints`` (bisection on eps: 22 steps narrow a factor 1e9 to 1 + 5e-6)."""
     if isinstance(breakpoints, bool) or not isinstance(breakpoints, int) or not 2 <= breakpoints <= 255:
         raise ConfigurationError("breakpoints must be an int from 2 to 255.")
     low, high, best = 1e-9, 1.0, None
-    for _ in range(22):                    # the error to a factor 1e9^(2^-22): 1 + 5e-6
+    for _ in range(22):
         eps = math.sqrt(low * high)
-        a, b = _tail(fn, left, eps, span, -1), _tail(fn, right, eps, span, 1)
-        breaks = _cover(fn, a, b, eps, breakpoints - 1)
+        breaks = cover(eps)
         if breaks is not None and len(breaks) <= breakpoints:
             high, best = eps, breaks
         else:
             low = eps
     if best is None:
         raise ConfigurationError("No spline with that many breakpoints fits the function.")
+    return best
+
+
+def _grid(values: Any) -> np.ndarray:
+    """Values on a 2^-32 grid: every party fits its own copy for the classic protocols, and the
+    last bits of a float fit may differ between machines; the grid makes the tables identical."""
+    return np.round(np.asarray(values, dtype=np.float64) * 2.0 ** 32) / 2.0 ** 32
+
+
+def fit_spline(fn: Any, breakpoints: int, *, left: float, right: float, span: tuple[float, float] = (1.0, 40.0),
+               name: str = "") -> Spline:
+    """A piecewise-linear approximation of ``fn`` with ``breakpoints`` breakpoints: constant
+    ``left`` and ``right`` on the tails (where fn is within the error of them) and breakpoints
+    - 1 lines between, placed so that every piece and both tails have the same largest error
+    (the smallest error the breakpoints allow, found by bisection)."""
+    best = _smallest_cover(breakpoints, lambda eps: _cover(
+        fn, _tail(fn, left, eps, span, -1), _tail(fn, right, eps, span, 1), eps, breakpoints - 1))
     lines = [_segment(fn, a, b)[:2] for a, b in zip(best, best[1:])]
-    # on a 2^-32 grid: every party fits its own copy for the classic protocols, and the last
-    # bits of a float fit may differ between machines; the grid makes the tables identical
-    grid = lambda v: np.round(np.asarray(v, dtype=np.float64) * 2.0 ** 32) / 2.0 ** 32  # noqa: E731
-    slopes = grid([0.0, *(s for s, _ in lines), 0.0])
-    intercepts = grid([left, *(c for _, c in lines), right])
-    return Spline(name, grid(best), slopes, intercepts)
+    return Spline(name, _grid(best), _grid([0.0, *(s for s, _ in lines), 0.0]),
+                  _grid([left, *(c for _, c in lines), right]))
 
 
 def fit_bounded(fn: Any, breakpoints: int, *, lo: float, hi: float, name: str = "") -> Spline:
@@ -378,27 +387,14 @@ def fit_bounded(fn: Any, breakpoints: int, *, lo: float, hi: float, name: str = 
     last at hi: breakpoints - 1 lines), saturated outside: fn(lo) below lo, fn(hi) above hi.
     For functions such as 1/x and 1/sqrt(x), whose values span orders of magnitude over the
     range, where an absolute fit would spend every piece near lo."""
-    if isinstance(breakpoints, bool) or not isinstance(breakpoints, int) or not 2 <= breakpoints <= 255:
-        raise ConfigurationError("breakpoints must be an int from 2 to 255.")
     if not 0 < lo < hi or not np.all(fn(np.array([lo, hi])) > 0):
         raise ConfigurationError("fit_bounded needs 0 < lo < hi and a positive function there.")
-    low, high, best = 1e-9, 1.0, None
-    for _ in range(22):
-        eps = math.sqrt(low * high)
-        breaks = _cover(fn, lo, hi, eps, breakpoints - 1, relative=True)
-        if breaks is not None and len(breaks) <= breakpoints:
-            high, best = eps, breaks
-        else:
-            low = eps
-    if best is None:
-        raise ConfigurationError("No spline with that many breakpoints fits the function.")
+    best = _smallest_cover(breakpoints, lambda eps: _cover(fn, lo, hi, eps, breakpoints - 1, relative=True))
     best = best + [hi] * (breakpoints - len(best))          # unused pieces: empty, at hi
     lines = [_segment(fn, a, b, relative=True)[:2] for a, b in zip(best, best[1:])]
-    grid = lambda v: np.round(np.asarray(v, dtype=np.float64) * 2.0 ** 32) / 2.0 ** 32  # noqa: E731
     ends = fn(np.array([lo, hi], dtype=np.float64))
-    slopes = grid([0.0, *(s for s, _ in lines), 0.0])
-    intercepts = grid([ends[0], *(c for _, c in lines), ends[1]])
-    return Spline(name, grid(best), slopes, intercepts)
+    return Spline(name, _grid(best), _grid([0.0, *(s for s, _ in lines), 0.0]),
+                  _grid([ends[0], *(c for _, c in lines), ends[1]]))
 
 
 _SPLINES: dict[tuple[str, int], Spline] = {}

@@ -90,6 +90,13 @@ def test_fit_and_bad_arguments():
         fss.fit_spline(np.tanh, 1, left=-1.0, right=1.0)
     with pytest.raises(ConfigurationError, match="No spline named"):
         fss.named_spline("softplus")
+    with pytest.raises(ConfigurationError, match="0 < lo < hi"):
+        fss.fit_bounded(lambda v: 1 / v, 10, lo=0.0, hi=1.0)
+    with pytest.raises(ConfigurationError, match="breakpoints"):
+        fss.fit_bounded(lambda v: 1 / v, 300, lo=1.0, hi=2.0)
+    coarse = fss.fit_bounded(lambda v: 1 / v, 12, lo=1.0, hi=8.0)           # relative error, saturated outside
+    grid = np.geomspace(1.0, 8.0, 10_001)
+    assert np.abs(coarse(grid) * grid - 1).max() < 0.01 and coarse(np.array([0.5, 20.0])).tolist() == [1.0, 0.125]
     with pytest.raises(ConfigurationError, match="domain"):
         fss.FixedSpline.of(spline, 12, 11)
     with pytest.raises(ConfigurationError, match="outside the input domain"):
