@@ -75,10 +75,11 @@ class CostModel:
     """Online-time estimates of the two protocols on ``network``. ``fss_seconds`` and
     ``classic_seconds``: local compute per element (both parties on their own cores)."""
     network: Network = field(default_factory=lambda: LAN)
-    # bench_fss.py on this machine (2^20 ReLUs and comparisons, 2^14 sigmoids): the masked
-    # comparison and spline run in the compiled digit and byte kernels since issue 19's last session
-    fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "relu": 3.6e-7, "sigmoid": 1.2e-5,
-                                                       "tanh": 1.2e-5, "reciprocal": 1.6e-5, "rsqrt": 1.6e-5})
+    # bench_fss.py on this machine (2^20 ReLUs and comparisons, 2^14 sigmoids), the masked
+    # comparison and spline running in the compiled digit and byte kernels
+    fss_seconds: dict = field(default_factory=lambda: {**{op: 3.0e-7 for op in FSS}, "relu": 3.6e-7,
+                                                       "sigmoid": 1.2e-5, "tanh": 1.2e-5, "reciprocal": 1.6e-5,
+                                                       "rsqrt": 1.6e-5})
     classic_seconds: dict = field(default_factory=lambda: {**{op: 1.2e-7 for op in CLASSIC}, "relu": 1.8e-7,
                                                            "sigmoid": 1.8e-6, "tanh": 1.8e-6, "spline": 1.3e-5,
                                                            "reciprocal": 1.75e-5, "rsqrt": 1.75e-5})

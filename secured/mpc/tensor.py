@@ -202,11 +202,11 @@ class SharedTensor:
         return self._session.run("log", self)
 
     def reciprocal(self, method: str = "newton") -> "SharedTensor":
-        """1/x. ``method='newton'``: any 2^-16 <= |x| < 2^16, within ~1e-5 relative (leading-one
-        normalisation, then Newton steps; ~40 rounds). ``'table'``: positive x in [1/16, 64]
-        only, clamped to it, within 3.9e-4 relative plus 1.5 units in the last place (a
-        128-piece table: 2 rounds as an FSS gate with protocol='fss' at 2 parties, else the
-        masked spline, 5 rounds at any number of parties)."""
+        """1/x. ``method='newton'``: any 2^-16 <= |x| < 2^16, either sign (leading-one
+        normalisation, then Newton steps; 30 rounds at 2 parties; errors in the README's
+        accuracy table). ``'table'``: positive x in [1/16, 64] only, clamped to it, within 3.9e-4
+        relative plus 5.4e-5 (a 128-piece table: 2 rounds as an FSS gate with protocol='fss' at
+        2 parties, else the masked spline, 5 rounds at any number of parties)."""
         return self._session.run(_method("reciprocal", method), self)
 
     def sqrt(self) -> "SharedTensor":
@@ -214,8 +214,7 @@ class SharedTensor:
 
     def rsqrt(self, method: str = "newton") -> "SharedTensor":
         """1/sqrt(x). ``method='newton'``: 2^-16 <= x < 2^16; ``'table'``: x in [1/16, 64] only,
-        clamped to it, within 1.5e-4 relative plus 1.5 units in the last place (see
-        ``reciprocal``)."""
+        clamped to it, within 1.5e-4 relative plus 5.4e-5 (see ``reciprocal``)."""
         return self._session.run(_method("rsqrt", method), self)
 
     def sigmoid(self) -> "SharedTensor":
