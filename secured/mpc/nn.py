@@ -412,14 +412,20 @@ class SGD:
         self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
 
     def step(self) -> None:
-        for p in self.params:
-            if p.grad is None:
-                continue
-            g = p.grad + p.value * self.weight_decay if self.weight_decay else p.grad
-            if self.momentum:
-                p.velocity = g if p.velocity is None else p.velocity * self.momentum + g
-                g = p.velocity
-            p.value = p.value - g * self.lr
+        params = [p for p in self.params if p.grad is not None]
+        if not params:
+            return
+        grads = [p.grad for p in params]
+        if self.weight_decay:
+            grads = [g + d for g, d in zip(grads, _scaled([p.value for p in params], self.weight_decay))]
+        if self.momentum:
+            old = [p for p in params if p.velocity is not None]
+            kept = iter(_scaled([p.velocity for p in old], self.momentum))
+            for p, g in zip(params, grads):
+                p.velocity = g if p.velocity is None else next(kept) + g
+            grads = [p.velocity for p in params]
+        for p, change in zip(params, _scaled(grads, self.lr)):
+            p.value = p.value - change
             # a trained weight's magnitude depends on the data: its bound is no longer tracked
             # (worst-case bounds would grow with every step and refuse sound training)
             p.value.bound = None
@@ -429,6 +435,20 @@ class SGD:
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+
+
+def _scaled(tensors: list[SharedTensor], c: float) -> list[SharedTensor]:
+    """Each tensor times the public real c. With three or more parties a product by a public
+    real costs a truncation round, so the tensors go flattened into one product (one round for
+    all of a model's parameters instead of one each); two parties truncate locally."""
+    if len(tensors) < 2 or tensors[0]._session.n_parties < 3:
+        return [t * c for t in tensors]
+    flat = tensors[0]._session.concat([t.reshape(-1) for t in tensors]) * c
+    out, start = [], 0
+    for t in tensors:
+        out.append(flat[start:start + t.size].reshape(t.shape))
+        start += t.size
+    return out
 
 
 # ---------------------------------------------------------------------- torch conversion

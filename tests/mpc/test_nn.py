@@ -135,6 +135,37 @@ def test_losses_and_sgd_match_torch(s3):
         nn.CrossEntropyLoss().grad(out, labels)
 
 
+@pytest.mark.parametrize("parties, rounds", [(2, 0), (3, 3)])
+def test_an_sgd_step_costs_a_round_per_product_not_per_parameter(parties, rounds):
+    """With three parties a product by a public real is a truncation round: the optimiser
+    scales all of a model's parameters at once (weight decay, momentum, learning rate: 3 rounds
+    for the 6 parameters here, 18 one by one), with the same result as torch's SGD."""
+    torch.manual_seed(3)
+    tnet = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2),
+                               torch.nn.ReLU(), torch.nn.Linear(2, 1)).double()
+    x = np.random.default_rng(4).normal(size=(16, 4))
+    y = (np.random.default_rng(5).random((16, 1)) > 0.5).astype(float)
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.2, momentum=0.9, weight_decay=0.05)
+    with Session(parties) as s:
+        net = nn.from_torch(tnet, s)
+        opt = nn.SGD(net.parameters(), lr=0.2, momentum=0.9, weight_decay=0.05)
+        X = s.share(x)
+        for _ in range(2):
+            net.backward(nn.BCEWithLogitsLoss().grad(net(X), y), input_grad=False)
+            s.reset_stats()
+            opt.step()
+            s.sync()
+            step = s.stats()["parties"][0]
+            opt.zero_grad()
+            topt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(tnet(torch.tensor(x)), torch.tensor(y)).backward()
+            topt.step()
+        got = [p.value.reveal() for p in net.parameters()]
+    assert step["rounds"] == rounds
+    for value, ref in zip(got, tnet.parameters()):
+        np.testing.assert_allclose(value, ref.detach().numpy(), atol=2e-3)
+
+
 def test_eval_mode_layers(s3):
     bn = torch.nn.BatchNorm1d(3)
     bn.running_mean = torch.tensor([0.5, -1.0, 2.0])
