@@ -142,7 +142,7 @@ def byte_compare(const uint64_t[:, ::1] s, const uint64_t[:, ::1] therm, bint fi
     this party adds the public constants (its share of [-1 < r_d] is 1)."""
     cdef Py_ssize_t n_e = s.shape[0], n_k = s.shape[1], words = lt.shape[1], w, t, idx, e, k
     cdef int d, v
-    cdef uint64_t word, bit, below, accl, acce
+    cdef uint64_t bit, below, accl, acce
     cdef uint64_t one = 1 if first else 0
     with nogil:
         for w in prange(words, schedule="static", num_threads=threads):

@@ -7,7 +7,6 @@ single passes and is the CPU default.
 
 from __future__ import annotations
 
-
 import math
 
 import numpy as np

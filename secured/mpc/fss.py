@@ -298,8 +298,9 @@ def _segment(fn: Any, a: float, b: float, relative: bool = False) -> tuple[float
     if b <= a:
         return 0.0, float(fn(np.array([a]))[0]), 0.0
     xs = (a + (b - a) * _GRID)[None, :]
-    slope, shift, err = _shift_errors(xs, fn(xs), b - a, relative)
-    return float(slope[0]), float(fn(np.array([a]))[0] - slope[0] * a + shift[0]), float(err[0])
+    ys = fn(xs)
+    slope, shift, err = _shift_errors(xs, ys, b - a, relative)
+    return float(slope[0]), float(ys[0, 0] - slope[0] * a + shift[0]), float(err[0])
 
 
 def _errors(fn: Any, a: float, ends: np.ndarray, relative: bool = False) -> np.ndarray:
