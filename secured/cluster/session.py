@@ -33,6 +33,8 @@ __all__ = ["RaySession", "ensure_ray"]
 
 #: A pipelined op asks for an answer every this many ops (``RaySession._submit``).
 ANSWER_EVERY = 16
+#: The driver sends its ops to a party in frames of up to this many (``RaySession._flush``).
+OPS_PER_FRAME = 8
 
 
 def _ray():
@@ -190,19 +192,29 @@ class _PartyActor(_OwnMethodsOnly):
         return wait
 
     def listen(self, secret: bytes) -> tuple[str, int]:
-        """Open this party's TCP endpoint for the session's links; its (address, port)."""
+        """Open this party's TCP endpoint for the session's links; its (address, port). With
+        numpy arrays (not on a GPU) the links run in direct mode: this party's own thread reads
+        the peer it waits for, and the links are its inbox."""
         import ray
 
+        from ..backend import get_backend
         from ._sockets import SocketLinks
 
         if self.comm.links is not None:
             raise PartyRefused("this party already listens; its links cannot change")
-        self.comm.links = SocketLinks(self.rank, secret, self.deliver)
-        return ray.util.get_node_ip_address(), self.comm.links.port
+        direct = get_backend(name=self.backend).name != "cupy"
+        links = SocketLinks(self.rank, secret, self.deliver, direct=direct)
+        if direct:
+            if self.record:
+                links.observer = lambda src, tag, arrays: self.received.extend(arrays)
+            self.mailbox = self.comm.inbox = links        # Ray deliveries are put there too
+        self.comm.links = links
+        return ray.util.get_node_ip_address(), links.port
 
     def link(self, addresses: list[tuple[str, int]]) -> bool:
         """Connect to every other party's endpoint and the dealer's (last) once, and start the
         thread that runs the ops the driver sends over its own link (in order, one at a time)."""
+        import collections
         import queue
         import threading
 
@@ -210,15 +222,29 @@ class _PartyActor(_OwnMethodsOnly):
             if dst != self.rank:
                 self.comm.links.connect(dst, host, port)
         self._ops: Any = queue.Queue()
+        self._batch: Any = collections.deque()
         threading.Thread(target=self._serve_ops, name=f"secured-ops-{self.rank}", daemon=True).start()
         return True
+
+    def _next_op(self) -> tuple | None:
+        """The driver's next op: read from its link by this thread (direct mode) or handed over
+        by the link's reader thread."""
+        links = self.comm.links
+        if not links.direct:
+            return self._ops.get()
+        while not self._batch:
+            got = links.next_frame(self.n_parties + 1)
+            if got is None:
+                return None
+            self._batch.extend(_ops_of(*got))
+        return self._batch.popleft()
 
     def _serve_ops(self) -> None:
         from ._sockets import encode
 
         driver = self.n_parties + 1
         while True:
-            item = self._ops.get()
+            item = self._next_op()
             if item is None:
                 return
             seq, op, out, args, frees, answer = item
@@ -237,11 +263,11 @@ class _PartyActor(_OwnMethodsOnly):
                 return                      # the driver is gone: no op will come over its link again
 
     def deliver(self, src: int, tag: Any, arrays: list[Any]) -> None:
-        if src == self.n_parties + 1 and isinstance(tag, tuple) and tag and tag[0] == "op":
-            from ._sockets import decode
-
-            _, seq, op, out, args, frees, answer = tag
-            self._ops.put((seq, op, out, decode(args, arrays), tuple(frees), bool(answer)))
+        """A message from a link's reader thread (threaded mode) or a Ray call (a GPU's arrays,
+        a broken link); the driver's ops go to the op thread."""
+        if src == self.n_parties + 1:
+            for item in _ops_of(tag, arrays):
+                self._ops.put(item)
             return
         if self.record:
             self.received.extend(arrays)
@@ -326,6 +352,24 @@ class _DealerActor(_OwnMethodsOnly):
     def reset_stats(self) -> None:
         self.dealer.bytes_sent = 0
         self.dealer.requests = 0
+
+
+def _ops_of(tag: Any, arrays: list) -> list[tuple]:
+    """The ops of a driver's frame, ``["ops", [[seq, op, out, args, frees, answer, n_arrays],
+    ...]]`` with each op's arrays in turn; nothing for anything else."""
+    from ._sockets import decode
+
+    if not (isinstance(tag, tuple) and len(tag) == 2 and tag[0] == "ops" and isinstance(tag[1], list)):
+        return []
+    ops, start = [], 0
+    for entry in tag[1]:
+        if not (isinstance(entry, list) and len(entry) == 7 and isinstance(entry[6], int)):
+            return ops
+        seq, op, out, args, frees, answer, count = entry
+        own = arrays[start:start + count]
+        start += count
+        ops.append((seq, op, out, decode(args, own), tuple(frees), bool(answer)))
+    return ops
 
 
 def _plain(value: Any) -> Any:
@@ -439,6 +483,8 @@ class RaySession(BaseSession):
         self._answers = _Answers(self.n_parties)
         self._seq = 0
         self._asked = 0                 # the last op sent with an answer wanted
+        self._queued: list[list[tuple[list, list]]] = [[] for _ in range(self.n_parties)]
+        self._unreachable: set[int] = set()   # parties whose link broke
 
         def deliver(src: int, tag: Any, arrays: list[Any]) -> None:
             if isinstance(tag, tuple) and len(tag) >= 2 and tag[0] in ("ok", "err") and 0 <= src < self.n_parties:
@@ -449,18 +495,20 @@ class RaySession(BaseSession):
             self._links.connect(rank, host, port)
 
     def _submit(self, op, args_per_party, out, frees, answer: bool = False):
-        """Send the op over the driver's links; a ticket for ``_collect``, or None when an
-        argument cannot travel in a frame (the op then goes as a Ray call). A party answers a
-        pipelined op only if it fails: the answer to a later op says it is done."""
+        """Queue the op for the driver's links; a ticket for ``_collect``, or None when an
+        argument cannot travel in a frame (the op then goes as a Ray call, after the queue is
+        flushed by the settling that precedes it). A party answers a pipelined op only if it
+        fails: the answer to a later op says it is done. Ops go out in batches: when one wants
+        an answer, or ``OPS_PER_FRAME`` are queued."""
         from ._sockets import encode
 
         if getattr(self, "_links", None) is None or op not in PLAIN_RESULT_OPS:
             return None
-        frames = []
+        entries = []
         try:
             for args in args_per_party:
                 arrays: list = []
-                frames.append((encode(tuple(args), arrays), arrays))
+                entries.append((encode(tuple(args), arrays), arrays))
         except TypeError:
             return None
         self._seq += 1
@@ -468,24 +516,36 @@ class RaySession(BaseSession):
         answer = answer or seq % ANSWER_EVERY == 0     # so that a full pipeline rarely needs a barrier
         if answer:
             self._asked = seq
-        unreachable = set()
-        for rank, (args, arrays) in enumerate(frames):
+        for rank, (args, arrays) in enumerate(entries):
+            self._queued[rank].append(([seq, op, out, args, list(frees), answer, len(arrays)], arrays))
+        if answer or len(self._queued[0]) >= OPS_PER_FRAME:
+            self._flush()
+        return seq
+
+    def _flush(self) -> None:
+        """Send every queued op, one frame per party."""
+        for rank, queued in enumerate(self._queued):
+            if not queued or rank in self._unreachable:
+                queued.clear()
+                continue
+            entries = [entry for entry, _ in queued]
+            arrays = [a for _, group in queued for a in group]
+            queued.clear()
             try:
-                self._links.send(rank, ["op", seq, op, out, args, list(frees), answer], arrays)
+                self._links.send(rank, ["ops", entries], arrays)
             except OSError:
-                unreachable.add(rank)                      # its answer will never come: said at once
-        return seq, unreachable
+                self._unreachable.add(rank)                # its answers will never come: said at once
 
     def _collect(self, op, ticket):
         import time
 
         from ._sockets import decode
 
-        seq, unreachable = ticket
+        seq = ticket
         barrier = None
         if self._asked < seq:           # nothing sent since asks for an answer: ask now
             barrier = self._submit("sync", [()] * self.n_parties, None, (), answer=True)
-            unreachable = unreachable | barrier[1]
+        unreachable = self._unreachable
         deadline = time.monotonic() + self.timeout + DRIVER_GRACE
         outcomes = []
         for rank in range(self.n_parties):
@@ -496,7 +556,7 @@ class RaySession(BaseSession):
                 outcomes.append(("error", error))
                 continue
             got = self._answers.take(rank, seq, max(0.0, deadline - time.monotonic()),
-                                     seq if barrier is None else barrier[0])
+                                     seq if barrier is None else barrier)
             if got is None:
                 outcomes.append(("error", self._timeout_error(rank, op)))
                 continue
