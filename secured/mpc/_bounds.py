@@ -59,6 +59,16 @@ def _public_int(session: Any, value: Any) -> float:
     return float(np.abs(ints.astype(np.float64)).max()) if ints.size else 0.0
 
 
+def _mul_public(s, a):
+    """x times a public real; one encoded with extra fractional bits (``tensor._extra_bits``)
+    makes a product that many bits larger before its truncation: checked at that size, while
+    the result's bound is |x| |c|."""
+    extra = int(a[2]) - s.fractional_bits if len(a) > 2 and a[2] is not None else 0
+    c = _public(s, a[1]) * 2.0 ** -extra
+    bound = _prod(_b(a[0]), c)
+    return bound, 2, (None if bound is None else bound * 2.0 ** extra)
+
+
 def _prod(*bounds: float | None) -> float | None:
     if any(b is None for b in bounds):
         return None
@@ -72,7 +82,7 @@ def _sum(*bounds: float | None) -> float | None:
 
 
 # Each rule: (session, args) -> (bound of the result or None, which limit applies: 1 stored, 2 product)
-Rule = Callable[[Any, tuple], tuple[float | None, int]]
+Rule = Callable[[Any, tuple], tuple]   # (bound, 1 stored / 2 product[, the size checked])
 
 
 def _matmul(s, a):
@@ -123,7 +133,7 @@ RULES: dict[str, Rule] = {
     "rsub_public": lambda s, a: (_sum(_b(a[0]), _public(s, a[1])), 1),
     "mul": lambda s, a: (_prod(_b(a[0]), _b(a[1])), 2),
     "square": lambda s, a: (_prod(_b(a[0]), _b(a[0])), 2),
-    "mul_public": lambda s, a: (_prod(_b(a[0]), _public(s, a[1])), 2),
+    "mul_public": _mul_public,
     "mul_public_int": lambda s, a: (_prod(_b(a[0]), _public_int(s, a[1])), 1),
     "matmul": _matmul,
     "matmul_public": _matmul_public,
@@ -164,13 +174,14 @@ def propagate(op: str, args: tuple, session: Any) -> float | None:
     if op in DOMAIN and op not in ("div", "exp") and first is not None and first >= DOMAIN[op][1]:
         raise FixedPointOverflowError(
             f"{op} is accurate for |x| < 2^16 = 65536, and x may reach {first:.3g}: scale the input down first.")
-    bound, which = rule(session, args)
+    bound, which, *checked = rule(session, args)
+    check = checked[0] if checked else bound       # what meets the limit (a wider product, for some)
     limit = stored if which == 1 else product
-    if bound is not None and bound >= limit:
+    if check is not None and check >= limit:
         inputs = ", ".join(f"{b:.3g}" for b in (_b(a) for a in args) if b is not None)
         kind = ("the largest product" if which == 2 else "the largest value") + f" {f} fractional bits allow"
         raise FixedPointOverflowError(
-            f"{op} could reach {bound:.3g} (input bounds {inputs}), past 2^{int(math.log2(limit))} = {limit:.3g}, "
+            f"{op} could reach {check:.3g} (input bounds {inputs}), past 2^{int(math.log2(limit))} = {limit:.3g}, "
             f"{kind}: the result would wrap around the ring silently. Scale the inputs down, or use fewer "
             "fractional bits (Session(fractional_bits=...)).")
     return bound

@@ -50,8 +50,10 @@ def _op_mul_public_int(ctx, x, c):
     return ctx.be.mul(x, c)
 
 
-def _op_mul_public(ctx, x, c):
-    return P.truncate(ctx, ctx.be.mul(x, c), ctx.fractional_bits)
+def _op_mul_public(ctx, x, c, bits=None):
+    """x times a public real encoded with ``bits`` fractional bits (the session's by default;
+    more for a small factor, ``tensor._extra_bits``)."""
+    return P.truncate(ctx, ctx.be.mul(x, c), ctx.fractional_bits if bits is None else int(bits))
 
 
 def _op_matmul_public(ctx, x, w, left):

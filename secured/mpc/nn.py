@@ -351,8 +351,21 @@ class Dropout(Module):
 
 # ---------------------------------------------------------------------- losses
 class _Loss:
+    """A loss. ``grad(pred, target)`` is d loss / d pred; ``grad_parts`` gives it as
+    (g, scale) with grad = g * scale, so that a trainer can leave the public scale (1 / batch)
+    to the optimizer (``SGD.step(grad_scale=...)``): every layer's backward is linear in the
+    gradient it receives, and the scale then joins the learning rate's product instead of
+    costing a product (a round, with three or more parties) of its own."""
+
     def __init__(self) -> None:
         self.value: float | None = None
+
+    def grad(self, pred: SharedTensor, target: Any) -> SharedTensor:
+        g, scale = self.grad_parts(pred, target)
+        return g * scale
+
+    def grad_parts(self, pred: SharedTensor, target: Any) -> tuple[SharedTensor, float]:
+        raise NotImplementedError
 
     def _check(self, pred: SharedTensor, target: Any) -> None:
         shape = target.shape if hasattr(target, "shape") else np.shape(target)
@@ -365,9 +378,9 @@ class _Loss:
 class MSELoss(_Loss):
     """Mean squared error; ``grad`` is d loss / d pred = 2 (pred - y) / size."""
 
-    def grad(self, pred: SharedTensor, target: Any) -> SharedTensor:
+    def grad_parts(self, pred: SharedTensor, target: Any) -> tuple[SharedTensor, float]:
         self._check(pred, target)
-        return (pred - target) * (2.0 / pred.size)
+        return pred - target, 2.0 / pred.size
 
     def loss(self, pred: SharedTensor, target: Any) -> SharedTensor:
         return (pred - target).square().mean()
@@ -376,9 +389,9 @@ class MSELoss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy on logits; ``grad`` = (sigmoid(z) - y) / size."""
 
-    def grad(self, logits: SharedTensor, target: Any) -> SharedTensor:
+    def grad_parts(self, logits: SharedTensor, target: Any) -> tuple[SharedTensor, float]:
         self._check(logits, target)
-        return (logits.sigmoid() - target) * (1.0 / logits.size)
+        return logits.sigmoid() - target, 1.0 / logits.size
 
     def loss(self, logits: SharedTensor, target: Any) -> SharedTensor:
         # softplus(z) - y z with softplus(z) = relu(z) + log(1 + exp(-|z|))
@@ -390,9 +403,9 @@ class BCEWithLogitsLoss(_Loss):
 class CrossEntropyLoss(_Loss):
     """Cross-entropy on logits (N, classes) with one-hot targets; ``grad`` = (softmax - y)/N."""
 
-    def grad(self, logits: SharedTensor, target: Any) -> SharedTensor:
+    def grad_parts(self, logits: SharedTensor, target: Any) -> tuple[SharedTensor, float]:
         self._check(logits, target)
-        return (logits.softmax(axis=1) - target) * (1.0 / logits.shape[0])
+        return logits.softmax(axis=1) - target, 1.0 / logits.shape[0]
 
     def loss(self, logits: SharedTensor, target: Any) -> SharedTensor:
         logp = logits.softmax(axis=1).log()
@@ -411,11 +424,20 @@ class SGD:
                 raise ConfigurationError(f"The '{name}' parameter of SGD must be a float >= 0. Got {value!r} instead.")
         self.lr, self.momentum, self.weight_decay = float(lr), float(momentum), float(weight_decay)
 
-    def step(self) -> None:
+    def step(self, grad_scale: float = 1.0) -> None:
+        """One update. ``grad_scale``: the parameters' gradients are ``grad_scale`` times
+        ``p.grad`` (a loss's ``grad_parts``); without momentum and weight decay it joins the
+        learning rate's product (no product of its own)."""
         params = [p for p in self.params if p.grad is not None]
         if not params:
             return
         grads = [p.grad for p in params]
+        lr = self.lr
+        if grad_scale != 1.0:
+            if self.weight_decay or self.momentum:
+                grads = _scaled(grads, grad_scale)
+            else:
+                lr = self.lr * grad_scale
         if self.weight_decay:
             grads = [g + d for g, d in zip(grads, _scaled([p.value for p in params], self.weight_decay))]
         if self.momentum:
@@ -424,7 +446,7 @@ class SGD:
             for p, g in zip(params, grads):
                 p.velocity = g if p.velocity is None else next(kept) + g
             grads = [p.velocity for p in params]
-        for p, change in zip(params, _scaled(grads, self.lr)):
+        for p, change in zip(params, _scaled(grads, lr)):
             p.value = p.value - change
             # a trained weight's magnitude depends on the data: its bound is no longer tracked
             # (worst-case bounds would grow with every step and refuse sound training)

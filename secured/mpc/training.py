@@ -139,12 +139,12 @@ class PrivateTrainer:
             for i in range(0, self.n_rows, batch_size):
                 idx = order[i:i + batch_size]
                 out = smodel(self.X[idx])
-                grad = criterion.grad(out, self.y[idx])
+                grad, scale = criterion.grad_parts(out, self.y[idx])   # the 1 / batch joins the lr
                 if isinstance(smodel, nn.Sequential):          # the data needs no gradient
                     smodel.backward(grad, input_grad=False)
                 else:
                     smodel.backward(grad)
-                opt.step()
+                opt.step(grad_scale=scale)
                 opt.zero_grad()
                 done += 1
                 emit(progress, "training batches (SMPC)", done, epochs * batches)

@@ -154,3 +154,37 @@ def test_party_owned_inputs(tmp_path, session):
 
 def encoded_rows(x):
     return np.round(x * 2**F) / 2**F
+
+
+@pytest.mark.parametrize("n_parties", [2, 3])
+def test_a_small_public_factor_keeps_its_significant_bits(n_parties):
+    """0.1 / 64 at f = 16 is 102.4 units: rounded, the product would be 0.4% off. The factor is
+    encoded with extra fractional bits and the product truncated by as many (same rounds):
+    within a few units of 2^-16 of x * c, for factors from 0.49 down to 2^-20."""
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 300, 400)
+    with Session(n_parties) as s:
+        X = s.share(x)
+        s.reset_stats()
+        got = {c: (X * c).reveal() for c in (0.1 / 64, 0.49, -3e-4, 2.0**-20, 1e-9)}
+        rounds = s.stats()["parties"][0]["rounds"]
+    xe = np.round(x * 2**F) / 2**F
+    for c, value in got.items():
+        # the encoded factor is off by at most 2^-(F + extra + 1) relative to |c| 2^extra < 1
+        assert np.abs(value - xe * c).max() <= np.abs(xe).max() * abs(c) * 2.0**-F + 3 * ULP, c
+    assert rounds == (0 if n_parties == 2 else 5)         # one truncation round each, as before
+
+
+def test_a_small_factor_is_checked_at_the_size_of_its_wider_product():
+    from secured.exceptions import FixedPointOverflowError
+
+    with Session(2) as s:
+        x = s.share(np.array([3e4]))
+        y = x * 0.001                                  # 30 in real units; the product is 2^9 wider
+        assert y.bound == pytest.approx(30.0, rel=1e-4)     # |x| times the encoded factor
+        assert y.reveal()[0] == pytest.approx(30.0, abs=1e-3)      # 0.23 off at f bits
+        big = s.share(np.array([1e10]))                # 1e7 * 2^9 would pass 2^31 before the truncation:
+        z = big * 0.001                                # 6 extra bits (the product stays in the ring)
+        assert z.reveal()[0] == pytest.approx(1e7, rel=1e-4)     # 0.7% off at f bits
+        with pytest.raises(FixedPointOverflowError, match="wrap"):
+            big * 0.3                                  # 3e9: past 2^31 with or without extra bits

@@ -293,3 +293,36 @@ def test_relu_with_mask_on_the_fss_gate():
         np.testing.assert_allclose(y.reveal(), np.maximum(np.round(x * 2**16) / 2**16, 0), atol=2 * 2**-16)
         np.testing.assert_array_equal(mask.reveal(), (np.round(x * 2**16) >= 0).astype(float))
         assert s.stats()["parties"][0]["protocols"]["ge0"] == {"fss": 1, "classic": 0}
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_the_losss_batch_scale_joins_the_learning_rate(momentum):
+    """``grad_parts`` leaves 1 / batch to the optimiser: without momentum it joins the
+    learning rate's product (one truncation round for the loss's scale and the step at three
+    parties instead of two), with momentum it is applied first; both follow torch's SGD."""
+    torch.manual_seed(5)
+    tnet = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid(), torch.nn.Linear(3, 1)).double()
+    x = np.random.default_rng(6).normal(size=(32, 4))
+    y = (np.random.default_rng(7).random((32, 1)) > 0.5).astype(float)
+    topt = torch.optim.SGD(tnet.parameters(), lr=0.3, momentum=momentum)
+    with Session(3) as s:
+        net = nn.from_torch(tnet, s)
+        opt = nn.SGD(net.parameters(), lr=0.3, momentum=momentum)
+        X = s.share(x)
+        loss = nn.BCEWithLogitsLoss()
+        for _ in range(3):
+            g, scale = loss.grad_parts(net(X), y)
+            assert scale == 1 / 32
+            net.backward(g, input_grad=False)
+            s.reset_stats()
+            opt.step(grad_scale=scale)
+            s.sync()
+            rounds = s.stats()["parties"][0]["rounds"]
+            opt.zero_grad()
+            topt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(tnet(torch.tensor(x)), torch.tensor(y)).backward()
+            topt.step()
+        got = [p.value.reveal() for p in net.parameters()]
+    assert rounds == (1 if momentum == 0 else 3)
+    for value, ref in zip(got, tnet.parameters()):
+        np.testing.assert_allclose(value, ref.detach().numpy(), atol=2e-3)
