@@ -400,7 +400,11 @@ class SocketLinks:
         not take at once goes to a sender thread for ``dst`` (frames stay in order), so two
         parties sending each other large arrays cannot wait on each other while neither
         reads (their own thread reads only when it waits)."""
-        pieces, total = frame(tag, arrays)
+        self.send_frame(dst, *frame(tag, arrays))
+
+    def send_frame(self, dst: int, pieces: list[Any], total: int) -> None:
+        """``send`` of a frame already built (``frame``): the same frame to several peers is
+        built once."""
         if dst in self._gone:
             raise ConnectionResetError(f"the link to {dst} was closed by the peer")
         sock = self._out[dst]

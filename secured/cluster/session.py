@@ -504,9 +504,12 @@ class RaySession(BaseSession):
 
         if getattr(self, "_links", None) is None or op not in PLAIN_RESULT_OPS:
             return None
-        entries = []
+        entries: list = []
         try:
             for args in args_per_party:
+                if entries and args is args_per_party[0]:
+                    entries.append(entries[0])             # the same arguments for every party: encoded once
+                    continue
                 arrays: list = []
                 entries.append((encode(tuple(args), arrays), arrays))
         except TypeError:
@@ -516,23 +519,35 @@ class RaySession(BaseSession):
         answer = answer or seq % ANSWER_EVERY == 0     # so that a full pipeline rarely needs a barrier
         if answer:
             self._asked = seq
+        items: dict[int, tuple] = {}
         for rank, (args, arrays) in enumerate(entries):
-            self._queued[rank].append(([seq, op, out, args, list(frees), answer, len(arrays)], arrays))
+            item = items.get(id(args))
+            if item is None:
+                item = items[id(args)] = ([seq, op, out, args, list(frees), answer, len(arrays)], arrays)
+            self._queued[rank].append(item)
         if answer or len(self._queued[0]) >= OPS_PER_FRAME:
             self._flush()
         return seq
 
     def _flush(self) -> None:
-        """Send every queued op, one frame per party."""
+        """Send every queued op, one frame per party (built once for the parties whose ops
+        are the same)."""
+        from ._sockets import frame
+
+        built: list[tuple[list, Any]] = []
         for rank, queued in enumerate(self._queued):
             if not queued or rank in self._unreachable:
                 queued.clear()
                 continue
-            entries = [entry for entry, _ in queued]
-            arrays = [a for _, group in queued for a in group]
+            pieces = next((p for q, p in built if len(q) == len(queued) and all(a is b for a, b in zip(q, queued))),
+                          None)
+            if pieces is None:
+                entries = [entry for entry, _ in queued]
+                pieces = frame(["ops", entries], [a for _, group in queued for a in group])
+                built.append((list(queued), pieces))
             queued.clear()
             try:
-                self._links.send(rank, ["ops", entries], arrays)
+                self._links.send_frame(rank, *pieces)
             except OSError:
                 self._unreachable.add(rank)                # its answers will never come: said at once
 

@@ -10,7 +10,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 from secured.cluster._sockets import SocketLinks
 
@@ -132,8 +131,8 @@ def test_driver_ops_travel_in_batches(ray_runtime):
     a, b = rng.normal(0, 2, (6, 4)), rng.normal(0, 2, (6, 4))
     with RaySession(3) as s:
         sent = []
-        send = s._links.send
-        s._links.send = lambda rank, tag, arrays: (sent.append(len(tag[1])), send(rank, tag, arrays))
+        flush = s._flush
+        s._flush = lambda: (sent.append(len(s._queued[0])), flush())
         x, y = s.share(a), s.share(b)
         acc = x
         for _ in range(3 * OPS_PER_FRAME):
