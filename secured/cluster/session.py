@@ -3,9 +3,10 @@
 Set-up: the dealer actor draws one PRG key per party and hands each key to its party actor
 directly (the driver never sees a key). Each party actor holds its shares, runs the same
 ``secured.mpc`` protocol code as in-process parties, and sends its messages straight to the
-other party actors (``deliver`` calls; Ray moves large arrays through the object store).
-Party 0 asks the dealer actor for its corrections. The driver sends op names and tensor ids,
-and receives only what ``reveal`` opens to it.
+other party actors over the session's TCP links (``_sockets``; with ``direct_links=False``, or
+for a GPU's arrays, as ``deliver`` calls that Ray carries). Party 0 asks the dealer actor for
+its corrections. The driver sends op names and tensor ids (in frames of several ops), and
+receives only what ``reveal`` opens to it.
 
 Timeouts: a party waits ``timeout`` seconds for a peer's message, party 0 as long for the
 dealer; then it raises PartyTimeoutError naming the peer. The driver waits ``timeout + 3`` s

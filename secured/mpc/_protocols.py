@@ -188,12 +188,17 @@ def open_bits(ctx: PartyContext, shares: list[Any]) -> list[Any]:
     return _open(ctx, shares, ctx.be.xor)
 
 
-def and_bits(ctx: PartyContext, x: Any, y: Any) -> Any:
-    """[x & y] on XOR shares with a dealer AND triple: one round."""
+def and_bits(ctx: PartyContext, x: Any, y: Any, triple: tuple | None = None) -> Any:
+    """[x & y] on XOR shares with a dealer AND triple (``triple``: rows of one asked for
+    earlier, ``_and_triples``): one round."""
     be = ctx.be
-    a, b, c = ctx.randomness("and", (tuple(x.shape), tuple(y.shape)), tuple(x.shape))
+    if triple is None:
+        a, b, c = ctx.randomness("and", (tuple(x.shape), tuple(y.shape)), tuple(x.shape))
+        rows = None
+    else:
+        a, b, c, rows = triple
     e, d = open_bits(ctx, [be.xor(x, a), be.xor(y, b)])
-    c = ctx.ready(c)
+    c = ctx.ready(c) if rows is None else ctx.ready(c)[rows]
     z = be.xor(c, be.xor(be.and_(e, b), be.and_(d, a)))
     return be.xor(z, be.and_(e, d)) if ctx.rank == 0 else z
 
@@ -320,13 +325,27 @@ def _borrow_tree(ctx: PartyContext, borrow: Any, equal: Any) -> Any:
     eq = eq_hi & eq_lo, one round per level with all of a level's ANDs in one call (P - 1
     borrow ANDs and P - 1 - levels equality ANDs in all)."""
     be, xp = ctx.be, ctx.be.xp
+    triples = _and_triples(ctx, [borrow.shape[0] >> level for level in range(borrow.shape[0].bit_length() - 1)],
+                           tuple(borrow.shape[1:]))
     while borrow.shape[0] > 1:
         k = borrow.shape[0] // 2
         hi_b, lo_b = borrow[1::2], borrow[0::2]
         hi_e, lo_e = equal[0::2], equal[1::2]                            # digits 1, 3, ... and 2, 4, ...
-        prod = and_bits(ctx, xp.concatenate([hi_e, hi_e[1:]]), xp.concatenate([lo_b, lo_e]))
+        prod = and_bits(ctx, xp.concatenate([hi_e, hi_e[1:]]), xp.concatenate([lo_b, lo_e]), next(triples))
         borrow, equal = be.xor(hi_b, prod[:k]), prod[k:]                 # merged digits 0..k-1, 1..k-1
     return borrow[0]
+
+
+def _and_triples(ctx: PartyContext, digits: list[int], rest: tuple[int, ...]) -> Any:
+    """The AND triples of every level of a borrow tree (a level of P digits ANDs P - 1 rows),
+    asked for in one dealer request: the rows of each level in turn."""
+    total = (sum(p - 1 for p in digits), *rest)
+    a, b, c = ctx.randomness("and", (total, total), total)
+    start = 0
+    for p in digits:
+        rows = slice(start, start + p - 1)
+        yield a[rows], b[rows], c, rows
+        start += p - 1
 
 
 def less_than_mask(ctx: PartyContext, s: Any, therm: Any) -> Any:
