@@ -338,12 +338,13 @@ class SocketLinks:
             if left <= 0:
                 return None
             ready = [fd for fd, _ in self._poll(src, reader).poll(left * 1000)]
-            if reader is not None and any(fd != self._wake_r.fileno() for fd in ready):
+            wake = self._wake_r.fileno()
+            if reader is not None and any(fd != wake for fd in ready):
                 reader.sock.settimeout(max(left, 0.001))          # the rest of a frame that has begun
                 got = self._read_from(src, reader, key)
                 if got is not None:
                     return got
-            if ready:
+            if wake in ready:
                 try:
                     while self._wake_r.recv(4096):
                         pass
