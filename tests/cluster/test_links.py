@@ -139,3 +139,17 @@ def test_driver_ops_travel_in_batches(ray_runtime):
             acc = acc + y - x
         np.testing.assert_allclose(acc.reveal(), a + 3 * OPS_PER_FRAME * (b - a), atol=1e-3)
         assert max(sent) == OPS_PER_FRAME and len(sent) < 3 * (6 * OPS_PER_FRAME) / 2
+
+
+def test_parties_exchanging_large_arrays_do_not_wait_on_each_other(ray_runtime):
+    """A product of 600,000-element tensors: in its opening round every party sends each peer
+    2 x 4.8 MB before it reads anything (far more than a socket buffers). The rest of each
+    frame goes to a sender thread, so no party blocks in a send while its peers do the same."""
+    from secured.cluster import RaySession
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0, 3, (1000, 600)), rng.normal(0, 3, (1000, 600))
+    with RaySession(3, timeout=60) as s:
+        got = (s.share(a) * s.share(b)).reveal()
+    ae, be_ = np.round(a * 2**16) / 2**16, np.round(b * 2**16) / 2**16
+    np.testing.assert_allclose(got, ae * be_, atol=(np.abs(ae) + np.abs(be_) + 1).max() * 2.0**-16 + 4 * 2.0**-16)
