@@ -428,6 +428,8 @@ class SGD:
         """One update. ``grad_scale``: the parameters' gradients are ``grad_scale`` times
         ``p.grad`` (a loss's ``grad_parts``); without momentum and weight decay it joins the
         learning rate's product (no product of its own)."""
+        if isinstance(grad_scale, bool) or not isinstance(grad_scale, (int, float)) or not grad_scale > 0:
+            raise ConfigurationError(f"SGD.step's 'grad_scale' must be a float > 0. Got {grad_scale!r} instead.")
         params = [p for p in self.params if p.grad is not None]
         if not params:
             return

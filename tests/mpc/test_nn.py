@@ -324,5 +324,7 @@ def test_the_losss_batch_scale_joins_the_learning_rate(momentum):
             topt.step()
         got = [p.value.reveal() for p in net.parameters()]
     assert rounds == (1 if momentum == 0 else 3)
+    with pytest.raises(ConfigurationError, match="grad_scale"):
+        opt.step(grad_scale=0.0)
     for value, ref in zip(got, tnet.parameters()):
         np.testing.assert_allclose(value, ref.detach().numpy(), atol=2e-3)
