@@ -275,14 +275,14 @@ def _extra_bits(c: Any, fractional_bits: int, bound: float | None = None) -> int
     f significant bits (0.1 / 64 at f = 16 is 102.4 in units of 2^-16, 0.4% off once rounded;
     with 9 more bits it is 52,429 units of 2^-25). The product then carries f + extra bits and
     is truncated by as many, in the same round; it is no larger than a product by a factor in
-    [1/2, 1) at f bits, and with a known ``bound`` on x never past the product limit (fewer
-    extra bits instead). 0 for anything but a real scalar with 0 < |c| < 1/2."""
+    [1/2, 1) at f bits, and with a known ``bound`` on x never past 2^10 (fewer extra bits
+    instead), where a truncation's failure chance stays below 2^-21. 0 for anything but a real scalar with 0 < |c| < 1/2."""
     if not isinstance(c, (float, np.floating)) or not math.isfinite(c) or c == 0 or abs(c) >= 0.5:
         return 0
     extra = min(fractional_bits, int(math.floor(-math.log2(abs(c)))))
     if bound is not None and bound > 0:
-        from ._bounds import limits
-
-        room = limits(fractional_bits)[1] / (bound * abs(c))      # how much wider the product may be
-        extra = min(extra, max(0, int(math.floor(math.log2(room))) - 1)) if room > 1 else 0
+        # the wider product stays inside the envelope where a probabilistic truncation fails
+        # with a chance below 2^-21 per element (|x c| 2^extra < 2^10; ``_protocols.truncate``)
+        room = 2.0 ** 10 / (bound * abs(c))
+        extra = min(extra, int(math.floor(math.log2(room)))) if room > 1 else 0
     return extra

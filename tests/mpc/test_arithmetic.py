@@ -177,14 +177,15 @@ def test_a_small_public_factor_keeps_its_significant_bits(n_parties):
 
 def test_a_small_factor_is_checked_at_the_size_of_its_wider_product():
     from secured.exceptions import FixedPointOverflowError
+    from secured.mpc.tensor import _extra_bits
 
     with Session(2) as s:
         x = s.share(np.array([3e4]))
-        y = x * 0.001                                  # 30 in real units; the product is 2^9 wider
-        assert y.bound == pytest.approx(30.0, rel=1e-4)     # |x| times the encoded factor
-        assert y.reveal()[0] == pytest.approx(30.0, abs=1e-3)      # 0.23 off at f bits
-        big = s.share(np.array([1e10]))                # 1e7 * 2^9 would pass 2^31 before the truncation:
-        z = big * 0.001                                # 6 extra bits (the product stays in the ring)
-        assert z.reveal()[0] == pytest.approx(1e7, rel=1e-4)     # 0.7% off at f bits
+        y = x * 0.001                                  # 30 in real units; extra bits while 30 * 2^extra < 2^10
+        assert _extra_bits(0.001, F, 3e4) == 5 and _extra_bits(0.001, F) == 9
+        assert y.bound == pytest.approx(30.0, rel=1e-3)     # |x| times the encoded factor
+        encoded = round(0.001 * 2**21) / 2**21
+        assert y.reveal()[0] == pytest.approx(3e4 * encoded, abs=3 * ULP)
+        assert _extra_bits(0.001, F, 2e6) == 0         # 2,000 past 2^10: the factor at f bits only
         with pytest.raises(FixedPointOverflowError, match="wrap"):
-            big * 0.3                                  # 3e9: past 2^31 with or without extra bits
+            s.share(np.array([1e10])) * 0.3            # 3e9: past 2^31 with or without extra bits
