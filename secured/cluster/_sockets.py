@@ -202,15 +202,18 @@ class SocketLinks:
 
     ``direct=False``: every frame received is handed to ``deliver(src, tag, arrays)`` by a
     reader thread. ``direct=True``: frames wait in their connection until the owner asks for
-    them (``take``, ``next_frame``); ``deliver`` is not called, and ``observer(src, tag,
-    arrays)``, when set, sees each frame ``take`` reads.
+    them (``take``, ``next_frame``), and ``observer(src, tag, arrays)``, when set, sees each
+    frame ``take`` reads; the peers in ``threaded`` keep a reader thread and ``deliver`` (a
+    party's dealer: its large answers then stream in while the party computes, instead of
+    when the party asks for them).
     """
 
     def __init__(self, rank: int, secret: bytes, deliver: Callable[[int, Any, list], None] | None = None,
-                 *, direct: bool = False) -> None:
+                 *, direct: bool = False, threaded: tuple[int, ...] = ()) -> None:
         if not isinstance(secret, bytes) or len(secret) != SECRET_BYTES:
             raise ValueError("a link secret is 32 bytes")
         self.rank, self._secret, self._deliver, self.direct = rank, secret, deliver, direct
+        self._threaded = frozenset(threaded)      # direct mode: peers still read by a reader thread
         self._server = socket.create_server(("0.0.0.0", 0), backlog=64)
         self._out: dict[int, socket.socket] = {}
         self._locks: dict[int, threading.Lock] = {}
@@ -257,7 +260,7 @@ class SocketLinks:
         except (ConnectionError, OSError, struct.error):
             conn.close()
             return
-        if self.direct:
+        if self.direct and src not in self._threaded:
             if src in self._readers or self._closed:          # one connection per peer
                 conn.close()
                 return

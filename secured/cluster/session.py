@@ -204,7 +204,7 @@ class _PartyActor(_OwnMethodsOnly):
         if self.comm.links is not None:
             raise PartyRefused("this party already listens; its links cannot change")
         direct = get_backend(name=self.backend).name != "cupy"
-        links = SocketLinks(self.rank, secret, self.deliver, direct=direct)
+        links = SocketLinks(self.rank, secret, self.deliver, direct=direct, threaded=(self.n_parties,))
         if direct:
             if self.record:
                 links.observer = lambda src, tag, arrays: self.received.extend(arrays)
