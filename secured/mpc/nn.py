@@ -15,6 +15,7 @@ plaintext model converts with :func:`from_torch` and trains with the same hyperp
 
 from __future__ import annotations
 
+import abc
 from typing import Any, Iterator
 
 import numpy as np
@@ -350,7 +351,7 @@ class Dropout(Module):
 
 
 # ---------------------------------------------------------------------- losses
-class _Loss:
+class _Loss(abc.ABC):
     """A loss. ``grad(pred, target)`` is d loss / d pred; ``grad_parts`` gives it as
     (g, scale) with grad = g * scale, so that a trainer can leave the public scale (1 / batch)
     to the optimizer (``SGD.step(grad_scale=...)``): every layer's backward is linear in the
@@ -364,8 +365,9 @@ class _Loss:
         g, scale = self.grad_parts(pred, target)
         return g * scale
 
+    @abc.abstractmethod
     def grad_parts(self, pred: SharedTensor, target: Any) -> tuple[SharedTensor, float]:
-        raise NotImplementedError
+        """(g, scale) with d loss / d pred = g * scale; every loss defines it."""
 
     def _check(self, pred: SharedTensor, target: Any) -> None:
         shape = target.shape if hasattr(target, "shape") else np.shape(target)
